@@ -1,0 +1,151 @@
+import { allocBatch, FLAG_HALO, RUN_STRIDE, type BatchDescriptor } from './layout.js';
+
+/**
+ * Fills a batch run by run, sample by sample, straight into its SharedArrayBuffer columns.
+ * Used inside workers by sources (synthetic generator, Prometheus decoders). No object per sample:
+ * `push` writes three typed-array slots. If the main thread's capacity estimate was short, the
+ * builder grows into a new, larger SAB (rare; the new buffers are returned with the result).
+ */
+export class BatchBuilder {
+  desc: BatchDescriptor;
+  private series!: Uint32Array;
+  private ts!: Float64Array;
+  private value!: Float64Array;
+  private flags!: Uint32Array;
+  private runs!: Uint32Array;
+  private n = 0;
+  private runIdx = -1;
+  private runStart = 0;
+  private runHalo = 0;
+  private curSeries = 0;
+  private readonly seriesIndex = new Map<string, number>();
+
+  constructor(desc: BatchDescriptor) {
+    this.desc = desc;
+    desc.length = 0;
+    desc.runCount = 0;
+    desc.seriesKeys = [];
+    desc.seriesKinds = [];
+    this.bind();
+  }
+
+  private bind(): void {
+    const d = this.desc;
+    this.series = new Uint32Array(d.series);
+    this.ts = new Float64Array(d.ts);
+    this.value = new Float64Array(d.value);
+    this.flags = new Uint32Array(d.flags);
+    this.runs = new Uint32Array(d.runs);
+  }
+
+  /** Intern a series in this batch's table; returns its index. */
+  seriesIndexOf(key: string, kind = 0): number {
+    let idx = this.seriesIndex.get(key);
+    if (idx === undefined) {
+      idx = this.desc.seriesKeys.length;
+      this.desc.seriesKeys.push(key);
+      this.desc.seriesKinds.push(kind);
+      this.seriesIndex.set(key, idx);
+    }
+    return idx;
+  }
+
+  /** Start a run for a series (already interned). Ends the previous run. */
+  beginRun(seriesIdx: number): void {
+    this.endRun();
+    if (this.runIdx + 1 >= this.desc.runCapacity) this.growRuns();
+    this.runIdx++;
+    this.runStart = this.n;
+    this.runHalo = 0;
+    this.curSeries = seriesIdx;
+  }
+
+  /** Append a halo (context) sample to the current run. Must precede its regular samples. */
+  pushHalo(t: number, v: number): void {
+    if (this.n >= this.desc.capacity) this.grow(this.n + 1);
+    const i = this.n++;
+    this.series[i] = this.curSeries;
+    this.ts[i] = t;
+    this.value[i] = v;
+    this.flags[i] = FLAG_HALO;
+    this.runHalo++;
+  }
+
+  push(t: number, v: number): void {
+    if (this.n >= this.desc.capacity) this.grow(this.n + 1);
+    const i = this.n++;
+    this.series[i] = this.curSeries;
+    this.ts[i] = t;
+    this.value[i] = v;
+    this.flags[i] = 0;
+  }
+
+  /** Make room for `extra` more rows at once (lets hot loops skip per-push capacity checks). */
+  reserve(extra: number): void {
+    if (this.n + extra > this.desc.capacity) this.grow(this.n + extra);
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  /** Rows in the current run so far (halo included). */
+  get runLength(): number {
+    return this.n - this.runStart;
+  }
+
+  /** Drop the current run's rows (e.g. a series that turned out to have only halo rows). */
+  discardRun(): void {
+    if (this.runIdx < 0) return;
+    this.n = this.runStart;
+    this.runHalo = 0;
+  }
+
+  private endRun(): void {
+    if (this.runIdx < 0) return;
+    const len = this.n - this.runStart;
+    const o = this.runIdx * RUN_STRIDE;
+    if (len === 0) {
+      // empty run: reuse the slot
+      this.runIdx--;
+      return;
+    }
+    this.runs[o] = this.curSeries;
+    this.runs[o + 1] = this.runStart;
+    this.runs[o + 2] = this.runHalo;
+    this.runs[o + 3] = len;
+  }
+
+  /** Close the last run and publish lengths into the descriptor. */
+  finish(): BatchDescriptor {
+    this.endRun();
+    this.desc.length = this.n;
+    this.desc.runCount = this.runIdx + 1;
+    return this.desc;
+  }
+
+  private grow(min: number): void {
+    const old = this.desc;
+    const cap = Math.max(min, Math.ceil(old.capacity * 1.5) + 16);
+    const next = allocBatch(old.id, old.chunkId, cap, old.runCapacity);
+    new Uint32Array(next.series).set(this.series.subarray(0, this.n));
+    new Float64Array(next.ts).set(this.ts.subarray(0, this.n));
+    new Float64Array(next.value).set(this.value.subarray(0, this.n));
+    new Uint32Array(next.flags).set(this.flags.subarray(0, this.n));
+    next.runs = old.runs;
+    next.seriesKeys = old.seriesKeys;
+    next.seriesKinds = old.seriesKinds;
+    this.desc = next;
+    this.bind();
+  }
+
+  private growRuns(): void {
+    const old = this.desc;
+    const rcap = Math.ceil(old.runCapacity * 1.5) + 8;
+    const runs = new SharedArrayBuffer(rcap * RUN_STRIDE * 4);
+    new Uint32Array(runs).set(this.runs);
+    old.runs = runs;
+    old.runCapacity = rcap;
+    this.runs = new Uint32Array(runs);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Source contract. A source plans and fetches *chunks*; it never decodes samples on the main thread.
+ * Each chunk carries a FillSpec: plain data (and byte buffers) that a worker turns into a batch with
+ * a BatchBuilder (see src/pool/fillers.ts). Generation and decoding are per-sample work, so they run
+ * in the workers, in the same task as the transforms and the encoder.
+ */
+import type { Logger } from 'pino';
+
+/** How a worker materializes a chunk into a batch. `kind` selects the filler in src/pool/fillers.ts. */
+export interface FillSpec {
+  kind: string;
+  [key: string]: unknown;
+}
+
+export interface SourceChunk {
+  /** Stable id: the same plan yields the same ids (checkpoints record them). */
+  id: string;
+  fill: FillSpec;
+  /** Estimated rows including halo, for buffer allocation (the builder grows if short). */
+  estRows: number;
+  /** Estimated series runs. */
+  estRuns: number;
+  /** Time range of the chunk's own (non-halo) rows: [startMs, endMs). */
+  startMs: number;
+  endMs: number;
+  /** Estimated non-halo samples (progress accounting). */
+  estSamples: number;
+}
+
+export interface SourceOpenOptions {
+  /** Raw samples of context each series needs before a chunk's first row. */
+  haloSamples: number;
+  /** Milliseconds of context each series needs (time-based windows). */
+  haloMs: number;
+  signal: AbortSignal;
+  logger: Logger;
+  /** Chunk ids already completed (from the checkpoint store): skip them. */
+  completed?: ReadonlySet<string>;
+  /** Deterministic shard selection `i/N` (issue: sharding). */
+  shard?: { index: number; count: number };
+}
+
+export interface SourceProgress {
+  /** Estimated samples planned so far / in total (total null when unbounded, e.g. streaming). */
+  doneSamples: number;
+  totalSamples: number | null;
+}
+
+export interface Source {
+  readonly kind: string;
+  open(opts: SourceOpenOptions): Promise<void>;
+  /**
+   * The next chunk of about `targetRows` rows (the adaptive batch size), or null when exhausted.
+   * Network I/O happens here; the returned bytes are decoded in a worker.
+   */
+  next(targetRows: number): Promise<SourceChunk | null>;
+  /** Called when every row of a chunk is written or accounted for (watermarks, checkpoints). */
+  ack?(chunk: SourceChunk): void;
+  progress(): SourceProgress;
+  close(): Promise<void>;
+}

@@ -1,0 +1,92 @@
+/**
+ * The kernel interface. A kernel is one step of a pipeline's ordered `transform` list. It runs in a
+ * worker over the typed-array columns of one batch (halo rows included) and may:
+ *  - rewrite `value` in place (clip, impute, scale),
+ *  - set flag bits and drop rows (`ctx.drop(row, reason)` — counted only for non-halo rows),
+ *  - write feature columns obtained from `ctx.feature(name)` (Float64, NaN = "no value").
+ *
+ * Rules every kernel follows (see docs/ARCHITECTURE.md and docs/TRANSFORMS.md):
+ *  - no allocation per sample: loop over indices, reuse `ctx.scratch*` buffers;
+ *  - no state kept between batches: whatever context is needed comes from the halo rows, so a
+ *    kernel declares how much halo it needs (`haloSamples` / `haloMs`) and the source provides it;
+ *  - treat rows with FLAG_DROPPED as absent (they stay in place; windows are over row positions).
+ */
+import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, type BatchView } from '../batch/layout.js';
+
+export interface KernelContext {
+  readonly batch: BatchView;
+  /** Rows including halo. */
+  readonly length: number;
+  readonly series: Uint32Array;
+  readonly ts: Float64Array;
+  readonly value: Float64Array;
+  readonly flags: Uint32Array;
+  readonly runCount: number;
+  /** RUN_STRIDE Uint32 per run: [seriesIdx, start, halo, len]. */
+  readonly runs: Uint32Array;
+  readonly seriesKeys: readonly string[];
+  readonly seriesKinds: readonly number[];
+  /** Get (creating on first call) a Float64 output column for a feature, NaN-filled, SAB-backed. */
+  feature(name: string): Float64Array;
+  /** Drop a row: sets FLAG_DROPPED and counts `reason` unless the row is halo. Idempotent per row. */
+  drop(row: number, reason: string): void;
+  /** Count something by name without dropping (e.g. "flagged:range"). Non-halo rows only. */
+  count(row: number, name: string, n?: number): void;
+  /** Reusable scratch buffer of at least n Float64 (contents undefined). */
+  scratchF64(n: number, slot?: number): Float64Array;
+  /** Reusable scratch buffer of at least n Int32 (contents undefined). */
+  scratchI32(n: number, slot?: number): Int32Array;
+  /** Allocate a named flag bit (stable per worker+name); kernels use it for 'flag' actions. */
+  flagBit(name: string): number;
+  /** Per-series parameters loaded from the state file (scaling etc.), keyed by series key. */
+  readonly state: ReadonlyMap<string, unknown>;
+  /** Wall-clock now (ms) as seen by the dispatcher when the batch was cut (timeliness, future rule). */
+  readonly nowMs: number;
+}
+
+export interface Kernel {
+  /** Name used in errors, drop reasons and metrics, e.g. "validate", "rolling". */
+  readonly name: string;
+  /** Feature columns this kernel writes (so the encoder knows the field order up front). */
+  readonly outputs: readonly string[];
+  /** Raw samples of context each series needs before the batch's first row. */
+  readonly haloSamples: number;
+  /** Milliseconds of context each series needs (time-based windows). */
+  readonly haloMs: number;
+  run(ctx: KernelContext): void;
+}
+
+/** A kernel factory takes the YAML options of one `transform` entry (validated by the factory). */
+export type KernelFactory = (options: Record<string, unknown>) => Kernel;
+
+export const isDropped = (flags: Uint32Array, row: number): boolean => (flags[row]! & FLAG_DROPPED) !== 0;
+export const isHalo = (flags: Uint32Array, row: number): boolean => (flags[row]! & FLAG_HALO) !== 0;
+
+/** Iterate runs: calls fn(seriesIdx, start, halo, len) for each run (no allocation). */
+export function forEachRun(
+  ctx: { runCount: number; runs: Uint32Array },
+  fn: (seriesIdx: number, start: number, halo: number, len: number, run: number) => void,
+): void {
+  const runs = ctx.runs;
+  for (let r = 0; r < ctx.runCount; r++) {
+    const o = r * RUN_STRIDE;
+    fn(runs[o]!, runs[o + 1]!, runs[o + 2]!, runs[o + 3]!, r);
+  }
+}
+
+/** Error raised when a kernel throws: names the batch and the kernel. */
+export class KernelError extends Error {
+  readonly code = 'PROMFLUX_KERNEL_FAILED';
+  constructor(
+    readonly kernel: string,
+    readonly batchId: number,
+    readonly chunkId: string,
+    cause: unknown,
+  ) {
+    super(
+      `kernel "${kernel}" failed on batch ${batchId} (chunk ${chunkId}): ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.name = 'KernelError';
+  }
+}
