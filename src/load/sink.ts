@@ -11,8 +11,13 @@ export interface FeatureColumns {
   /** Uint32 index into seriesKeys. */
   series: SharedArrayBuffer;
   seriesKeys: string[];
+  /** Per-row series key as Arrow Utf8: Int32 offsets (rows + 1) and UTF-8 bytes, built in the worker. */
+  seriesOffsets: SharedArrayBuffer;
+  seriesData: SharedArrayBuffer;
   /** Float64 epoch ms. */
   ts: SharedArrayBuffer;
+  /** Int64 epoch ms (little-endian), ready for an Arrow Timestamp(ms) column. */
+  ts64: SharedArrayBuffer;
   /** Float64 sample value (after cleaning/scaling). */
   value: SharedArrayBuffer;
   /** Uint32 flag bits. */

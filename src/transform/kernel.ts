@@ -42,6 +42,11 @@ export interface KernelContext {
   readonly state: ReadonlyMap<string, unknown>;
   /** Wall-clock now (ms) as seen by the dispatcher when the batch was cut (timeliness, future rule). */
   readonly nowMs: number;
+  /**
+   * Send a small per-batch result to the main thread (e.g. mergeable per-series fit statistics).
+   * Per series or per batch, never per sample. Merged on the main thread by src/transform/reports.ts.
+   */
+  report(name: string, value: unknown): void;
 }
 
 export interface Kernel {

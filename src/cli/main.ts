@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+/**
+ * promflux CLI. Exit codes: 0 success, 1 run failed, 2 bad usage or config.
+ * The run summary goes to stdout (human table, or JSON with --json); logs go to stderr.
+ */
+import { writeFileSync, mkdirSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfigFile, selectPipeline } from '../config/load.js';
+import { ConfigError, PromfluxError } from '../errors.js';
+import { createLogger } from '../observe/logger.js';
+import { parseSinkFlag } from '../pipeline/components.js';
+import { Pipeline, droppedTotal, type RunSummary } from '../pipeline/run.js';
+import { validatePipeline } from '../config/load.js';
+import { formatSummary } from './summary.js';
+import { createProgressReporter } from '../observe/progress.js';
+import { startMetricsServer } from '../observe/server.js';
+import { extraCommands } from './commands.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+function intArg(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name} must be a positive integer, got "${v}"`, { key: name });
+    return n;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('promflux')
+    .description('Move Prometheus time series into InfluxDB, cleaning them and computing ML features on the way.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('run')
+    .description('run one pipeline now and print its summary')
+    .requiredOption('-c, --config <file>', 'pipeline config (YAML)')
+    .option('-p, --pipeline <name>', 'pipeline to run (default: the first)')
+    .addOption(new Option('-w, --workers <n>', 'worker threads (default: available cores)').argParser(intArg('--workers')))
+    .option('-b, --batch-size <n>', 'fixed rows per batch (turns adaptive sizing off) or "auto"')
+    .option('-s, --sink <spec>', 'override the sink: null | file:PATH | arrow:PATH | influx:URL')
+    .option('--summary-json <file>', 'also write the run summary as JSON')
+    .option('--json', 'print the summary as JSON instead of a table')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
+    .option('--metrics-listen <addr>', 'serve /metrics, /healthz, /readyz on this address during the run (e.g. 127.0.0.1:9464)')
+    .action(async (opts: RunFlags) => {
+      process.exitCode = await runCommand(opts);
+    });
+
+  for (const add of extraCommands) add(program);
+  return program;
+}
+
+interface RunFlags {
+  config: string;
+  pipeline?: string;
+  workers?: number;
+  batchSize?: string;
+  sink?: string;
+  summaryJson?: string;
+  json?: boolean;
+  logLevel?: string;
+  metricsListen?: string;
+}
+
+async function runCommand(opts: RunFlags): Promise<number> {
+  const { config, file } = loadConfigFile(opts.config);
+  const logger = createLogger({ level: opts.logLevel ?? config.logging?.level ?? 'info' });
+  let p = selectPipeline(config, opts.pipeline, file);
+  if (opts.sink) p = validatePipeline({ ...p, sink: parseSinkFlag(opts.sink) });
+  let batchSize: number | 'auto' | undefined;
+  if (opts.batchSize !== undefined) {
+    if (opts.batchSize === 'auto') batchSize = 'auto';
+    else batchSize = intArg('--batch-size')(opts.batchSize);
+  }
+  const pipeline = new Pipeline(p, {
+    logger,
+    ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+    ...(batchSize !== undefined ? { batchSize } : {}),
+  });
+  const progress = createProgressReporter(logger);
+  pipeline.on('progress', (e) => progress.update(e));
+  const server = opts.metricsListen || config.metrics?.enabled
+    ? await startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464')
+    : undefined;
+  if (server) {
+    server.setReady(true);
+    logger.info({ url: server.url }, 'metrics endpoint listening');
+  }
+  const ac = new AbortController();
+  const onSignal = (sig: string) => {
+    logger.warn({ signal: sig }, 'stopping: finishing in-flight batches (send again to force)');
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const summary = await pipeline.run({ signal: ac.signal });
+  progress.stop();
+  await server?.close();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  emitSummary(summary, opts);
+  if (summary.status === 'failed') return EXIT_FAILED;
+  return EXIT_OK;
+}
+
+function emitSummary(summary: RunSummary, opts: { summaryJson?: string; json?: boolean }): void {
+  if (opts.summaryJson) {
+    mkdirSync(dirname(opts.summaryJson), { recursive: true });
+    writeFileSync(opts.summaryJson, JSON.stringify(summary, null, 2) + '\n');
+  }
+  if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  else process.stdout.write(formatSummary(summary) + '\n');
+  if (summary.samplesIn !== summary.linesOut + droppedTotal(summary) && summary.status === 'ok') {
+    process.stderr.write(`promflux: accounting mismatch: ${summary.samplesIn} in ≠ ${summary.linesOut} out + ${droppedTotal(summary)} dropped\n`);
+  }
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit 0; usage errors exit 2
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`promflux: config error: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof PromfluxError) {
+      process.stderr.write(`promflux: ${err.code}: ${err.message}\n`);
+      return EXIT_FAILED;
+    }
+    process.stderr.write(`promflux: ${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+const invokedDirectly = (() => {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+})();
+if (invokedDirectly) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(String(err) + '\n');
+      process.exitCode = EXIT_FAILED;
+    },
+  );
+}

@@ -1,0 +1,113 @@
+/**
+ * The pipeline configuration schema (YAML or a plain object through the library API).
+ * Validated with zod; every object is strict so a typo is an error naming the key.
+ */
+import { z } from 'zod';
+import { syntheticSourceSchema } from '../extract/synthetic.js';
+import { sourceSchemas, sinkSchemas } from './plugins.js';
+
+const transformSchema = z.looseObject({ kind: z.string().min(1) });
+
+export const fileSinkSchema = z
+  .object({
+    kind: z.literal('file'),
+    /** Output path; `.gz` or `gzip: true` compresses. */
+    path: z.string().min(1),
+    gzip: z.boolean().optional(),
+  })
+  .strict();
+
+export const nullSinkSchema = z.object({ kind: z.literal('null') }).strict();
+
+export const arrowSinkSchema = z
+  .object({
+    kind: z.literal('arrow'),
+    /** Arrow IPC file of the emitted rows and their features. */
+    path: z.string().min(1),
+  })
+  .strict();
+
+export const encodeSchema = z
+  .object({
+    precision: z.enum(['s', 'ms', 'us', 'ns']).default('ms'),
+    /** 0 = shortest round-trip floats; N = N significant digits. */
+    floatDigits: z.number().int().min(0).max(17).default(0),
+    valueField: z.string().min(1).default('value'),
+    /** Write named flag bits (bit i ⇒ 2^i) as integer field `flags` when any is set. */
+    flagsField: z.boolean().default(false),
+  })
+  .strict();
+
+export const engineSchema = z
+  .object({
+    /** Worker threads: a number or "auto" (= available cores). */
+    workers: z.union([z.number().int().min(1).max(1024), z.literal('auto')]).default('auto'),
+    /** Rows per batch: a number (fixed, adaptation off) or "auto". */
+    batchSize: z.union([z.number().int().min(1).max(50_000_000), z.literal('auto')]).default('auto'),
+    /** Batches in flight (workers + sink). Default 2 × workers. */
+    maxInFlight: z.number().int().min(1).max(1024).optional(),
+    latencyTargetMs: z.number().positive().default(200),
+    /** RSS budget for adaptive sizing. */
+    memoryBudgetMb: z.number().positive().default(1024),
+    minBatchSize: z.number().int().min(1).default(1_000),
+    maxBatchSize: z.number().int().min(1).default(1_000_000),
+    /** What a failed batch does to the run: fail it, skip the batch (counted), or retry then fail. */
+    onError: z.enum(['fail', 'skip', 'retry']).default('retry'),
+    /** Attempts per batch for `retry` (worker crashes are always retried up to this). */
+    retries: z.number().int().min(0).max(100).default(2),
+    /** Fail the run when more than this fraction of samples was dropped as invalid. */
+    maxInvalidRatio: z.number().min(0).max(1).optional(),
+  })
+  .strict();
+
+const baseSources = [syntheticSourceSchema] as const;
+const baseSinks = [fileSinkSchema, nullSinkSchema, arrowSinkSchema] as const;
+
+export const sourceSchema = z.discriminatedUnion('kind', [...baseSources, ...sourceSchemas]);
+export const sinkSchema = z.discriminatedUnion('kind', [...baseSinks, ...sinkSchemas]);
+
+export const pipelineSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    description: z.string().optional(),
+    /** "manual" or a cron expression (5 or 6 fields). */
+    schedule: z.string().default('manual'),
+    timezone: z.string().optional(),
+    /** Run timeout, e.g. "300s". */
+    timeout: z.union([z.string(), z.number()]).optional(),
+    source: sourceSchema,
+    transform: z.array(transformSchema).default([]),
+    sink: sinkSchema,
+    encode: encodeSchema.default(encodeSchema.parse({})),
+    /** Schema mapping for line protocol (see docs/LOAD.md). */
+    schema: z.unknown().optional(),
+    engine: engineSchema.default(engineSchema.parse({})),
+    /** Per-series state file for scaling parameters (msgpackr). */
+    state: z.string().optional(),
+    /** Checkpoint directory for resumable runs. */
+    checkpoint: z.union([z.string(), z.object({ dir: z.string() }).strict()]).optional(),
+    /** Error policies and thresholds per stage. */
+    errors: z.unknown().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    pipelines: z.array(pipelineSchema).min(1),
+    logging: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().optional(),
+    metrics: z
+      .object({
+        listen: z.string().default('127.0.0.1:9464'),
+        enabled: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type PromfluxConfig = z.infer<typeof configSchema>;
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type PipelineInput = z.input<typeof pipelineSchema>;
+export type EngineConfig = z.infer<typeof engineSchema>;
+export type SinkConfig = z.infer<typeof sinkSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;

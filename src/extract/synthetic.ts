@@ -1,0 +1,334 @@
+/**
+ * The synthetic source: deterministic, seeded, Prometheus-shaped series — the embedded default and
+ * the benchmark workload. Every sample is a pure function of (seed, series, index), so any worker
+ * can generate any chunk (with its halo) in any order and the data never depends on batch size.
+ *
+ * Series come in groups that share labels (a "service" on an "instance"), so cross-series rules
+ * (errors <= requests, p50 <= p95 <= p99) have partners in the same batch:
+ *   application_requests_total      counter, with resets
+ *   application_errors_total        counter, <= requests
+ *   application_response_time_seconds{quantile="0.5"|"0.95"|"0.99"}  gauges, ordered
+ *   node_cpu_usage_percent          gauge 0–100
+ *   node_memory_usage_percent       gauge 0–100
+ */
+import { z } from 'zod';
+import { SeriesKind, seriesKey } from '../batch/layout.js';
+import type { BatchBuilder } from '../batch/builder.js';
+import type { FillSpec, Source, SourceChunk, SourceOpenOptions, SourceProgress } from './source.js';
+
+export const GROUP_SIZE = 7;
+
+export const syntheticSourceSchema = z
+  .object({
+    kind: z.literal('synthetic'),
+    /** Number of series. */
+    series: z.number().int().min(0).max(10_000_000).default(100),
+    /** Samples per series (alternative to `end`). */
+    samplesPerSeries: z.number().int().min(0).optional(),
+    /** First sample's time: RFC 3339 or epoch ms. Fixed by default so output is reproducible. */
+    start: z.union([z.string(), z.number()]).default('2024-01-01T00:00:00Z'),
+    /** End of the range (exclusive), RFC 3339 or epoch ms; used when samplesPerSeries is absent. */
+    end: z.union([z.string(), z.number()]).optional(),
+    /** Step between samples, ms. */
+    stepMs: z.number().int().min(1).default(15_000),
+    seed: z.number().int().default(1),
+    /** Probability that a sample is NaN. */
+    nanRate: z.number().min(0).max(1).default(0),
+    /** Probability that a scrape is missing (no row: a gap in the series). */
+    gapRate: z.number().min(0).max(1).default(0),
+    /** Probability that a gauge sample is an outlier (x10). */
+    outlierRate: z.number().min(0).max(1).default(0),
+    /** Probability of +Inf (to exercise validation). */
+    infRate: z.number().min(0).max(1).default(0),
+    /** Mean samples between counter resets. */
+    counterResetEvery: z.number().int().min(2).default(5000),
+  })
+  .strict();
+
+export type SyntheticSourceConfig = z.infer<typeof syntheticSourceSchema>;
+
+export function parseTime(v: string | number, now = Date.now()): number {
+  if (typeof v === 'number') return v;
+  const rel = /^now(?:\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w))?$/.exec(v.trim());
+  if (rel) {
+    if (!rel[1]) return now;
+    return now - Number(rel[1]) * unitMs(rel[2]!);
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new Error(`invalid time "${v}" (use RFC 3339, epoch ms, or now-<n><unit>)`);
+  return t;
+}
+
+export function unitMs(u: string): number {
+  switch (u) {
+    case 'ms': return 1;
+    case 's': return 1000;
+    case 'm': return 60_000;
+    case 'h': return 3_600_000;
+    case 'd': return 86_400_000;
+    case 'w': return 604_800_000;
+    default: throw new Error(`unknown time unit "${u}"`);
+  }
+}
+
+/** Parse a duration like "15s", "5m", "1h30m" or a number of ms. */
+export function parseDuration(v: string | number): number {
+  if (typeof v === 'number') return v;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
+  let total = 0;
+  let m: RegExpExecArray | null;
+  let consumed = 0;
+  while ((m = re.exec(v)) !== null) {
+    total += Number(m[1]) * unitMs(m[2]!);
+    consumed = re.lastIndex;
+  }
+  if (consumed !== v.length || v.length === 0) throw new Error(`invalid duration "${v}" (e.g. 15s, 5m, 1h30m)`);
+  return total;
+}
+
+// ---- deterministic random access -------------------------------------------------------------
+
+/** 32-bit avalanche hash of (seed, a, b, salt) → [0, 1). Pure integer math, no allocation. */
+export function rand01(seed: number, a: number, b: number, salt: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(a + 0x7f4a7c15, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) ^ Math.imul(b + 0x165667b1, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 13), 0x297a2d39) ^ Math.imul(salt + 1, 0x9e3779b1);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+interface SeriesDef {
+  key: string;
+  kind: number;
+  role: number; // 0 req, 1 err, 2 p50, 3 p95, 4 p99, 5 cpu, 6 mem
+}
+
+const ROLE_NAMES = [
+  'application_requests_total',
+  'application_errors_total',
+  'application_response_time_seconds',
+  'application_response_time_seconds',
+  'application_response_time_seconds',
+  'node_cpu_usage_percent',
+  'node_memory_usage_percent',
+];
+
+export function syntheticSeries(i: number): SeriesDef {
+  const g = Math.floor(i / GROUP_SIZE);
+  const role = i % GROUP_SIZE;
+  const labels: Record<string, string> = {
+    service: `svc-${g % 50}`,
+    instance: `10.0.${(g >> 8) & 255}.${g & 255}:9100`,
+    job: role >= 5 ? 'node' : 'app',
+  };
+  if (role >= 2 && role <= 4) labels.quantile = role === 2 ? '0.5' : role === 3 ? '0.95' : '0.99';
+  const kind = role <= 1 ? SeriesKind.counter : role <= 4 ? SeriesKind.summary : SeriesKind.gauge;
+  return { key: seriesKey(ROLE_NAMES[role]!, labels), kind, role };
+}
+
+interface GenParams {
+  seed: number;
+  nanRate: number;
+  gapRate: number;
+  outlierRate: number;
+  infRate: number;
+  resetEvery: number;
+}
+
+/** Is sample k of series i present (not a gap)? */
+function present(p: GenParams, i: number, k: number): boolean {
+  return p.gapRate === 0 || rand01(p.seed, i, k, 1) >= p.gapRate;
+}
+
+/** Monotone counter value since the last reset. Closed form so any index is O(1). */
+function counterValue(p: GenParams, group: number, k: number, scale: number): number {
+  const period = p.resetEvery;
+  const seg = Math.floor(k / period);
+  // reset points jitter deterministically inside each period
+  const off = Math.floor(rand01(p.seed, group, seg, 7) * (period >> 1));
+  let segStart = seg * period + off;
+  if (k < segStart) segStart = Math.max(0, (seg - 1) * period + Math.floor(rand01(p.seed, group, seg - 1, 7) * (period >> 1)));
+  const j = k - segStart;
+  const rate = 5 + 20 * rand01(p.seed, group, 0, 11);
+  const w = 0.05;
+  const amp = (rate / w) * 0.9; // amp*w <= rate keeps the derivative >= 0: monotone
+  return Math.floor(scale * (rate * j + amp * (1 - Math.cos(w * j))));
+}
+
+/** Value of sample k of series i (NaN/Inf/outliers injected by rate). */
+export function syntheticValue(p: GenParams, i: number, k: number): number {
+  if (p.nanRate > 0 && rand01(p.seed, i, k, 2) < p.nanRate) return NaN;
+  if (p.infRate > 0 && rand01(p.seed, i, k, 5) < p.infRate) return Infinity;
+  const g = Math.floor(i / GROUP_SIZE);
+  const role = i % GROUP_SIZE;
+  const noise = rand01(p.seed, i, k, 3) - 0.5;
+  let v: number;
+  switch (role) {
+    case 0:
+      return counterValue(p, g, k, 1);
+    case 1:
+      return counterValue(p, g, k, 0.02 + 0.03 * rand01(p.seed, g, 0, 13));
+    case 2:
+    case 3:
+    case 4: {
+      const base = 0.05 + 0.2 * rand01(p.seed, g, 0, 17);
+      const wave = 1 + 0.3 * Math.sin((2 * Math.PI * k) / 240 + g);
+      const q = role === 2 ? 1 : role === 3 ? 1.8 : 2.6;
+      v = base * wave * q * (1 + 0.05 * noise);
+      break;
+    }
+    default: {
+      const base = 20 + 50 * rand01(p.seed, i, 0, 19);
+      v = base + 15 * Math.sin((2 * Math.PI * k) / 1440 + i) + 6 * noise;
+      if (v < 0) v = 0;
+      if (v > 100) v = 100;
+    }
+  }
+  if (p.outlierRate > 0 && rand01(p.seed, i, k, 4) < p.outlierRate) v *= 10;
+  return v;
+}
+
+// ---- worker-side filler ------------------------------------------------------------------------
+
+export interface SyntheticFill extends FillSpec {
+  kind: 'synthetic';
+  seed: number;
+  nanRate: number;
+  gapRate: number;
+  outlierRate: number;
+  infRate: number;
+  resetEvery: number;
+  startMs: number;
+  stepMs: number;
+  s0: number;
+  s1: number;
+  k0: number;
+  k1: number;
+  haloSamples: number;
+  haloMs: number;
+}
+
+/** Generate a chunk (with its halo) into a batch. Runs in a worker. */
+export function fillSynthetic(spec: FillSpec, b: BatchBuilder): void {
+  const f = spec as SyntheticFill;
+  const p: GenParams = f;
+  const haloSteps = Math.ceil(f.haloMs / f.stepMs);
+  for (let i = f.s0; i < f.s1; i++) {
+    const def = syntheticSeries(i);
+    const idx = b.seriesIndexOf(def.key, def.kind);
+    b.beginRun(idx);
+    // Halo: the last `haloSamples` present samples before k0, and every present sample within haloMs.
+    let h0 = f.k0;
+    let found = 0;
+    while (h0 > 0 && (found < f.haloSamples || f.k0 - (h0 - 1) <= haloSteps)) {
+      h0--;
+      if (present(p, i, h0)) found++;
+    }
+    b.reserve(f.k1 - h0);
+    for (let k = h0; k < f.k0; k++) {
+      if (present(p, i, k)) b.pushHalo(f.startMs + k * f.stepMs, syntheticValue(p, i, k));
+    }
+    for (let k = f.k0; k < f.k1; k++) {
+      if (present(p, i, k)) b.push(f.startMs + k * f.stepMs, syntheticValue(p, i, k));
+    }
+  }
+}
+
+// ---- main-thread planner -----------------------------------------------------------------------
+
+/**
+ * Plans chunks over a (series × time) grid. Series are cut into fixed blocks (aligned to label
+ * groups, chosen once at open from the first target) and each block has its own time cursor;
+ * `next(targetRows)` advances the block that is furthest behind by about targetRows rows, so the
+ * adaptive batch size only changes chunk durations. Chunk ids name their exact ranges.
+ */
+export class SyntheticSource implements Source {
+  readonly kind = 'synthetic';
+  private readonly cfg: SyntheticSourceConfig;
+  private startMs = 0;
+  private samples = 0;
+  private halo = { haloSamples: 0, haloMs: 0 };
+  private blocks: { s0: number; s1: number; k: number }[] = [];
+  private blockSize = 0;
+  private planned = 0;
+  private shard: { index: number; count: number } | undefined;
+
+  constructor(cfg: SyntheticSourceConfig) {
+    this.cfg = cfg;
+  }
+
+  async open(opts: SourceOpenOptions): Promise<void> {
+    const c = this.cfg;
+    this.startMs = parseTime(c.start);
+    if (c.samplesPerSeries !== undefined) this.samples = c.samplesPerSeries;
+    else if (c.end !== undefined) this.samples = Math.max(0, Math.ceil((parseTime(c.end) - this.startMs) / c.stepMs));
+    else this.samples = 1000;
+    this.halo = { haloSamples: opts.haloSamples, haloMs: opts.haloMs };
+    this.shard = opts.shard;
+  }
+
+  private plan(targetRows: number): void {
+    const S = this.cfg.series;
+    // Blocks hold whole label groups; aim for chunks of >= 64 samples per series so halo stays small.
+    const perSeries = Math.max(64, this.halo.haloSamples * 2);
+    let bs = Math.max(GROUP_SIZE, Math.floor(targetRows / perSeries / GROUP_SIZE) * GROUP_SIZE);
+    bs = Math.min(bs, Math.max(GROUP_SIZE, Math.ceil(S / GROUP_SIZE) * GROUP_SIZE), 65_536);
+    this.blockSize = bs;
+    for (let s0 = 0, b = 0; s0 < S; s0 += bs, b++) {
+      if (this.shard && b % this.shard.count !== this.shard.index) continue;
+      this.blocks.push({ s0, s1: Math.min(S, s0 + bs), k: 0 });
+    }
+  }
+
+  async next(targetRows: number): Promise<SourceChunk | null> {
+    if (this.blockSize === 0) this.plan(targetRows);
+    let best: { s0: number; s1: number; k: number } | undefined;
+    for (const b of this.blocks) if (b.k < this.samples && (!best || b.k < best.k)) best = b;
+    if (!best) return null;
+    const n = best.s1 - best.s0;
+    const len = Math.max(1, Math.min(this.samples - best.k, Math.round(targetRows / n)));
+    const k0 = best.k;
+    const k1 = k0 + len;
+    best.k = k1;
+    const c = this.cfg;
+    const fill: SyntheticFill = {
+      kind: 'synthetic',
+      seed: c.seed,
+      nanRate: c.nanRate,
+      gapRate: c.gapRate,
+      outlierRate: c.outlierRate,
+      infRate: c.infRate,
+      resetEvery: c.counterResetEvery,
+      startMs: this.startMs,
+      stepMs: c.stepMs,
+      s0: best.s0,
+      s1: best.s1,
+      k0,
+      k1,
+      haloSamples: this.halo.haloSamples,
+      haloMs: this.halo.haloMs,
+    };
+    const haloRows = Math.min(k0, this.halo.haloSamples + Math.ceil(this.halo.haloMs / c.stepMs));
+    this.planned += n * len;
+    return {
+      id: `syn:${best.s0}-${best.s1}:${k0}-${k1}`,
+      fill,
+      estRows: n * (len + haloRows),
+      estRuns: n,
+      startMs: this.startMs + k0 * c.stepMs,
+      endMs: this.startMs + k1 * c.stepMs,
+      estSamples: n * len,
+    };
+  }
+
+  progress(): SourceProgress {
+    const series = this.blocks.length ? this.blocks.reduce((a, b) => a + (b.s1 - b.s0), 0) : this.cfg.series;
+    return { doneSamples: this.planned, totalSamples: series * this.samples };
+  }
+
+  async close(): Promise<void> {}
+}

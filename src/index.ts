@@ -1,0 +1,34 @@
+/**
+ * promflux — library front door. Explicit named exports only (Arrow JS's habit).
+ *
+ * ```ts
+ * import { createPipeline } from 'promflux';
+ * const p = createPipeline({ name: 'x', source: { kind: 'synthetic', series: 70 }, sink: { kind: 'null' },
+ *                            transform: [{ kind: 'validate' }, { kind: 'rolling' }] });
+ * p.on('progress', (e) => console.log(e.samplesIn));
+ * const summary = await p.run({ signal: AbortSignal.timeout(60_000) });
+ * ```
+ */
+export { createPipeline, Pipeline, droppedTotal } from './pipeline/run.js';
+export type { RunSummary, ProgressEvent, RunOptions, PipelineOptions, PipelineEvents } from './pipeline/run.js';
+export type { BatchEvent } from './pipeline/dispatcher.js';
+export { loadConfigFile, parseConfigText, validatePipeline, selectPipeline } from './config/load.js';
+export type { PromfluxConfig, PipelineConfig, PipelineInput, EngineConfig, SinkConfig, SourceConfig } from './config/schema.js';
+export { PromfluxError, ConfigError, SourceError, SinkError } from './errors.js';
+export { BatchSizer } from './pipeline/adaptive.js';
+export type { SizerOptions } from './pipeline/adaptive.js';
+export { createEngineMetrics } from './observe/metrics.js';
+export type { EngineMetrics } from './observe/metrics.js';
+export { createLogger } from './observe/logger.js';
+export { registerKernel, kernelKinds, compileTransforms } from './transform/registry.js';
+export type { TransformSpec } from './transform/registry.js';
+export type { Kernel, KernelContext, KernelFactory } from './transform/kernel.js';
+export { allocBatch, viewBatch, seriesKey, parseSeriesKey, FLAG_HALO, FLAG_DROPPED, SeriesKind } from './batch/layout.js';
+export type { BatchDescriptor, BatchView } from './batch/layout.js';
+export { BatchBuilder } from './batch/builder.js';
+export type { Source, SourceChunk, FillSpec } from './extract/source.js';
+export type { Sink, EncodedBatch, SinkWriteResult, FeatureColumns } from './load/sink.js';
+export { SyntheticSource } from './extract/synthetic.js';
+export { FileSink } from './load/file.js';
+export { NullSink } from './load/null.js';
+export { ArrowSink } from './load/arrow.js';

@@ -1,0 +1,67 @@
+/**
+ * Self-observability endpoint: /metrics (Prometheus text format), /healthz, /readyz.
+ * Bound to 127.0.0.1 by default; exposing it elsewhere is an explicit choice (`metrics.listen`).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface MetricsServer {
+  readonly url: string;
+  /** Mark the service ready (after sources opened) or not (draining). */
+  setReady(ready: boolean): void;
+  close(): Promise<void>;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  if (i < 0) return { host: '127.0.0.1', port: Number(listen) };
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
+  return { host, port: Number(listen.slice(i + 1)) };
+}
+
+export async function startMetricsServer(registry: Registry, listen = '127.0.0.1:9464', health: () => { ok: boolean; detail?: unknown } = () => ({ ok: true })): Promise<MetricsServer> {
+  const { host, port } = parseListen(listen);
+  let ready = false;
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: Error) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(err.message);
+        },
+      );
+      return;
+    }
+    if (path === '/healthz') {
+      const h = health();
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: h.ok ? 'ok' : 'unhealthy', ...(h.detail !== undefined ? { detail: h.detail } : {}) }));
+      return;
+    }
+    if (path === '/readyz') {
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found: try /metrics, /healthz, /readyz\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    setReady: (r) => {
+      ready = r;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Adaptive batch sizing.
+ *
+ * Control law (documented in docs/ARCHITECTURE.md):
+ *  - Memory first. Estimate bytes per row (input columns + features + output, measured per batch)
+ *    and cap the size so that `maxInFlight` batches fit in half of the memory budget. If RSS goes
+ *    above 85% of the budget, cut the size in half (multiplicative decrease), at most once per
+ *    `maxInFlight` completions so one spike is not punished repeatedly.
+ *  - Then latency. Each completed batch reports its worker latency. Above 1.25× the target:
+ *    multiply by 0.7. Below 0.8× the target (and memory below 70% of budget): grow additively by
+ *    max(minStep, 25% of the current size) — additive-increase in the small range, geometric in the
+ *    large range so 1k → 1M takes tens of batches, not thousands. Between: hold.
+ *  - Clamp to [min, max]. A fixed size (`--batch-size N`) disables all of it.
+ * Larger batches amortize per-task overhead; the latency target keeps them short enough that the
+ * workers stay evenly loaded and backpressure reacts quickly.
+ */
+
+export interface SizerOptions {
+  /** Fixed size: adaptation off. */
+  fixed?: number;
+  initial?: number;
+  min?: number;
+  max?: number;
+  /** Worker latency per batch to aim for. */
+  latencyTargetMs?: number;
+  /** Memory budget (RSS) in bytes. */
+  memoryBudgetBytes?: number;
+  /** Batches that may be in flight at once (for the memory cap). */
+  maxInFlight?: number;
+}
+
+export interface SizerObservation {
+  rows: number;
+  latencyMs: number;
+  /** Bytes this batch held (buffers in + out). */
+  bytes: number;
+  rssBytes: number;
+}
+
+export class BatchSizer {
+  readonly adaptive: boolean;
+  private size: number;
+  private readonly min: number;
+  private readonly max: number;
+  private readonly target: number;
+  private readonly budget: number;
+  private readonly maxInFlight: number;
+  private bytesPerRow = 400;
+  private cooldown = 0;
+  /** Chosen size per planned batch (one number per batch, for the summary). */
+  private readonly chosen: number[] = [];
+  /** (elapsed ms, size) whenever the size changes, for metrics and the summary. */
+  readonly history: Array<[number, number]> = [];
+  private readonly t0 = performance.now();
+
+  constructor(opts: SizerOptions = {}) {
+    this.adaptive = opts.fixed === undefined;
+    this.min = Math.max(1, opts.min ?? 1_000);
+    this.max = Math.max(this.min, opts.max ?? 1_000_000);
+    this.target = opts.latencyTargetMs ?? 200;
+    this.budget = opts.memoryBudgetBytes ?? 1024 * 1024 * 1024;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
+    this.size = opts.fixed ?? clamp(opts.initial ?? 20_000, this.min, this.max);
+    this.history.push([0, this.size]);
+  }
+
+  /** Size for the next batch. */
+  next(): number {
+    this.chosen.push(this.size);
+    return this.size;
+  }
+
+  get current(): number {
+    return this.size;
+  }
+
+  observe(o: SizerObservation): void {
+    if (!this.adaptive || o.rows <= 0) return;
+    // Smooth the per-row memory estimate (EWMA, alpha 0.3).
+    const bpr = o.bytes / o.rows;
+    this.bytesPerRow = this.bytesPerRow * 0.7 + bpr * 0.3;
+    const memCap = Math.max(this.min, Math.floor((0.5 * this.budget) / (this.bytesPerRow * this.maxInFlight)));
+    let next = this.size;
+    const pressure = o.rssBytes / this.budget;
+    if (this.cooldown > 0) this.cooldown--;
+    if (pressure > 0.85 && this.cooldown === 0) {
+      next = Math.floor(next * 0.5);
+      this.cooldown = this.maxInFlight;
+    } else {
+      // Latency per row scaled to the current size: compare what a batch of `size` rows would take.
+      const projected = (o.latencyMs / o.rows) * this.size;
+      if (projected > 1.25 * this.target) next = Math.floor(this.size * 0.7);
+      else if (projected < 0.8 * this.target && pressure < 0.7) next = this.size + Math.max(1_000, Math.floor(this.size * 0.25));
+    }
+    next = clamp(Math.min(next, memCap), this.min, this.max);
+    if (next !== this.size) {
+      this.size = next;
+      this.history.push([Math.round(performance.now() - this.t0), next]);
+      if (this.history.length > 10_000) this.history.splice(0, this.history.length - 10_000);
+    }
+  }
+
+  /** min / median / max of the sizes chosen for batches. */
+  stats(): { min: number; median: number; max: number } {
+    if (this.chosen.length === 0) return { min: 0, median: 0, max: 0 };
+    const s = Float64Array.from(this.chosen).sort();
+    const m = s.length >> 1;
+    return { min: s[0]!, median: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, max: s[s.length - 1]! };
+  }
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}

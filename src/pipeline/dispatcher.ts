@@ -1,0 +1,247 @@
+/**
+ * The dispatcher: pulls chunks from the source, hands them to the worker pool, and ships results to
+ * the sink, with at most `maxInFlight` batches alive at once (in a worker or in the sink). A slot is
+ * released only when the sink has accepted the batch, so a slow sink slows the source and memory
+ * stays bounded by maxInFlight × batch size, however long the backfill.
+ *
+ * The main thread only plans, allocates buffers and moves references: it never loops over samples.
+ */
+import type { Logger } from 'pino';
+import { allocBatch, batchBytes } from '../batch/layout.js';
+import { PromfluxError } from '../errors.js';
+import type { Source, SourceChunk } from '../extract/source.js';
+import type { Sink } from '../load/sink.js';
+import type { EngineMetrics } from '../observe/metrics.js';
+import type { WorkerPool } from '../pool/pool.js';
+import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
+import type { BatchSizer } from './adaptive.js';
+
+export interface DispatchTotals {
+  samplesIn: number;
+  linesOut: number;
+  dropped: Record<string, number>;
+  counters: Record<string, number>;
+  batches: number;
+  failedBatches: number;
+  retries: number;
+  newestMs: number;
+  oldestMs: number;
+  kernelMs: Record<string, number>;
+  workerMs: number;
+}
+
+export interface BatchEvent {
+  batchId: number;
+  chunkId: string;
+  rows: number;
+  samplesIn: number;
+  linesOut: number;
+  latencyMs: number;
+  batchSize: number;
+  result: ProcessResult;
+}
+
+export interface DispatcherOptions {
+  pipelineName: string;
+  source: Source;
+  sink: Sink;
+  pool: WorkerPool;
+  spec: WorkerPipelineSpec;
+  sizer: BatchSizer;
+  maxInFlight: number;
+  onError: 'fail' | 'skip' | 'retry';
+  retries: number;
+  logger: Logger;
+  metrics?: EngineMetrics;
+  signal?: AbortSignal;
+  /** Called after each batch is fully accounted for (sink accepted it). */
+  onBatch?: (e: BatchEvent) => void | Promise<void>;
+  /** Test builds: which batch ids get an injected fault, and how. */
+  faults?: Map<number, 'throw' | 'exit'>;
+  /** Running totals (pass one in to read it live). */
+  totals?: DispatchTotals;
+  /** Checked after each batch; return an error to fail the run (thresholds). */
+  check?: (t: DispatchTotals) => Error | undefined;
+}
+
+export class BatchFailedError extends PromfluxError {
+  constructor(
+    readonly batchId: number,
+    readonly chunkId: string,
+    readonly stage: string,
+    readonly kernel: string | undefined,
+    message: string,
+    code: string,
+  ) {
+    super(code, message);
+    this.name = 'BatchFailedError';
+  }
+}
+
+export function newTotals(): DispatchTotals {
+  return {
+    samplesIn: 0,
+    linesOut: 0,
+    dropped: {},
+    counters: {},
+    batches: 0,
+    failedBatches: 0,
+    retries: 0,
+    newestMs: -Infinity,
+    oldestMs: Infinity,
+    kernelMs: {},
+    workerMs: 0,
+  };
+}
+
+export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
+  const totals = o.totals ?? newTotals();
+  const inflight = new Set<Promise<void>>();
+  let failure: Error | undefined;
+  let nextId = 0;
+  const want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
+  const pipe = o.pipelineName;
+
+  const processChunk = async (chunk: SourceChunk, size: number): Promise<void> => {
+    const id = nextId++;
+    let attempt = 0;
+    for (;;) {
+      const batch = allocBatch(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
+      const t0 = performance.now();
+      let result: ProcessResult;
+      try {
+        result = await o.pool.run({
+          batch,
+          fill: chunk.fill,
+          pipeline: o.spec,
+          nowMs: Date.now(),
+          want,
+          ...(o.faults?.has(id) && attempt === 0 ? { fault: o.faults.get(id)! } : {}),
+        });
+      } catch (err) {
+        // The worker died or threw outside our guard (e.g. out of memory): retry on a fresh worker.
+        const e = err as Error;
+        o.metrics?.errors.inc({ pipeline: pipe, stage: 'worker', code: 'PROMFLUX_WORKER_FAILED' });
+        if (attempt < o.retries && !failure) {
+          attempt++;
+          totals.retries++;
+          o.logger.warn({ batch: id, chunk: chunk.id, attempt, err: e.message }, 'worker failed on batch; retrying');
+          continue;
+        }
+        throw new BatchFailedError(id, chunk.id, 'worker', undefined, `batch ${id} (chunk ${chunk.id}) failed after ${attempt + 1} attempt(s): worker error: ${e.message}`, 'PROMFLUX_WORKER_FAILED');
+      }
+      const latencyMs = performance.now() - t0;
+      if (result.error) {
+        const err = result.error;
+        o.metrics?.errors.inc({ pipeline: pipe, stage: err.stage, code: err.code });
+        if (o.onError === 'retry' && attempt < o.retries && !failure) {
+          attempt++;
+          totals.retries++;
+          o.logger.warn({ batch: id, chunk: chunk.id, attempt, err: err.message }, 'batch failed; retrying');
+          continue;
+        }
+        if (o.onError === 'skip') {
+          totals.failedBatches++;
+          // Samples of a batch whose fill succeeded are known: account for them as dropped.
+          if (result.samplesIn > 0) {
+            const reason = `batch_failed:${err.kernel ?? err.stage}`;
+            totals.samplesIn += result.samplesIn;
+            totals.dropped[reason] = (totals.dropped[reason] ?? 0) + result.samplesIn;
+          }
+          o.logger.error({ batch: id, chunk: chunk.id, stage: err.stage, kernel: err.kernel, err: err.message }, 'batch failed; skipped (engine.onError=skip)');
+          o.metrics?.batches.inc({ pipeline: pipe, outcome: 'skipped' });
+          return;
+        }
+        throw new BatchFailedError(id, chunk.id, err.stage, err.kernel, err.message, err.code);
+      }
+      // Ship to the sink; the slot stays taken until it is accepted (backpressure).
+      const wr = await o.sink.write({
+        batchId: id,
+        chunkId: chunk.id,
+        lp: result.lp,
+        lines: result.rowsOut,
+        columns: result.columns,
+        seriesKeys: result.seriesKeys,
+      });
+      let deadLettered = 0;
+      if (wr.deadLettered) {
+        for (const [reason, n] of Object.entries(wr.deadLettered)) {
+          if (!n) continue;
+          deadLettered += n;
+          const key = `dead_letter:${reason}`;
+          totals.dropped[key] = (totals.dropped[key] ?? 0) + n;
+          o.metrics?.dropped.inc({ pipeline: pipe, reason: key }, n);
+        }
+      }
+      if (wr.written + deadLettered !== result.rowsOut) {
+        throw new BatchFailedError(id, chunk.id, 'load', undefined, `sink ${o.sink.kind} accounted for ${wr.written + deadLettered} of ${result.rowsOut} lines of batch ${id}`, 'PROMFLUX_SINK_ACCOUNTING');
+      }
+      totals.samplesIn += result.samplesIn;
+      totals.linesOut += wr.written;
+      totals.batches++;
+      totals.workerMs += result.timings.totalMs;
+      for (const [k, v] of Object.entries(result.dropped)) {
+        totals.dropped[k] = (totals.dropped[k] ?? 0) + v;
+        o.metrics?.dropped.inc({ pipeline: pipe, reason: k }, v);
+      }
+      for (const [k, v] of Object.entries(result.counters)) totals.counters[k] = (totals.counters[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(result.timings.kernelMs)) totals.kernelMs[k] = (totals.kernelMs[k] ?? 0) + v;
+      if (result.newestMs > totals.newestMs) totals.newestMs = result.newestMs;
+      if (result.oldestMs < totals.oldestMs) totals.oldestMs = result.oldestMs;
+      o.source.ack?.(chunk);
+      const rows = result.batch.length;
+      const rss = process.memoryUsage.rss();
+      o.sizer.observe({
+        rows,
+        latencyMs: result.timings.totalMs,
+        bytes: batchBytes(result.batch) + (result.lp?.byteLength ?? 0) + rows * 8 * Math.max(1, result.columns?.featureNames.length ?? o.spec.transforms.length),
+        rssBytes: rss,
+      });
+      if (o.metrics) {
+        const m = o.metrics;
+        m.samplesIn.inc({ pipeline: pipe }, result.samplesIn);
+        m.linesOut.inc({ pipeline: pipe }, wr.written);
+        m.batches.inc({ pipeline: pipe, outcome: 'ok' });
+        m.batchSeconds.observe({ pipeline: pipe }, result.timings.totalMs / 1000);
+        m.batchSize.set({ pipeline: pipe }, o.sizer.current);
+        m.rss.set(rss);
+        m.workerUtilization.set({ pipeline: pipe }, o.pool.utilization);
+        m.queueDepth.set({ pipeline: pipe }, o.pool.queueSize);
+        if (Number.isFinite(totals.newestMs)) m.freshness.set({ pipeline: pipe }, Math.max(0, (Date.now() - totals.newestMs) / 1000));
+      }
+      const bad = o.check?.(totals);
+      if (bad) throw bad;
+      await o.onBatch?.({ batchId: id, chunkId: chunk.id, rows, samplesIn: result.samplesIn, linesOut: wr.written, latencyMs, batchSize: size, result });
+      return;
+    }
+  };
+
+  try {
+    while (!failure && !o.signal?.aborted) {
+      while (inflight.size >= o.maxInFlight && !failure) await Promise.race(inflight);
+      if (failure || o.signal?.aborted) break;
+      const size = o.sizer.next();
+      const chunk = await o.source.next(size);
+      if (!chunk) break;
+      const p: Promise<void> = processChunk(chunk, size)
+        .catch((err: unknown) => {
+          failure ??= err instanceof Error ? err : new Error(String(err));
+        })
+        .finally(() => {
+          inflight.delete(p);
+          o.metrics?.inFlight.set({ pipeline: pipe }, inflight.size);
+        });
+      inflight.add(p);
+      o.metrics?.inFlight.set({ pipeline: pipe }, inflight.size);
+    }
+  } catch (err) {
+    failure ??= err instanceof Error ? err : new Error(String(err));
+  }
+  // Drain: let every batch already handed out finish (graceful stop keeps their data).
+  await Promise.allSettled([...inflight]);
+  if (failure) {
+    (failure as Error & { totals?: DispatchTotals }).totals = totals;
+    throw failure;
+  }
+  return totals;
+}

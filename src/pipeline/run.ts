@@ -1,0 +1,261 @@
+/**
+ * Running one pipeline: wire source → dispatcher → pool → sink, then summarise. This is what the CLI
+ * and the library's `createPipeline` call.
+ */
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { validatePipeline } from '../config/load.js';
+import type { PipelineConfig, PipelineInput } from '../config/schema.js';
+import { ConfigError, PromfluxError } from '../errors.js';
+import { createEngineMetrics, type EngineMetrics } from '../observe/metrics.js';
+import { silentLogger } from '../observe/logger.js';
+import { WorkerPool } from '../pool/pool.js';
+import type { WorkerPipelineSpec } from '../pool/task.js';
+import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
+import { BatchSizer } from './adaptive.js';
+import { createSink, createSource } from './components.js';
+import { dispatch, newTotals, type BatchEvent, type DispatchTotals } from './dispatcher.js';
+import type { Source } from '../extract/source.js';
+import type { Sink } from '../load/sink.js';
+
+export interface RunSummary {
+  pipeline: string;
+  status: 'ok' | 'failed' | 'aborted';
+  error?: { code: string; message: string };
+  samplesIn: number;
+  linesOut: number;
+  dropped: Record<string, number>;
+  batches: number;
+  failedBatches: number;
+  retries: number;
+  batchSize: { min: number; median: number; max: number };
+  /** (elapsed ms, rows) each time the adaptive size changed. */
+  batchSizeHistory: Array<[number, number]>;
+  adaptive: boolean;
+  wallMs: number;
+  samplesPerSec: number;
+  workers: number;
+  peakRssBytes: number;
+  /** Named counters from kernels (flags raised, imputed values, …). */
+  counters: Record<string, number>;
+  /** Worker milliseconds per kernel. */
+  kernelMs: Record<string, number>;
+  newestSampleMs: number | null;
+  oldestSampleMs: number | null;
+  sink: Record<string, unknown>;
+  features: string[];
+}
+
+export interface ProgressEvent {
+  samplesIn: number;
+  linesOut: number;
+  batches: number;
+  doneSamples: number;
+  totalSamples: number | null;
+  batchSize: number;
+  elapsedMs: number;
+  samplesPerSec: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Progress callback (also emitted as the 'progress' event). */
+  onProgress?: (p: ProgressEvent) => void;
+  /** Per-batch callback (also the 'batch' event). */
+  onBatch?: (e: BatchEvent) => void;
+}
+
+export interface PipelineOptions {
+  logger?: Logger;
+  /** prom-client metrics (a fresh registry by default). */
+  metrics?: EngineMetrics;
+  /** Override engine.workers. */
+  workers?: number;
+  /** Override engine.batchSize (a number = fixed). */
+  batchSize?: number | 'auto';
+  /** Inject a source or sink instance (library use, tests). */
+  source?: Source;
+  sink?: Sink;
+  /** Test builds: batch id → injected fault. */
+  faults?: Map<number, 'throw' | 'exit'>;
+}
+
+export interface PipelineEvents {
+  progress: [ProgressEvent];
+  batch: [BatchEvent];
+}
+
+/** A configured pipeline. `run()` may be called more than once (each run is independent). */
+export class Pipeline extends EventEmitter<PipelineEvents> {
+  readonly config: PipelineConfig;
+  readonly features: string[];
+  readonly metrics: EngineMetrics;
+  private readonly logger: Logger;
+  private readonly transforms: TransformSpec[];
+
+  constructor(config: PipelineConfig, private readonly opts: PipelineOptions = {}) {
+    super();
+    this.config = config;
+    this.logger = opts.logger ?? silentLogger;
+    this.metrics = opts.metrics ?? createEngineMetrics();
+    this.transforms = config.transform as TransformSpec[];
+    try {
+      this.features = outputsOf(compileTransforms(this.transforms));
+    } catch (err) {
+      throw new ConfigError((err as Error).message, { key: `pipelines.${config.name}.transform` });
+    }
+  }
+
+  async run(runOpts: RunOptions = {}): Promise<RunSummary> {
+    const cfg = this.config;
+    const eng = cfg.engine;
+    const log = this.logger.child({ pipeline: cfg.name });
+    const t0 = performance.now();
+    const workersCfg = this.opts.workers ?? eng.workers;
+    const workers = workersCfg === 'auto' ? availableParallelism() : workersCfg;
+    const bs = this.opts.batchSize ?? eng.batchSize;
+    const maxInFlight = eng.maxInFlight ?? workers * 2;
+    const sizer = new BatchSizer({
+      ...(bs === 'auto' ? {} : { fixed: bs }),
+      min: eng.minBatchSize,
+      max: eng.maxBatchSize,
+      latencyTargetMs: eng.latencyTargetMs,
+      memoryBudgetBytes: eng.memoryBudgetMb * 1024 * 1024,
+      maxInFlight,
+    });
+    const kernels = compileTransforms(this.transforms);
+    const halo = haloOf(kernels);
+    const spec: WorkerPipelineSpec = {
+      key: createHash('sha1').update(JSON.stringify([cfg.transform, cfg.encode, cfg.schema, cfg.state])).digest('hex'),
+      transforms: this.transforms,
+      encode: { ...cfg.encode, ...(cfg.schema !== undefined ? { schema: cfg.schema } : {}) },
+      ...(cfg.state ? { stateFile: cfg.state } : {}),
+    };
+    const deps = { logger: log, registry: this.metrics.registry };
+    const source = this.opts.source ?? createSource(cfg.source, deps);
+    const sink = this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps);
+    const internal = new AbortController();
+    const signal = runOpts.signal ? AbortSignal.any([runOpts.signal, internal.signal]) : internal.signal;
+    let pool: WorkerPool | undefined;
+    let totals: DispatchTotals = newTotals();
+    let error: Error | undefined;
+    let lastProgress = 0;
+    const progress = (): ProgressEvent => {
+      const sp = source.progress();
+      const elapsed = performance.now() - t0;
+      return {
+        samplesIn: totals.samplesIn,
+        linesOut: totals.linesOut,
+        batches: totals.batches,
+        doneSamples: sp.doneSamples,
+        totalSamples: sp.totalSamples,
+        batchSize: sizer.current,
+        elapsedMs: elapsed,
+        samplesPerSec: elapsed > 0 ? (totals.samplesIn * 1000) / elapsed : 0,
+      };
+    };
+    log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
+    try {
+      await source.open({ haloSamples: halo.haloSamples, haloMs: halo.haloMs, signal, logger: log });
+      await sink.open();
+      pool = new WorkerPool({ workers });
+      const maxInvalid = eng.maxInvalidRatio;
+      await dispatch({
+        totals,
+        pipelineName: cfg.name,
+        source,
+        sink,
+        pool,
+        spec,
+        sizer,
+        maxInFlight,
+        onError: eng.onError,
+        retries: eng.retries,
+        logger: log,
+        metrics: this.metrics,
+        signal,
+        ...(this.opts.faults ? { faults: this.opts.faults } : {}),
+        ...(maxInvalid !== undefined
+          ? {
+              check: (t: DispatchTotals) => {
+                const droppedN = Object.values(t.dropped).reduce((a, b) => a + b, 0);
+                if (t.samplesIn >= 1000 && droppedN / t.samplesIn > maxInvalid) {
+                  return new PromfluxError(
+                    'PROMFLUX_INVALID_RATIO',
+                    `${((100 * droppedN) / t.samplesIn).toFixed(2)}% of samples were dropped, above engine.maxInvalidRatio=${maxInvalid}; see "dropped" in the summary for reasons`,
+                  );
+                }
+                return undefined;
+              },
+            }
+          : {}),
+        onBatch: (e) => {
+          this.emit('batch', e);
+          runOpts.onBatch?.(e);
+          const now = performance.now();
+          if (now - lastProgress > 250) {
+            lastProgress = now;
+            const p = progress();
+            this.emit('progress', p);
+            runOpts.onProgress?.(p);
+          }
+        },
+      });
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err));
+      log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed');
+    } finally {
+      await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
+    }
+    const wallMs = performance.now() - t0;
+    const t = totals;
+    const summary: RunSummary = {
+      pipeline: cfg.name,
+      status: error ? 'failed' : signal.aborted ? 'aborted' : 'ok',
+      ...(error ? { error: { code: (error as PromfluxError).code ?? 'PROMFLUX_RUN_FAILED', message: error.message } } : {}),
+      samplesIn: t.samplesIn,
+      linesOut: t.linesOut,
+      dropped: sortKeys(t.dropped),
+      batches: t.batches,
+      failedBatches: t.failedBatches,
+      retries: t.retries,
+      batchSize: sizer.stats(),
+      batchSizeHistory: sizer.history,
+      adaptive: sizer.adaptive,
+      wallMs: Math.round(wallMs),
+      samplesPerSec: wallMs > 0 ? Math.round((t.samplesIn * 1000) / wallMs) : 0,
+      workers,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      counters: sortKeys(t.counters),
+      kernelMs: Object.fromEntries(Object.entries(t.kernelMs).map(([k, v]) => [k, Math.round(v)])),
+      newestSampleMs: Number.isFinite(t.newestMs) ? t.newestMs : null,
+      oldestSampleMs: Number.isFinite(t.oldestMs) ? t.oldestMs : null,
+      sink: { kind: sink.kind, ...(sink.stats?.() ?? {}) },
+      features: this.features,
+    };
+    const final = progress();
+    this.emit('progress', final);
+    runOpts.onProgress?.(final);
+    log.info({ samplesIn: summary.samplesIn, linesOut: summary.linesOut, wallMs: summary.wallMs, status: summary.status }, 'run finished');
+    return summary;
+  }
+}
+
+function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Create a pipeline from a config object (the `pipelines[]` entry shape of the YAML). Validates it;
+ * throws ConfigError naming the key on a bad config.
+ */
+export function createPipeline(config: PipelineInput | PipelineConfig, opts: PipelineOptions = {}): Pipeline {
+  return new Pipeline(validatePipeline(config), opts);
+}
+
+/** Sum of all drop reasons. */
+export function droppedTotal(s: Pick<RunSummary, 'dropped'>): number {
+  return Object.values(s.dropped).reduce((a, b) => a + b, 0);
+}

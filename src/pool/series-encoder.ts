@@ -1,0 +1,130 @@
+/**
+ * Encodes the emitted rows of a batch as line protocol. Series keys (measurement + sorted, escaped
+ * tags) are built once per series and cached per worker; the per-row loop only copies bytes and
+ * formats numbers into the LineWriter's buffer.
+ */
+import { FLAG_DROPPED, RUN_STRIDE, parseSeriesKey, type BatchView } from '../batch/layout.js';
+import { encodeFieldKey, encodeSeriesKey, type LineWriter } from '../encode/lineprotocol.js';
+import type { EncodeSpec } from './task.js';
+
+export interface SeriesMapping {
+  mapSeries(name: string, labels: Record<string, string>): { measurement: string; tags: Record<string, string> } | null;
+  mapField(column: string): { name: string; type: 'float' | 'int' } | null;
+}
+
+export interface SeriesEncoder {
+  /** Encode emitted rows into w; counts rows that cannot be emitted into `dropped`; marks emitted series. */
+  encode(w: LineWriter, view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array): number;
+  /** Same accounting as encode, without producing bytes (columns-only sinks). */
+  countEmittable(view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array): number;
+  keeps(seriesKey: string): boolean;
+  rowHasFields(value: Float64Array, features: Float64Array[], row: number): boolean;
+}
+
+const MAX_CACHED_KEYS = 200_000;
+
+const defaultMapping: SeriesMapping = {
+  mapSeries: (name, labels) => ({ measurement: name, tags: labels }),
+  mapField: (column) => ({ name: column, type: 'float' }),
+};
+
+export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): Promise<SeriesEncoder> {
+  let mapping = defaultMapping;
+  if (spec.schema !== undefined) {
+    const mod = await import('../load/schema.js');
+    mapping = mod.compileSchemaMapping(mod.schemaMappingSchema.parse(spec.schema)) as SeriesMapping;
+  }
+  const keyCache = new Map<string, Uint8Array | null>();
+  const keyOf = (seriesKey: string): Uint8Array | null => {
+    let k = keyCache.get(seriesKey);
+    if (k === undefined) {
+      const { name, labels } = parseSeriesKey(seriesKey);
+      const m = mapping.mapSeries(name, labels);
+      k = m ? encodeSeriesKey(m.measurement, m.tags) : null;
+      if (keyCache.size >= MAX_CACHED_KEYS) keyCache.clear();
+      keyCache.set(seriesKey, k);
+    }
+    return k;
+  };
+
+  const valueMap = mapping.mapField(spec.valueField);
+  const valueKey = valueMap ? encodeFieldKey(valueMap.name) : null;
+  const valueInt = valueMap?.type === 'int';
+  const featKeys: (Uint8Array | null)[] = [];
+  const featInt: boolean[] = [];
+  for (const f of featureNames) {
+    const m = mapping.mapField(f);
+    featKeys.push(m ? encodeFieldKey(m.name) : null);
+    featInt.push(m?.type === 'int');
+  }
+  const flagsKey = spec.flagsField ? encodeFieldKey('flags') : null;
+  const nf = featureNames.length;
+
+  const rowHasFields = (value: Float64Array, features: Float64Array[], i: number): boolean => {
+    if (valueKey && Number.isFinite(value[i]!)) return true;
+    for (let f = 0; f < nf; f++) if (featKeys[f] && Number.isFinite(features[f]![i]!)) return true;
+    return false;
+  };
+
+  const walk = (
+    view: BatchView,
+    features: Float64Array[],
+    dropped: Record<string, number>,
+    emitted: Uint8Array,
+    w: LineWriter | null,
+  ): number => {
+    const { runs, flags, ts, value } = view;
+    const keys = view.desc.seriesKeys;
+    let out = 0;
+    let noFields = 0;
+    let excluded = 0;
+    for (let r = 0; r < view.runCount; r++) {
+      const o = r * RUN_STRIDE;
+      const s = runs[o]!;
+      const start = runs[o + 1]! + runs[o + 2]!;
+      const end = runs[o + 1]! + runs[o + 3]!;
+      const key = keyOf(keys[s]!);
+      if (key === null) {
+        for (let i = start; i < end; i++) if ((flags[i]! & FLAG_DROPPED) === 0) excluded++;
+        continue;
+      }
+      for (let i = start; i < end; i++) {
+        const fl = flags[i]!;
+        if (fl & FLAG_DROPPED) continue;
+        if (!rowHasFields(value, features, i)) {
+          noFields++;
+          continue;
+        }
+        if (w) {
+          w.begin(key);
+          const v = value[i]!;
+          if (valueKey) {
+            if (valueInt && Number.isFinite(v)) w.int(valueKey, Math.round(v));
+            else w.float(valueKey, v);
+          }
+          for (let f = 0; f < nf; f++) {
+            const fk = featKeys[f];
+            if (!fk) continue;
+            const x = features[f]![i]!;
+            if (featInt[f] && Number.isFinite(x)) w.int(fk, Math.round(x));
+            else w.float(fk, x);
+          }
+          if (flagsKey && fl >>> 8) w.int(flagsKey, fl >>> 8);
+          w.end(ts[i]!);
+        }
+        emitted[s] = 1;
+        out++;
+      }
+    }
+    if (noFields) dropped.no_fields = (dropped.no_fields ?? 0) + noFields;
+    if (excluded) dropped.excluded_by_schema = (dropped.excluded_by_schema ?? 0) + excluded;
+    return out;
+  };
+
+  return {
+    encode: (w, view, features, dropped, emitted) => walk(view, features, dropped, emitted, w),
+    countEmittable: (view, features, dropped, emitted) => walk(view, features, dropped, emitted, null),
+    keeps: (seriesKey) => keyOf(seriesKey) !== null,
+    rowHasFields,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * Messages between the dispatcher and the workers. Plain data + SharedArrayBuffers only.
+ */
+import type { BatchDescriptor } from '../batch/layout.js';
+import type { FillSpec } from '../extract/source.js';
+import type { FeatureColumns } from '../load/sink.js';
+import type { TransformSpec } from '../transform/registry.js';
+
+export interface EncodeSpec {
+  /** Timestamp precision of the line protocol. */
+  precision: 's' | 'ms' | 'us' | 'ns';
+  /** 0 = shortest round-trip floats; N = N significant digits. */
+  floatDigits: number;
+  /** Field name of the sample value. */
+  valueField: string;
+  /** Write the flags bitmask as an integer field `flags` when non-zero. */
+  flagsField: boolean;
+  /** Schema mapping config (see src/load/schema.ts); undefined = metric name → measurement, labels → tags. */
+  schema?: unknown;
+}
+
+/** What a worker needs to run one pipeline (compiled once per worker, cached by `key`). */
+export interface WorkerPipelineSpec {
+  key: string;
+  transforms: TransformSpec[];
+  encode: EncodeSpec;
+  /** Scaling/other per-series state file to load (msgpackr), if any. */
+  stateFile?: string;
+}
+
+export interface ProcessTask {
+  batch: BatchDescriptor;
+  /** How to fill the batch; null when the batch arrives already filled. */
+  fill: FillSpec | null;
+  pipeline: WorkerPipelineSpec;
+  nowMs: number;
+  want: { lp: boolean; columns: boolean };
+  /** Test builds only (PROMFLUX_FAULTS=1): make this task throw or kill its worker. */
+  fault?: 'throw' | 'exit';
+}
+
+export interface TaskError {
+  code: string;
+  message: string;
+  kernel?: string;
+  stage: 'fill' | 'transform' | 'encode';
+}
+
+export interface ProcessResult {
+  batchId: number;
+  chunkId: string;
+  /** Filled batch (a grown buffer set when the estimate was short). */
+  batch: BatchDescriptor;
+  /** Non-halo rows seen. */
+  samplesIn: number;
+  /** Rows emitted (lines in lp / rows in columns). */
+  rowsOut: number;
+  dropped: Record<string, number>;
+  counters: Record<string, number>;
+  reports: Record<string, unknown>;
+  lp: Uint8Array | null;
+  columns: FeatureColumns | null;
+  /** Series keys of emitted rows. */
+  seriesKeys: string[];
+  /** Newest / oldest non-halo timestamp (ms), NaN when none. */
+  newestMs: number;
+  oldestMs: number;
+  timings: { fillMs: number; kernelMs: Record<string, number>; encodeMs: number; totalMs: number };
+  error?: TaskError;
+}

@@ -1,0 +1,282 @@
+/**
+ * The Piscina worker: one task = fill a batch from its chunk (generate or decode), run the
+ * pipeline's kernels over it, encode line protocol and/or compact feature columns. Everything that
+ * touches individual samples happens here, never on the main thread.
+ *
+ * Errors never escape as exceptions: Piscina would clone only the message, so a failure is returned
+ * as `result.error` naming the stage, kernel and batch, and the worker stays alive for the next task.
+ */
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { BatchBuilder } from '../batch/builder.js';
+import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, viewBatch, type BatchDescriptor } from '../batch/layout.js';
+import { BatchContext, flagNames } from '../transform/context.js';
+import { compileTransforms, outputsOf } from '../transform/registry.js';
+import type { Kernel } from '../transform/kernel.js';
+import { fillerFor } from './fillers.js';
+import { createSeriesEncoder, type SeriesEncoder } from './series-encoder.js';
+import { LineWriter } from '../encode/lineprotocol.js';
+import type { FeatureColumns } from '../load/sink.js';
+import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from './task.js';
+import { loadStateForWorker } from './state.js';
+
+interface Compiled {
+  kernels: Kernel[];
+  features: string[];
+  encoder: SeriesEncoder;
+  writer: LineWriter;
+  state: ReadonlyMap<string, unknown>;
+}
+
+const compiled = new Map<string, Compiled>();
+
+async function compile(spec: WorkerPipelineSpec): Promise<Compiled> {
+  let c = compiled.get(spec.key);
+  if (!c) {
+    const kernels = compileTransforms(spec.transforms);
+    const features = outputsOf(kernels);
+    const encoder = await createSeriesEncoder(spec.encode, features);
+    const writer = new LineWriter({ precision: spec.encode.precision, floatDigits: spec.encode.floatDigits, initialBytes: 1 << 20 });
+    const state = spec.stateFile ? await loadStateForWorker(spec.stateFile) : new Map<string, unknown>();
+    c = { kernels, features, encoder, writer, state };
+    compiled.set(spec.key, c);
+  }
+  return c;
+}
+
+function emptyResult(task: ProcessTask, batch: BatchDescriptor): ProcessResult {
+  return {
+    batchId: task.batch.id,
+    chunkId: task.batch.chunkId,
+    batch,
+    samplesIn: 0,
+    rowsOut: 0,
+    dropped: {},
+    counters: {},
+    reports: {},
+    lp: null,
+    columns: null,
+    seriesKeys: [],
+    newestMs: NaN,
+    oldestMs: NaN,
+    timings: { fillMs: 0, kernelMs: {}, encodeMs: 0, totalMs: 0 },
+  };
+}
+
+export default async function processBatch(task: ProcessTask): Promise<unknown> {
+  const t0 = performance.now();
+  let batch = task.batch;
+  const res = emptyResult(task, batch);
+  if (task.fault && process.env.PROMFLUX_FAULTS === '1') {
+    if (task.fault === 'exit') process.exit(70);
+    throw new Error(`injected fault on batch ${batch.id}`);
+  }
+  let c: Compiled;
+  try {
+    c = await compile(task.pipeline);
+  } catch (err) {
+    res.error = { code: 'PROMFLUX_PIPELINE_COMPILE', message: msg(err), stage: 'transform' };
+    return res;
+  }
+
+  // 1. Fill (generate or decode) straight into the SharedArrayBuffer columns.
+  if (task.fill) {
+    try {
+      const b = new BatchBuilder(batch);
+      fillerFor(task.fill.kind)(task.fill, b);
+      batch = b.finish();
+      res.batch = batch;
+    } catch (err) {
+      res.error = {
+        code: (err as { code?: string }).code ?? 'PROMFLUX_FILL_FAILED',
+        message: `batch ${batch.id} (chunk ${batch.chunkId}): ${msg(err)}`,
+        stage: 'fill',
+      };
+      return res;
+    }
+  }
+  const t1 = performance.now();
+  res.timings.fillMs = t1 - t0;
+
+  // 2. Kernels, in pipeline order.
+  const view = viewBatch(batch);
+  const ctx = new BatchContext(view, c.state, task.nowMs);
+  for (const k of c.kernels) {
+    const tk = performance.now();
+    try {
+      k.run(ctx);
+    } catch (err) {
+      res.error = {
+        code: 'PROMFLUX_KERNEL_FAILED',
+        kernel: k.name,
+        message: `kernel "${k.name}" failed on batch ${batch.id} (chunk ${batch.chunkId}): ${msg(err)}`,
+        stage: 'transform',
+      };
+      return res;
+    }
+    res.timings.kernelMs[k.name] = (res.timings.kernelMs[k.name] ?? 0) + performance.now() - tk;
+  }
+  const t2 = performance.now();
+
+  // 3. Count, encode, compact.
+  const n = view.length;
+  const flags = view.flags;
+  const ts = view.ts;
+  const value = view.value;
+  const featureCols: Float64Array[] = c.features.map((f) => ctx.features.get(f) ?? ctx.feature(f));
+  let samplesIn = 0;
+  let newest = -Infinity;
+  let oldest = Infinity;
+  for (let i = 0; i < n; i++) {
+    if ((flags[i]! & FLAG_HALO) === 0) {
+      samplesIn++;
+      const t = ts[i]!;
+      if (t > newest) newest = t;
+      if (t < oldest) oldest = t;
+    }
+  }
+  res.samplesIn = samplesIn;
+  res.newestMs = samplesIn ? newest : NaN;
+  res.oldestMs = samplesIn ? oldest : NaN;
+
+  const dropped = ctx.dropped;
+  const emitted = new Uint8Array(batch.seriesKeys.length);
+  let rowsOut = 0;
+  try {
+    if (task.want.lp) {
+      const w = c.writer;
+      w.reset();
+      rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted);
+      res.lp = w.take();
+    } else {
+      rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted);
+    }
+    if (task.want.columns) res.columns = compact(view, featureCols, c.features, c.encoder, rowsOut);
+  } catch (err) {
+    res.error = { code: 'PROMFLUX_ENCODE_FAILED', message: `encoding batch ${batch.id} (chunk ${batch.chunkId}): ${msg(err)}`, stage: 'encode' };
+    return res;
+  }
+  res.rowsOut = rowsOut;
+  res.dropped = { ...dropped };
+  res.counters = { ...ctx.counters };
+  res.reports = { ...ctx.reports };
+  const keys: string[] = [];
+  for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);
+  res.seriesKeys = keys;
+  const t3 = performance.now();
+  res.timings.encodeMs = t3 - t2;
+  res.timings.totalMs = t3 - t0;
+  if (res.lp && res.lp.byteLength > 0) {
+    // Transfer the line-protocol bytes instead of cloning them (Piscina only moves top-level values,
+    // so the result object itself is wrapped as a transferable whose payload is the buffer).
+    const lp = res.lp;
+    return move({
+      get [transferableSymbol]() {
+        return lp.buffer;
+      },
+      get [valueSymbol]() {
+        return res;
+      },
+    } as never);
+  }
+  return res;
+}
+
+/**
+ * Copy emitted rows (non-halo, not dropped, series kept by the schema) into fresh SAB columns laid
+ * out the way Arrow wants them (Utf8 series keys, Int64 timestamps), so the Arrow sink only wraps them.
+ */
+function compact(
+  view: ReturnType<typeof viewBatch>,
+  featureCols: Float64Array[],
+  featureNames: string[],
+  encoder: SeriesEncoder,
+  rows: number,
+): FeatureColumns {
+  const sab = (bytes: number) => new SharedArrayBuffer(Math.max(8, bytes));
+  const series = new Uint32Array(sab(rows * 4));
+  const ts = new Float64Array(sab(rows * 8));
+  const ts64 = new Int32Array(sab(rows * 8));
+  const value = new Float64Array(sab(rows * 8));
+  const flags = new Uint32Array(sab(rows * 4));
+  const feats = featureCols.map(() => new Float64Array(sab(rows * 8)));
+  const seriesKeys = view.desc.seriesKeys;
+  const utf8 = seriesKeys.map((k) => textEncoder.encode(k));
+  let dataBytes = 0;
+  const runs = view.runs;
+  // First pass: size the Utf8 data buffer.
+  for (let r = 0; r < view.runCount; r++) {
+    const o = r * RUN_STRIDE;
+    const s = runs[o]!;
+    if (!encoder.keeps(seriesKeys[s]!)) continue;
+    const start = runs[o + 1]! + runs[o + 2]!;
+    const end = runs[o + 1]! + runs[o + 3]!;
+    for (let i = start; i < end; i++) {
+      if (view.flags[i]! & FLAG_DROPPED) continue;
+      if (!encoder.rowHasFields(view.value, featureCols, i)) continue;
+      dataBytes += utf8[s]!.length;
+    }
+  }
+  const offsets = new Int32Array(sab((rows + 1) * 4));
+  const data = new Uint8Array(sab(dataBytes));
+  const remap = new Int32Array(seriesKeys.length).fill(-1);
+  const outKeys: string[] = [];
+  let j = 0;
+  let pos = 0;
+  for (let r = 0; r < view.runCount; r++) {
+    const o = r * RUN_STRIDE;
+    const s = runs[o]!;
+    if (!encoder.keeps(seriesKeys[s]!)) continue;
+    const start = runs[o + 1]! + runs[o + 2]!;
+    const end = runs[o + 1]! + runs[o + 3]!;
+    const kb = utf8[s]!;
+    for (let i = start; i < end; i++) {
+      if (view.flags[i]! & FLAG_DROPPED) continue;
+      if (!encoder.rowHasFields(view.value, featureCols, i)) continue;
+      let m = remap[s]!;
+      if (m < 0) {
+        m = outKeys.length;
+        remap[s] = m;
+        outKeys.push(seriesKeys[s]!);
+      }
+      series[j] = m;
+      offsets[j] = pos;
+      data.set(kb, pos);
+      pos += kb.length;
+      const t = view.ts[i]!;
+      ts[j] = t;
+      // Int64 without BigInt: low and high 32-bit halves (two's complement for negative times).
+      const hi = Math.floor(t / 4294967296);
+      ts64[2 * j] = (t - hi * 4294967296) | 0;
+      ts64[2 * j + 1] = hi | 0;
+      value[j] = view.value[i]!;
+      flags[j] = view.flags[i]!;
+      for (let f = 0; f < feats.length; f++) feats[f]![j] = featureCols[f]![i]!;
+      j++;
+    }
+  }
+  offsets[j] = pos;
+  return {
+    rows: j,
+    series: series.buffer as SharedArrayBuffer,
+    seriesKeys: outKeys,
+    seriesOffsets: offsets.buffer as SharedArrayBuffer,
+    seriesData: data.buffer as SharedArrayBuffer,
+    ts: ts.buffer as SharedArrayBuffer,
+    ts64: ts64.buffer as SharedArrayBuffer,
+    value: value.buffer as SharedArrayBuffer,
+    flags: flags.buffer as SharedArrayBuffer,
+    featureNames,
+    features: feats.map((f) => f.buffer as SharedArrayBuffer),
+  };
+}
+
+const textEncoder = new TextEncoder();
+
+function msg(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Exposed for tests: flag bit names known to this worker. */
+export function workerFlagNames(): Record<string, number> {
+  return flagNames();
+}
