@@ -25,6 +25,11 @@ export interface SourceChunk {
   endMs: number;
   /** Estimated non-halo samples (progress accounting). */
   estSamples: number;
+  /**
+   * Checkpoint coverage key: the part of the plan this chunk belongs to (a query, a block of
+   * series). Once the chunk is loaded, [startMs, endMs) of this key is recorded as covered.
+   */
+  coverageKey?: string;
 }
 
 export interface SourceOpenOptions {
@@ -36,6 +41,8 @@ export interface SourceOpenOptions {
   logger: Logger;
   /** Chunk ids already completed (from the checkpoint store): skip them. */
   completed?: ReadonlySet<string>;
+  /** Already-loaded time intervals per coverage key (from the checkpoint store): plan only the rest. */
+  covered?: ReadonlyMap<string, readonly (readonly [number, number])[]>;
   /** Deterministic shard selection `i/N` (issue: sharding). */
   shard?: { index: number; count: number };
 }

@@ -238,6 +238,10 @@ export function fillSynthetic(spec: FillSpec, b: BatchBuilder): void {
   }
 }
 
+function coverageKey(s0: number, s1: number): string {
+  return `series:${s0}-${s1}`;
+}
+
 // ---- main-thread planner -----------------------------------------------------------------------
 
 /**
@@ -252,7 +256,8 @@ export class SyntheticSource implements Source {
   private startMs = 0;
   private samples = 0;
   private halo = { haloSamples: 0, haloMs: 0 };
-  private blocks: { s0: number; s1: number; k: number }[] = [];
+  private blocks: { s0: number; s1: number; k: number; pending: Array<[number, number]> }[] = [];
+  private covered: SourceOpenOptions['covered'];
   private blockSize = 0;
   private planned = 0;
   private shard: { index: number; count: number } | undefined;
@@ -269,6 +274,7 @@ export class SyntheticSource implements Source {
     else this.samples = 1000;
     this.halo = { haloSamples: opts.haloSamples, haloMs: opts.haloMs };
     this.shard = opts.shard;
+    this.covered = opts.covered;
   }
 
   private plan(targetRows: number): void {
@@ -280,20 +286,39 @@ export class SyntheticSource implements Source {
     this.blockSize = bs;
     for (let s0 = 0, b = 0; s0 < S; s0 += bs, b++) {
       if (this.shard && b % this.shard.count !== this.shard.index) continue;
-      this.blocks.push({ s0, s1: Math.min(S, s0 + bs), k: 0 });
+      const s1 = Math.min(S, s0 + bs);
+      // Index ranges still to do: everything, minus what a checkpoint says is covered.
+      const cov = this.covered?.get(coverageKey(s0, s1));
+      const pending: Array<[number, number]> = [];
+      let k = 0;
+      for (const [a, b] of cov ?? []) {
+        const ka = Math.max(0, Math.ceil((a - this.startMs) / this.cfg.stepMs));
+        const kb = Math.min(this.samples, Math.ceil((b - this.startMs) / this.cfg.stepMs));
+        if (ka > k) pending.push([k, Math.min(ka, this.samples)]);
+        k = Math.max(k, kb);
+      }
+      if (k < this.samples) pending.push([k, this.samples]);
+      const first = pending.shift();
+      if (first) this.blocks.push({ s0, s1, k: first[0], pending: [[first[0], first[1]], ...pending] });
     }
+    this.total = this.blocks.reduce((a, b) => a + (b.s1 - b.s0) * b.pending.reduce((x, [p, q]) => x + q - p, 0), 0);
   }
 
   async next(targetRows: number): Promise<SourceChunk | null> {
     if (this.blockSize === 0) this.plan(targetRows);
-    let best: { s0: number; s1: number; k: number } | undefined;
-    for (const b of this.blocks) if (b.k < this.samples && (!best || b.k < best.k)) best = b;
+    let best: (typeof this.blocks)[number] | undefined;
+    for (const b of this.blocks) if (b.pending.length > 0 && (!best || b.k < best.k)) best = b;
     if (!best) return null;
     const n = best.s1 - best.s0;
-    const len = Math.max(1, Math.min(this.samples - best.k, Math.round(targetRows / n)));
-    const k0 = best.k;
+    const cur = best.pending[0]!;
+    const k0 = Math.max(best.k, cur[0]);
+    const len = Math.max(1, Math.min(cur[1] - k0, Math.round(targetRows / n)));
     const k1 = k0 + len;
     best.k = k1;
+    if (k1 >= cur[1]) {
+      best.pending.shift();
+      if (best.pending.length) best.k = best.pending[0]![0];
+    }
     const c = this.cfg;
     const fill: SyntheticFill = {
       kind: 'synthetic',
@@ -322,13 +347,15 @@ export class SyntheticSource implements Source {
       startMs: this.startMs + k0 * c.stepMs,
       endMs: this.startMs + k1 * c.stepMs,
       estSamples: n * len,
+      coverageKey: coverageKey(best.s0, best.s1),
     };
   }
 
   progress(): SourceProgress {
-    const series = this.blocks.length ? this.blocks.reduce((a, b) => a + (b.s1 - b.s0), 0) : this.cfg.series;
-    return { doneSamples: this.planned, totalSamples: series * this.samples };
+    return { doneSamples: this.planned, totalSamples: this.total ?? this.cfg.series * this.samples };
   }
+
+  private total: number | undefined;
 
   async close(): Promise<void> {}
 }

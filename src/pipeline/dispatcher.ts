@@ -38,6 +38,7 @@ export interface BatchEvent {
   linesOut: number;
   latencyMs: number;
   batchSize: number;
+  chunk: SourceChunk;
   result: ProcessResult;
 }
 
@@ -211,7 +212,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       }
       const bad = o.check?.(totals);
       if (bad) throw bad;
-      await o.onBatch?.({ batchId: id, chunkId: chunk.id, rows, samplesIn: result.samplesIn, linesOut: wr.written, latencyMs, batchSize: size, result });
+      await o.onBatch?.({ batchId: id, chunkId: chunk.id, rows, samplesIn: result.samplesIn, linesOut: wr.written, latencyMs, batchSize: size, chunk, result });
       return;
     }
   };

@@ -15,6 +15,7 @@ import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
 import { BatchSizer } from './adaptive.js';
+import { CheckpointStore } from './checkpoint.js';
 import { createSink, createSource } from './components.js';
 import { dispatch, newTotals, type BatchEvent, type DispatchTotals } from './dispatcher.js';
 import type { Source } from '../extract/source.js';
@@ -46,6 +47,8 @@ export interface RunSummary {
   oldestSampleMs: number | null;
   sink: Record<string, unknown>;
   features: string[];
+  checkpoint?: { path: string; done: boolean };
+  shard?: string;
 }
 
 export interface ProgressEvent {
@@ -80,6 +83,10 @@ export interface PipelineOptions {
   sink?: Sink;
   /** Test builds: batch id → injected fault. */
   faults?: Map<number, 'throw' | 'exit'>;
+  /** Deterministic shard of the plan: this process takes part `index` of `count`. */
+  shard?: { index: number; count: number };
+  /** Checkpoint directory (overrides the config's `checkpoint`). */
+  checkpointDir?: string;
 }
 
 export interface PipelineEvents {
@@ -138,6 +145,14 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const sink = this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps);
     const internal = new AbortController();
     const signal = runOpts.signal ? AbortSignal.any([runOpts.signal, internal.signal]) : internal.signal;
+    const ckDir = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
+    const shard = this.opts.shard;
+    const planHash = createHash('sha1').update(JSON.stringify([cfg.source, cfg.transform, shard ?? null])).digest('hex');
+    const ckName = shard ? `${cfg.name}.shard-${shard.index}-of-${shard.count}` : cfg.name;
+    const store = ckDir ? CheckpointStore.open(ckDir, ckName, planHash) : undefined;
+    if (store?.done) {
+      log.info({ checkpoint: store.path }, 'checkpoint says this run already completed; nothing to do (delete the checkpoint to run again)');
+    }
     let pool: WorkerPool | undefined;
     let totals: DispatchTotals = newTotals();
     let error: Error | undefined;
@@ -158,7 +173,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     };
     log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
     try {
-      await source.open({ haloSamples: halo.haloSamples, haloMs: halo.haloMs, signal, logger: log });
+      await source.open({
+        haloSamples: halo.haloSamples,
+        haloMs: halo.haloMs,
+        signal: store?.done ? AbortSignal.abort() : signal,
+        logger: log,
+        ...(store ? { covered: store.covered() } : {}),
+        ...(shard ? { shard } : {}),
+      });
+      if (store?.done) internal.abort();
       await sink.open();
       pool = new WorkerPool({ workers });
       const maxInvalid = eng.maxInvalidRatio;
@@ -192,6 +215,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             }
           : {}),
         onBatch: (e) => {
+          if (store && e.chunk.coverageKey !== undefined) {
+            store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
+            if (store.flush(1000)) this.metrics.checkpointLag.set({ pipeline: cfg.name }, 0);
+          }
           this.emit('batch', e);
           runOpts.onBatch?.(e);
           const now = performance.now();
@@ -209,11 +236,22 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     } finally {
       await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
     }
+    if (store) {
+      // Graceful stop or success: persist what is covered. Only a complete, successful run is "done".
+      if (!error && !signal.aborted) store.markDone();
+      try {
+        store.flush(0);
+      } catch (err) {
+        log.error({ err: (err as Error).message, checkpoint: store.path }, 'could not write checkpoint');
+      }
+    }
     const wallMs = performance.now() - t0;
     const t = totals;
     const summary: RunSummary = {
       pipeline: cfg.name,
-      status: error ? 'failed' : signal.aborted ? 'aborted' : 'ok',
+      status: error ? 'failed' : signal.aborted && !store?.done ? 'aborted' : 'ok',
+      ...(store ? { checkpoint: { path: store.path, done: store.done } } : {}),
+      ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
       ...(error ? { error: { code: (error as PromfluxError).code ?? 'PROMFLUX_RUN_FAILED', message: error.message } } : {}),
       samplesIn: t.samplesIn,
       linesOut: t.linesOut,

@@ -97,8 +97,27 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   const t1 = performance.now();
   res.timings.fillMs = t1 - t0;
 
-  // 2. Kernels, in pipeline order.
+  // 2. Count what came in (before kernels, so a failed batch still knows its samples).
   const view = viewBatch(batch);
+  const n = view.length;
+  const flags = view.flags;
+  const ts = view.ts;
+  let samplesIn = 0;
+  let newest = -Infinity;
+  let oldest = Infinity;
+  for (let i = 0; i < n; i++) {
+    if ((flags[i]! & FLAG_HALO) === 0) {
+      samplesIn++;
+      const t = ts[i]!;
+      if (t > newest) newest = t;
+      if (t < oldest) oldest = t;
+    }
+  }
+  res.samplesIn = samplesIn;
+  res.newestMs = samplesIn ? newest : NaN;
+  res.oldestMs = samplesIn ? oldest : NaN;
+
+  // 3. Kernels, in pipeline order.
   const ctx = new BatchContext(view, c.state, task.nowMs);
   for (const k of c.kernels) {
     const tk = performance.now();
@@ -117,26 +136,8 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   }
   const t2 = performance.now();
 
-  // 3. Count, encode, compact.
-  const n = view.length;
-  const flags = view.flags;
-  const ts = view.ts;
-  const value = view.value;
+  // 4. Encode, compact.
   const featureCols: Float64Array[] = c.features.map((f) => ctx.features.get(f) ?? ctx.feature(f));
-  let samplesIn = 0;
-  let newest = -Infinity;
-  let oldest = Infinity;
-  for (let i = 0; i < n; i++) {
-    if ((flags[i]! & FLAG_HALO) === 0) {
-      samplesIn++;
-      const t = ts[i]!;
-      if (t > newest) newest = t;
-      if (t < oldest) oldest = t;
-    }
-  }
-  res.samplesIn = samplesIn;
-  res.newestMs = samplesIn ? newest : NaN;
-  res.oldestMs = samplesIn ? oldest : NaN;
 
   const dropped = ctx.dropped;
   const emitted = new Uint8Array(batch.seriesKeys.length);

@@ -16,8 +16,8 @@ const registry = new Map<string, KernelFactory>(Object.entries(builtinKernels));
  * Test builds only (PROMFLUX_FAULTS=1): `debug_throw` throws on batches whose chunk id matches
  * `chunk` (a regular expression), to prove a failing kernel fails only its batch.
  */
-if (process.env.PROMFLUX_FAULTS === '1') {
-  registry.set('debug_throw', (opts) => {
+function debugThrow(): KernelFactory {
+  return (opts) => {
     const re = new RegExp(String(opts.chunk ?? '.'));
     return {
       name: 'debug_throw',
@@ -28,7 +28,7 @@ if (process.env.PROMFLUX_FAULTS === '1') {
         if (re.test(ctx.batch.desc.chunkId)) throw new Error(`injected failure for chunk ${ctx.batch.desc.chunkId}`);
       },
     };
-  });
+  };
 }
 
 export function registerKernel(kind: string, factory: KernelFactory): void {
@@ -42,7 +42,7 @@ export function kernelKinds(): string[] {
 /** Compile an ordered transform list. Throws with the entry's index and kind on a bad option. */
 export function compileTransforms(specs: readonly TransformSpec[]): Kernel[] {
   return specs.map((spec, i) => {
-    const factory = registry.get(spec.kind);
+    const factory = registry.get(spec.kind) ?? (spec.kind === 'debug_throw' && process.env.PROMFLUX_FAULTS === '1' ? debugThrow() : undefined);
     if (!factory) {
       throw new Error(`transform[${i}]: unknown kind "${spec.kind}" (known: ${kernelKinds().join(', ')})`);
     }

@@ -1,0 +1,464 @@
+/**
+ * The Prometheus Source. `next()` plans chunks (planner.ts), keeps up to `concurrency` requests
+ * in flight (prefetch), and hands back chunks in plan order whose fill carries the response bytes
+ * in a SharedArrayBuffer; a worker decodes them (fillers.ts). The main thread never looks at a
+ * sample.
+ *
+ * Modes:
+ *  - backfill:    fixed [start, end); any failure after retries ends the run with a clear error.
+ *  - incremental: [watermark or start, now − safetyLag), then done.
+ *  - stream:      like incremental, then polls every pollInterval for new data. When Prometheus is
+ *                 unreachable it keeps trying; the position does not move, so the next successful
+ *                 poll back-fills the whole gap (counted in promflux_extract_gaps_total).
+ * Watermarks advance on ack() over the contiguous acked prefix only (acks may come out of order).
+ */
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { SeriesKindName } from '../../batch/layout.js';
+import type { Source, SourceChunk, SourceOpenOptions, SourceProgress } from '../source.js';
+import { ConfigError, SourceError } from '../../errors.js';
+import { kindFromMetadataType, PrometheusApi } from './api.js';
+import { PromClient, type HttpResult } from './client.js';
+import { resolveConfig, type PrometheusSourceConfig, type ResolvedConfig } from './config.js';
+import { preview, promError, PromErrorCode } from './errors.js';
+import type { PromMatrixFill, PromRemoteReadFill } from './fillers.js';
+import { createExtractMetrics, type ExtractMetrics } from './metrics.js';
+import { completedIntervals, planNext, remainingSamples, type PlanLimits, type PlannedChunk, type QueryState } from './planner.js';
+import { buildReadRequest } from './remote-read.js';
+import { extractSelectors, parseSelector, type Selector } from './selector.js';
+import { alignDown, alignUp, formatDuration, parseTime } from './time.js';
+import { FileWatermarkStore, MemoryWatermarkStore, type WatermarkStore } from './watermarks.js';
+import { sleep } from '../retry.js';
+
+export interface PrometheusSourceDeps {
+  logger: Logger;
+  metrics?: Registry;
+  watermarks?: WatermarkStore;
+  /** Clock (tests). */
+  now?: () => number;
+}
+
+interface Inflight {
+  plan: PlannedChunk;
+  ctl: AbortController;
+  promise: Promise<SourceChunk>;
+}
+
+interface AckState {
+  pending: Array<{ id: string; endMs: number; acked: boolean }>;
+}
+
+const STREAM_SERIES_WINDOW_MS = 3_600_000;
+
+export class PrometheusSource implements Source {
+  readonly kind = 'prometheus';
+  readonly rc: ResolvedConfig;
+  readonly metrics: ExtractMetrics;
+  readonly api: PrometheusApi;
+  private readonly client: PromClient;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly store: WatermarkStore;
+  private queries: QueryState[] = [];
+  private selectors = new Map<string, Selector>();
+  private kinds: Record<string, SeriesKindName> = {};
+  private limits!: PlanLimits;
+  private inflight: Inflight[] = [];
+  private readonly ackState = new Map<string, AckState>();
+  private readonly recorded = new Set<string>();
+  private readonly abort = new AbortController();
+  private serial: Promise<unknown> = Promise.resolve();
+  private doneSamples = 0;
+  private lastPoll = 0;
+  private readonly behind = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private opened = false;
+  private closed = false;
+
+  constructor(cfg: PrometheusSourceConfig, deps: PrometheusSourceDeps) {
+    try {
+      this.rc = resolveConfig(cfg);
+    } catch (err) {
+      throw new ConfigError((err as Error).message, { key: 'source' });
+    }
+    this.logger = deps.logger.child({ component: 'extract.prometheus' });
+    this.now = deps.now ?? Date.now;
+    this.metrics = createExtractMetrics(deps.metrics);
+    this.client = new PromClient(cfg, this.logger, this.metrics);
+    this.api = new PrometheusApi(this.client);
+    this.store = deps.watermarks ?? (cfg.watermarkFile ? new FileWatermarkStore(cfg.watermarkFile) : new MemoryWatermarkStore());
+  }
+
+  private get cfg(): PrometheusSourceConfig {
+    return this.rc.cfg;
+  }
+
+  async open(opts: SourceOpenOptions): Promise<void> {
+    if (this.opened) throw new Error('PrometheusSource.open() called twice');
+    this.opened = true;
+    opts.signal.addEventListener('abort', () => this.abort.abort(opts.signal.reason), { once: true });
+    const { cfg, stepMs } = this.rc;
+    const raw = cfg.extraction !== 'range';
+    const haloPoints = raw ? 0 : Math.max(opts.haloSamples, Math.ceil(opts.haloMs / stepMs));
+    const lookbackMs = raw ? (this.rc.rawLookbackMs ?? Math.max(opts.haloMs, opts.haloSamples * this.rc.sampleIntervalMs * 2)) : 0;
+    this.limits = {
+      extraction: cfg.extraction,
+      stepMs,
+      maxPointsPerSeries: cfg.maxPointsPerSeries,
+      maxSamplesPerQuery: cfg.maxSamplesPerQuery,
+      haloPoints,
+      lookbackMs,
+      haloSamples: opts.haloSamples,
+      sampleIntervalMs: this.rc.sampleIntervalMs,
+      maxChunkMs: this.rc.maxChunkMs,
+      shard:
+        opts.shard && opts.shard.count > 1
+          ? { index: opts.shard.index, count: opts.shard.count, blockMs: alignUp(this.rc.shardBlockMs, stepMs) }
+          : undefined,
+    };
+    this.haloMs = opts.haloMs;
+
+    // windows
+    const now = this.now();
+    const done = completedIntervals(opts.completed ?? []);
+    for (const q of this.rc.queries) {
+      const [start, end] = this.initialWindow(q.name, now);
+      this.queries.push({ name: q.name, expr: q.expr.trim(), series: 1, cursor: start, end, done: done.get(q.name) ?? [] });
+      if (raw) this.selectors.set(q.name, parseSelector(q.expr));
+    }
+    this.lastPoll = now;
+
+    // series counts and metric types, in parallel under the client's limits
+    const signal = this.abort.signal;
+    await Promise.all([...this.queries.map((q) => this.countSeries(q, signal)), this.loadKinds(signal)]);
+    this.logger.info(
+      {
+        mode: cfg.mode,
+        extraction: cfg.extraction,
+        queries: this.queries.map((q) => ({ name: q.name, series: q.series, from: new Date(q.cursor).toISOString(), to: new Date(q.end).toISOString() })),
+        haloPoints,
+        lookback: formatDuration(lookbackMs),
+      },
+      'prometheus source planned',
+    );
+  }
+
+  private haloMs = 0;
+
+  /** [start, end) for a query at open time, step-aligned. */
+  private initialWindow(name: string, now: number): [number, number] {
+    const { cfg, stepMs } = this.rc;
+    const parse = (v: string | number, key: string) => {
+      try {
+        return parseTime(v, now);
+      } catch (err) {
+        throw new ConfigError((err as Error).message, { key: `source.${key}` });
+      }
+    };
+    if (cfg.mode === 'backfill') {
+      if (cfg.start === undefined) throw new ConfigError('backfill mode needs "start"', { key: 'source.start' });
+      const s = alignUp(parse(cfg.start, 'start'), stepMs);
+      const e = alignUp(parse(cfg.end ?? 'now', 'end'), stepMs);
+      return [s, Math.max(s, e)];
+    }
+    const live = alignDown(now - this.rc.safetyLagMs, stepMs);
+    const wm = this.store.get(name);
+    let s: number;
+    if (wm !== undefined) s = wm;
+    else if (cfg.start !== undefined) s = alignUp(parse(cfg.start, 'start'), stepMs);
+    else if (cfg.mode === 'stream') s = live;
+    else throw new ConfigError(`incremental mode: query "${name}" has no watermark yet and "start" is not set`, { key: 'source.start' });
+    return [s, Math.max(s, live)];
+  }
+
+  private async countSeries(q: QueryState, signal: AbortSignal): Promise<void> {
+    let sels: Selector[];
+    try {
+      sels = this.rc.cfg.extraction === 'range' ? extractSelectors(q.expr) : [this.selectors.get(q.name)!];
+    } catch {
+      sels = []; // unparsable here: Prometheus will say why on the first query
+    }
+    if (sels.length === 0) {
+      q.series = 1;
+      return;
+    }
+    const from = (this.rc.cfg.mode === 'stream' ? Math.min(q.cursor, q.end - STREAM_SERIES_WINDOW_MS) : q.cursor) - this.limits.haloPoints * this.rc.stepMs - this.limits.lookbackMs;
+    const to = Math.max(q.end, q.cursor + 1);
+    try {
+      const list = await this.api.series(sels.map((s) => s.text), from, to, signal);
+      if (!Array.isArray(list)) {
+        throw promError(PromErrorCode.badResponse, `query "${q.name}": /api/v1/series did not return a list; is ${this.cfg.url} a Prometheus API?`);
+      }
+      q.series = Math.max(1, list.length);
+    } catch (err) {
+      if (err instanceof SourceError && err.code === PromErrorCode.badQuery) {
+        throw promError(PromErrorCode.badQuery, `query "${q.name}" (${clip(q.expr)}): ${err.message}`, err);
+      }
+      throw err;
+    }
+  }
+
+  private async loadKinds(signal: AbortSignal): Promise<void> {
+    const names = new Set<string>();
+    for (const q of this.queries) {
+      try {
+        for (const s of this.rc.cfg.extraction === 'range' ? extractSelectors(q.expr) : [this.selectors.get(q.name)!]) if (s.name) names.add(s.name);
+      } catch {
+        /* see countSeries */
+      }
+    }
+    if (names.size === 0) return;
+    try {
+      const lists = names.size <= 20 ? await Promise.all([...names].map((n) => this.api.metadata(n, signal))) : [await this.api.metadata(undefined, signal)];
+      for (const md of lists) {
+        for (const [name, entries] of Object.entries(md ?? {})) {
+          if (Array.isArray(entries) && entries[0]) this.kinds[name] = kindFromMetadataType(String(entries[0].type));
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // metadata is a nicety (older servers, proxies may not have it): name conventions still apply
+      this.logger.warn({ err: (err as Error).message }, 'prometheus metadata unavailable; metric kinds inferred from names');
+    }
+  }
+
+  next(targetRows: number): Promise<SourceChunk | null> {
+    // serialize callers: chunks come out in plan order
+    const p = this.serial.then(() => this.nextInner(Math.max(1, targetRows)));
+    this.serial = p.catch(() => undefined);
+    return p;
+  }
+
+  private async nextInner(targetRows: number): Promise<SourceChunk | null> {
+    if (!this.opened) throw new Error('PrometheusSource.next() before open()');
+    for (;;) {
+      if (this.closed || this.abort.signal.aborted) return null;
+      this.topUp(targetRows);
+      const head = this.inflight.shift();
+      if (head) {
+        try {
+          const chunk = await head.promise;
+          this.onReturned(head.plan, chunk);
+          return chunk;
+        } catch (err) {
+          if (this.abort.signal.aborted) return null;
+          if (this.cfg.mode === 'stream' && isTransient(err)) {
+            this.rewind(head);
+            this.metrics.errors.inc({ reason: 'stream_outage' });
+            this.logger.warn(
+              { err: (err as Error).message, resumeFrom: new Date(head.plan.startMs).toISOString() },
+              'prometheus unavailable; stream keeps polling and will fill the gap',
+            );
+            await this.pause(this.rc.pollMs);
+            continue;
+          }
+          this.cancelInflight();
+          throw err;
+        }
+      }
+      if (this.cfg.mode !== 'stream') return null;
+      await this.poll();
+    }
+  }
+
+  /** Start fetches until `concurrency` are in flight or the plan is exhausted. */
+  private topUp(targetRows: number): void {
+    while (this.inflight.length < this.cfg.concurrency) {
+      // the query furthest behind goes first, so queries advance together
+      let q: QueryState | undefined;
+      for (const c of this.queries) if (c.cursor < c.end && (!q || c.cursor < q.cursor)) q = c;
+      if (!q) return;
+      const plan = planNext(q, targetRows, this.limits);
+      if (!plan) continue;
+      const ctl = new AbortController();
+      const signal = AbortSignal.any([this.abort.signal, ctl.signal]);
+      const promise = this.fetch(plan, signal);
+      promise.catch(() => undefined); // handled when it reaches the head of the queue
+      this.inflight.push({ plan, ctl, promise });
+    }
+  }
+
+  private async fetch(plan: PlannedChunk, signal: AbortSignal): Promise<SourceChunk> {
+    const { cfg, stepMs } = this.rc;
+    const q = plan.query;
+    const what = `query "${q.name}" (${clip(q.expr)}) chunk ${plan.id}`;
+    let res: HttpResult;
+    const base = {
+      query: q.name,
+      chunkId: plan.id,
+      startMs: plan.startMs,
+      endMs: plan.endMs,
+      haloAll: cfg.extraction === 'range',
+      haloSamples: this.limits.haloSamples,
+      haloMs: this.haloMs,
+      kinds: this.kinds,
+    };
+    let fill: PromMatrixFill | PromRemoteReadFill;
+    if (cfg.extraction === 'range') {
+      res = await this.api.queryRangeBytes(q.expr, plan.fetchStartMs, plan.fetchEndMs, stepMs, what, signal);
+      fill = { kind: 'prom-matrix', body: res.body, ...base };
+    } else if (cfg.extraction === 'range-vector') {
+      // metric[r] at t = end-1 covers [t-r, t] (Prometheus 2: closed) or (t-r, t] (3: left-open);
+      // r = end - fetchStart reaches fetchStart either way; rows before the window are trimmed.
+      const t = plan.endMs - 1;
+      const r = plan.endMs - plan.fetchStartMs;
+      res = await this.api.queryBytes(`${this.selectors.get(q.name)!.text}[${r}ms]`, t, what, signal);
+      fill = { kind: 'prom-matrix', body: res.body, ...base };
+    } else {
+      const sel = this.selectors.get(q.name)!;
+      const body = buildReadRequest(sel.matchers, plan.fetchStartMs, plan.fetchEndMs, cfg.remoteRead.responseType);
+      res = await this.client.remoteRead(body, { what, signal });
+      const ct = res.contentType.toLowerCase();
+      const format = ct.startsWith('application/x-streamed-protobuf') ? 'streamed' : ct.startsWith('application/x-protobuf') ? 'samples' : undefined;
+      if (!format) {
+        throw promError(
+          PromErrorCode.badResponse,
+          `${what}: /api/v1/read answered "${res.contentType}" (starts "${preview(res.body)}"), not a remote-read protobuf; is ${cfg.url} a Prometheus server with remote read?`,
+        );
+      }
+      fill = { kind: 'prom-remote-read', body: res.body, format, fromMs: plan.fetchStartMs, ...base };
+    }
+    return {
+      id: plan.id,
+      fill,
+      estRows: plan.estRows,
+      estRuns: Math.max(1, q.series),
+      startMs: plan.startMs,
+      endMs: plan.endMs,
+      estSamples: plan.estSamples,
+    };
+  }
+
+  private onReturned(plan: PlannedChunk, chunk: SourceChunk): void {
+    this.doneSamples += chunk.estSamples;
+    this.metrics.chunks.inc({ query: plan.query.name });
+    let st = this.ackState.get(plan.query.name);
+    if (!st) this.ackState.set(plan.query.name, (st = { pending: [] }));
+    st.pending.push({ id: chunk.id, endMs: chunk.endMs, acked: false });
+  }
+
+  ack(chunk: SourceChunk): void {
+    const name = chunk.id.slice(0, chunk.id.lastIndexOf(':'));
+    const st = this.ackState.get(name);
+    if (!st) return;
+    const e = st.pending.find((p) => p.id === chunk.id);
+    if (!e || e.acked) return;
+    e.acked = true;
+    if (this.recorded.delete(chunk.id)) {
+      /* samples already counted from decoded rows */
+    } else {
+      this.metrics.samples.inc({ query: name }, chunk.estSamples);
+    }
+    let wm: number | undefined;
+    while (st.pending.length > 0 && st.pending[0]!.acked) wm = st.pending.shift()!.endMs;
+    if (wm === undefined) return;
+    this.metrics.freshness.set({ query: name }, Math.max(0, (this.now() - wm) / 1000));
+    if (this.cfg.mode !== 'backfill') {
+      this.store.set(name, wm);
+      this.scheduleFlush();
+    }
+  }
+
+  /** Optional: the engine reports decoded non-halo rows of a chunk, for exact sample counts. */
+  recordRows(chunk: SourceChunk, rows: number): void {
+    const name = chunk.id.slice(0, chunk.id.lastIndexOf(':'));
+    this.metrics.samples.inc({ query: name }, rows);
+    this.recorded.add(chunk.id);
+  }
+
+  /** Watermark of a query (exclusive end of the contiguous loaded range). */
+  watermark(query: string): number | undefined {
+    return this.store.get(query);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.store.flush().catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'watermark flush failed'));
+    }, 1000);
+    this.flushTimer.unref();
+  }
+
+  /** Stream: wait for the next poll, then extend every window to now − safetyLag. */
+  private async poll(): Promise<void> {
+    const wait = this.lastPoll + this.rc.pollMs - this.now();
+    if (wait > 0) await this.pause(wait);
+    if (this.closed || this.abort.signal.aborted) return;
+    const now = this.now();
+    this.lastPoll = now;
+    const live = alignDown(now - this.rc.safetyLagMs, this.rc.stepMs);
+    for (const q of this.queries) {
+      if (live > q.end) q.end = live;
+      const lag = q.end - q.cursor;
+      if (lag > 2 * this.rc.pollMs + 2 * this.rc.stepMs) {
+        if (!this.behind.has(q.name)) {
+          this.behind.add(q.name);
+          this.metrics.gaps.inc({ query: q.name });
+          this.logger.info({ query: q.name, from: new Date(q.cursor).toISOString(), behind: formatDuration(lag) }, 'gap detected; back-filling');
+        }
+      } else this.behind.delete(q.name);
+    }
+  }
+
+  /** Put a failed chunk and everything fetched after it back into the plan. */
+  private rewind(failed: Inflight): void {
+    const all = [failed, ...this.inflight];
+    this.inflight = [];
+    for (const f of all) {
+      f.ctl.abort();
+      const q = f.plan.query;
+      if (f.plan.startMs < q.cursor) q.cursor = f.plan.startMs;
+    }
+  }
+
+  private cancelInflight(): void {
+    for (const f of this.inflight) f.ctl.abort();
+    this.inflight = [];
+  }
+
+  private async pause(ms: number): Promise<void> {
+    try {
+      await sleep(ms, this.abort.signal);
+    } catch {
+      /* aborted: the loop checks */
+    }
+  }
+
+  progress(): SourceProgress {
+    if (this.cfg.mode === 'stream') return { doneSamples: this.doneSamples, totalSamples: null };
+    let rest = 0;
+    for (const q of this.queries) rest += remainingSamples(q, this.limits);
+    for (const f of this.inflight) rest += f.plan.estSamples;
+    return { doneSamples: this.doneSamples, totalSamples: this.doneSamples + rest };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort(new Error('source closed'));
+    this.cancelInflight();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    try {
+      await this.store.flush();
+    } finally {
+      await this.client.close();
+    }
+  }
+}
+
+function clip(s: string, n = 160): string {
+  const one = s.replace(/\s+/g, ' ');
+  return one.length > n ? one.slice(0, n) + '…' : one;
+}
+
+/** Outages worth waiting out in stream mode; query errors and bad responses are not. */
+function isTransient(err: unknown): boolean {
+  return err instanceof SourceError && (err.code === PromErrorCode.unavailable || err.code === PromErrorCode.timeout);
+}
+
+/** Create the Prometheus source (see docs/EXTRACT.md). `cfg` is the output of prometheusSourceSchema. */
+export function createPrometheusSource(cfg: PrometheusSourceConfig, deps: PrometheusSourceDeps): PrometheusSource {
+  return new PrometheusSource(cfg, deps);
+}
