@@ -1,7 +1,8 @@
 /**
- * Subcommands beyond `run` (setup, verify, serve, bench…), each registered by a function so
+ * Subcommands beyond `run` (serve, setup, verify, bench…), each registered by a function so
  * main.ts stays small.
  */
 import type { Command } from 'commander';
+import { registerServe } from './serve.js';
 
-export const extraCommands: Array<(program: Command) => void> = [];
+export const extraCommands: Array<(program: Command) => void> = [registerServe];

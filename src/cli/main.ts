@@ -52,6 +52,8 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as JSON instead of a table')
     .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
     .option('--metrics-listen <addr>', 'serve /metrics, /healthz, /readyz on this address during the run (e.g. 127.0.0.1:9464)')
+    .option('--shard <i/N>', 'take shard i of N of the plan (0-based), with its own checkpoint')
+    .option('--checkpoint <dir>', 'checkpoint directory (resume after a crash with the same command)')
     .action(async (opts: RunFlags) => {
       process.exitCode = await runCommand(opts);
     });
@@ -70,6 +72,8 @@ interface RunFlags {
   json?: boolean;
   logLevel?: string;
   metricsListen?: string;
+  shard?: string;
+  checkpoint?: string;
 }
 
 async function runCommand(opts: RunFlags): Promise<number> {
@@ -82,8 +86,16 @@ async function runCommand(opts: RunFlags): Promise<number> {
     if (opts.batchSize === 'auto') batchSize = 'auto';
     else batchSize = intArg('--batch-size')(opts.batchSize);
   }
+  let shard: { index: number; count: number } | undefined;
+  if (opts.shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(opts.shard);
+    if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new ConfigError(`--shard must be i/N with 0 <= i < N, got "${opts.shard}"`, { key: '--shard' });
+    shard = { index: Number(m[1]), count: Number(m[2]) };
+  }
   const pipeline = new Pipeline(p, {
     logger,
+    ...(shard ? { shard } : {}),
+    ...(opts.checkpoint ? { checkpointDir: opts.checkpoint } : {}),
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
   });

@@ -187,6 +187,8 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       }
       for (const [k, v] of Object.entries(result.counters)) totals.counters[k] = (totals.counters[k] ?? 0) + v;
       for (const [k, v] of Object.entries(result.timings.kernelMs)) totals.kernelMs[k] = (totals.kernelMs[k] ?? 0) + v;
+      totals.kernelMs['(fill)'] = (totals.kernelMs['(fill)'] ?? 0) + result.timings.fillMs;
+      totals.kernelMs['(encode)'] = (totals.kernelMs['(encode)'] ?? 0) + result.timings.encodeMs;
       if (result.newestMs > totals.newestMs) totals.newestMs = result.newestMs;
       if (result.oldestMs < totals.oldestMs) totals.oldestMs = result.oldestMs;
       o.source.ack?.(chunk);

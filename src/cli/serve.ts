@@ -1,0 +1,144 @@
+/**
+ * `promflux serve`: a long-lived service running every scheduled pipeline on its cron schedule
+ * (croner; time zones; `protect` so one pipeline never overlaps itself) and every streaming
+ * pipeline continuously, with /metrics, /healthz and /readyz. SIGINT/SIGTERM: stop scheduling, stop
+ * extracting, drain in-flight batches, write checkpoints, exit 0.
+ */
+import { Cron } from 'croner';
+import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { loadConfigFile } from '../config/load.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import { createLogger } from '../observe/logger.js';
+import { createEngineMetrics } from '../observe/metrics.js';
+import { startMetricsServer } from '../observe/server.js';
+import { parseDuration } from '../extract/synthetic.js';
+import { Pipeline, type RunSummary } from '../pipeline/run.js';
+import { Registry } from 'prom-client';
+
+export interface ServeOptions {
+  config: string;
+  pipeline?: string[];
+  metricsListen?: string;
+  logLevel?: string;
+}
+
+export interface Service {
+  /** Resolves when the service has stopped (after stop()). */
+  done: Promise<void>;
+  stop(reason?: string): Promise<void>;
+  readonly metricsUrl: string | undefined;
+  /** Summaries of finished runs, newest last (bounded). */
+  readonly history: RunSummary[];
+}
+
+function isStreaming(p: PipelineConfig): boolean {
+  return (p.source as { mode?: string }).mode === 'stream';
+}
+
+export async function startService(opts: ServeOptions, logger?: Logger): Promise<Service> {
+  const { config, file } = loadConfigFile(opts.config);
+  const log = logger ?? createLogger({ level: opts.logLevel ?? config.logging?.level ?? 'info' });
+  const selected = opts.pipeline?.length ? config.pipelines.filter((p) => opts.pipeline!.includes(p.name)) : config.pipelines;
+  if (opts.pipeline?.length && selected.length !== opts.pipeline.length) {
+    throw new ConfigError(`unknown pipeline(s): ${opts.pipeline.filter((n) => !config.pipelines.some((p) => p.name === n)).join(', ')}`, { file, key: 'pipelines' });
+  }
+  const registry = new Registry();
+  const metrics = createEngineMetrics(registry, true);
+  const history: RunSummary[] = [];
+  const running = new Map<string, AbortController>();
+  const crons: Cron[] = [];
+  let stopping = false;
+  let failuresInRow = 0;
+
+  const runOnce = async (p: PipelineConfig, trigger: string): Promise<void> => {
+    if (running.has(p.name)) {
+      log.warn({ pipeline: p.name, trigger }, 'previous run still in progress; skipping this trigger');
+      return;
+    }
+    const ac = new AbortController();
+    running.set(p.name, ac);
+    const timeoutMs = p.timeout !== undefined ? parseDuration(typeof p.timeout === 'number' ? `${p.timeout}s` : p.timeout) : undefined;
+    const signal = timeoutMs ? AbortSignal.any([ac.signal, AbortSignal.timeout(timeoutMs)]) : ac.signal;
+    try {
+      log.info({ pipeline: p.name, trigger }, 'run starting');
+      const pipeline = new Pipeline(p, { logger: log, metrics });
+      const s = await pipeline.run({ signal });
+      if (timeoutMs && signal.aborted && !ac.signal.aborted) {
+        log.error({ pipeline: p.name, timeoutMs }, `run exceeded its timeout (${p.timeout}); stopped after draining — it resumes from the checkpoint next time`);
+      }
+      history.push(s);
+      if (history.length > 100) history.shift();
+      failuresInRow = s.status === 'failed' ? failuresInRow + 1 : 0;
+      log.info({ pipeline: p.name, status: s.status, samplesIn: s.samplesIn, linesOut: s.linesOut, wallMs: s.wallMs }, 'run finished');
+    } catch (err) {
+      failuresInRow++;
+      log.error({ pipeline: p.name, err: (err as Error).message }, 'run could not start');
+    } finally {
+      running.delete(p.name);
+    }
+  };
+
+  const server = await startMetricsServer(registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464', () => ({
+    ok: failuresInRow < 3,
+    detail: { running: [...running.keys()], consecutiveFailures: failuresInRow },
+  }));
+  log.info({ url: server.url }, 'metrics endpoint listening');
+
+  const streams: Promise<void>[] = [];
+  for (const p of selected) {
+    if (isStreaming(p)) {
+      // A streaming pipeline runs until stopped; if it fails it restarts after a pause.
+      streams.push(
+        (async () => {
+          while (!stopping) {
+            await runOnce(p, 'stream');
+            if (!stopping) await new Promise((r) => setTimeout(r, 5_000));
+          }
+        })(),
+      );
+    } else if (p.schedule !== 'manual') {
+      const job = new Cron(p.schedule, { timezone: p.timezone, protect: true, name: p.name }, () => runOnce(p, 'schedule'));
+      crons.push(job);
+      log.info({ pipeline: p.name, schedule: p.schedule, timezone: p.timezone ?? 'local', next: job.nextRun()?.toISOString() }, 'scheduled');
+    }
+  }
+  server.setReady(true);
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const stop = async (reason = 'stop'): Promise<void> => {
+    if (stopping) return done;
+    stopping = true;
+    server.setReady(false);
+    log.info({ reason, running: [...running.keys()] }, 'shutting down: draining in-flight batches and writing checkpoints');
+    for (const c of crons) c.stop();
+    for (const ac of running.values()) ac.abort();
+    while (running.size > 0) await new Promise((r) => setTimeout(r, 50));
+    await Promise.allSettled(streams);
+    await server.close();
+    log.info('stopped');
+    resolveDone();
+    return done;
+  };
+  return { done, stop, metricsUrl: server.url, history };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run scheduled and streaming pipelines as a service (SIGINT/SIGTERM stop it gracefully)')
+    .requiredOption('-c, --config <file>', 'pipelines config (YAML)')
+    .option('-p, --pipeline <name...>', 'only these pipelines')
+    .option('--metrics-listen <addr>', 'address for /metrics, /healthz, /readyz (default 127.0.0.1:9464)')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
+    .action(async (opts: ServeOptions) => {
+      const svc = await startService(opts);
+      const onSignal = (sig: string) => void svc.stop(sig);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      await svc.done;
+      process.exitCode = 0;
+    });
+}
