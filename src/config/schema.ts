@@ -86,8 +86,23 @@ export const pipelineSchema = z
     state: z.string().optional(),
     /** Checkpoint directory for resumable runs. */
     checkpoint: z.union([z.string(), z.object({ dir: z.string() }).strict()]).optional(),
-    /** Error policies and thresholds per stage. */
-    errors: z.unknown().optional(),
+    /** Data-quality metrics: weights of the score, and whether to write a `promflux_quality` point per run. */
+    quality: z
+      .object({
+        weights: z
+          .object({ completeness: z.number().min(0), accuracy: z.number().min(0), consistency: z.number().min(0), validity: z.number().min(0), timeliness: z.number().min(0) })
+          .partial()
+          .strict()
+          .optional(),
+        write: z.boolean().default(false),
+        measurement: z.string().min(1).default('promflux_quality'),
+        /** Lag up to which timeliness is 1 (ms). */
+        timelinessTargetMs: z.number().positive().optional(),
+        /** Lag from which timeliness is 0 (ms). */
+        timelinessMaxMs: z.number().positive().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -16,6 +16,10 @@ import type { WorkerPipelineSpec } from '../pool/task.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
 import { BatchSizer } from './adaptive.js';
 import { CheckpointStore } from './checkpoint.js';
+import { finalizeReports, mergeReports, type ReportAccumulator } from '../transform/reports.js';
+import { saveScalingState } from '../transform/scaling-state.js';
+import { qualityFromCounts, qualityFields, type QualityMetrics } from '../transform/quality.js';
+import { encodeFieldKey, encodeSeriesKey, LineWriter } from '../encode/lineprotocol.js';
 import { createSink, createSource } from './components.js';
 import { dispatch, newTotals, type BatchEvent, type DispatchTotals } from './dispatcher.js';
 import type { Source } from '../extract/source.js';
@@ -49,6 +53,14 @@ export interface RunSummary {
   features: string[];
   checkpoint?: { path: string; done: boolean };
   shard?: string;
+  /** Data-quality metrics of the run (docs/TRANSFORMS.md#quality). */
+  quality: QualityMetrics;
+  /** `promflux_quality` points written (quality.write). */
+  qualityLines?: number;
+  /** Scaling state files written by `scale` steps in fit mode. */
+  statesWritten: string[];
+  /** Summary of the fit pass when a `scale` step runs in fit-apply mode. */
+  fitPass?: { samplesIn: number; wallMs: number; status: string };
 }
 
 export interface ProgressEvent {
@@ -116,6 +128,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   async run(runOpts: RunOptions = {}): Promise<RunSummary> {
+    const specs = this.transforms;
+    if (!specs.some((t) => t.kind === 'scale' && t.mode === 'fit-apply')) return this.runPass(specs, runOpts);
+    // fit-apply: a first pass over the same source fits the scaling parameters and saves them; the
+    // second pass applies them. Both passes see exactly the same data.
+    const withMode = (mode: string) => specs.map((t) => (t.kind === 'scale' && t.mode === 'fit-apply' ? { ...t, mode } : t));
+    const fitCfg: PipelineConfig = { ...this.config, transform: withMode('fit'), sink: { kind: 'null' } };
+    delete (fitCfg as { checkpoint?: unknown }).checkpoint;
+    const fit = await new Pipeline(fitCfg, { ...this.opts, sink: undefined, source: undefined, checkpointDir: undefined }).run({ ...(runOpts.signal ? { signal: runOpts.signal } : {}) });
+    if (fit.status !== 'ok') return { ...fit, fitPass: { samplesIn: fit.samplesIn, wallMs: fit.wallMs, status: fit.status } };
+    const s = await this.runPass(withMode('apply'), runOpts);
+    return { ...s, fitPass: { samplesIn: fit.samplesIn, wallMs: fit.wallMs, status: fit.status } };
+  }
+
+  private async runPass(transforms: TransformSpec[], runOpts: RunOptions): Promise<RunSummary> {
     const cfg = this.config;
     const eng = cfg.engine;
     const log = this.logger.child({ pipeline: cfg.name });
@@ -132,13 +158,18 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       memoryBudgetBytes: eng.memoryBudgetMb * 1024 * 1024,
       maxInFlight,
     });
-    const kernels = compileTransforms(this.transforms);
+    const kernels = compileTransforms(transforms);
     const halo = haloOf(kernels);
+    // Scaling parameters for `scale` steps in apply mode travel to workers as ctx.state.
+    const applyStates = [...new Set(transforms.filter((t) => t.kind === 'scale' && (t.mode ?? 'apply') === 'apply').map((t) => String(t.state)))];
+    if (applyStates.length > 1) throw new ConfigError(`only one scaling state file per pipeline is supported, got ${applyStates.join(', ')}`, { key: `pipelines.${cfg.name}.transform` });
+    const stateFile = cfg.state ?? applyStates[0];
+    let reports: ReportAccumulator | undefined;
     const spec: WorkerPipelineSpec = {
-      key: createHash('sha1').update(JSON.stringify([cfg.transform, cfg.encode, cfg.schema, cfg.state])).digest('hex'),
-      transforms: this.transforms,
+      key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
+      transforms,
       encode: { ...cfg.encode, ...(cfg.schema !== undefined ? { schema: cfg.schema } : {}) },
-      ...(cfg.state ? { stateFile: cfg.state } : {}),
+      ...(stateFile ? { stateFile } : {}),
     };
     const deps = { logger: log, registry: this.metrics.registry };
     const source = this.opts.source ?? createSource(cfg.source, deps);
@@ -153,6 +184,19 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (store?.done) {
       log.info({ checkpoint: store.path }, 'checkpoint says this run already completed; nothing to do (delete the checkpoint to run again)');
     }
+    const q = cfg.quality;
+    const computeQuality = (): QualityMetrics =>
+      qualityFromCounts({
+        samplesIn: totals.samplesIn,
+        dropped: totals.dropped,
+        counters: totals.counters,
+        newestMs: Number.isFinite(totals.newestMs) ? totals.newestMs : NaN,
+        nowMs: Date.now(),
+        ...(q?.weights ? { weights: q.weights } : {}),
+        ...(q?.timelinessTargetMs ? { timelinessTargetMs: q.timelinessTargetMs } : {}),
+        ...(q?.timelinessMaxMs ? { timelinessMaxMs: q.timelinessMaxMs } : {}),
+      });
+    let qualityLines = 0;
     let pool: WorkerPool | undefined;
     let totals: DispatchTotals = newTotals();
     let error: Error | undefined;
@@ -215,6 +259,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             }
           : {}),
         onBatch: (e) => {
+          if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
           if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
             if (store.flush(1000)) this.metrics.checkpointLag.set({ pipeline: cfg.name }, 0);
@@ -230,6 +275,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           }
         },
       });
+      if (q?.write && sink.needs.lineProtocol && !signal.aborted) {
+        // One `promflux_quality` point per run (not counted in linesOut: it is not a source sample).
+        const w = new LineWriter({ precision: cfg.encode.precision });
+        w.begin(encodeSeriesKey(q.measurement, { pipeline: cfg.name }));
+        for (const [k, v] of Object.entries(qualityFields(computeQuality()))) w.float(encodeFieldKey(k), v);
+        w.end(Date.now());
+        const wr = await sink.write({ batchId: -1, chunkId: 'quality', lp: w.take(), lines: 1, columns: null, seriesKeys: [] });
+        qualityLines = wr.written;
+      }
     } catch (err) {
       error = err instanceof Error ? err : new Error(String(err));
       log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed');
@@ -245,8 +299,22 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         log.error({ err: (err as Error).message, checkpoint: store.path }, 'could not write checkpoint');
       }
     }
-    const wallMs = performance.now() - t0;
     const t = totals;
+    const statesWritten: string[] = [];
+    if (!error && !signal.aborted && reports) {
+      for (const { path, state } of finalizeReports(reports).scaling) {
+        try {
+          await saveScalingState(path, state);
+          statesWritten.push(path);
+          log.info({ path, series: Object.keys(state.series).length }, 'scaling state saved');
+        } catch (err) {
+          error = err as Error;
+        }
+      }
+    }
+    const quality = computeQuality();
+    for (const [k, v] of Object.entries(qualityFields(quality))) if (k.endsWith('_pct') || k === 'score') this.metrics.quality.set({ pipeline: cfg.name, metric: k }, v);
+    const wallMs = performance.now() - t0;
     const summary: RunSummary = {
       pipeline: cfg.name,
       status: error ? 'failed' : signal.aborted && !store?.done ? 'aborted' : 'ok',
@@ -271,7 +339,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       newestSampleMs: Number.isFinite(t.newestMs) ? t.newestMs : null,
       oldestSampleMs: Number.isFinite(t.oldestMs) ? t.oldestMs : null,
       sink: { kind: sink.kind, ...(sink.stats?.() ?? {}) },
-      features: this.features,
+      features: outputsOf(kernels),
+      quality,
+      statesWritten,
+      ...(qualityLines ? { qualityLines } : {}),
     };
     const final = progress();
     this.emit('progress', final);
