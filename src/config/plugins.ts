@@ -1,5 +1,7 @@
 /**
  * Config schemas of the network source and sink, kept apart so schema.ts stays readable.
  */
-export const sourceSchemas = [] as const;
+import { prometheusSourceSchema } from '../extract/prometheus/config.js';
+
+export const sourceSchemas = [prometheusSourceSchema] as const;
 export const sinkSchemas = [] as const;

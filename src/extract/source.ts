@@ -63,6 +63,10 @@ export interface Source {
   next(targetRows: number): Promise<SourceChunk | null>;
   /** Called when every row of a chunk is written or accounted for (watermarks, checkpoints). */
   ack?(chunk: SourceChunk): void;
+  /** Decoded non-halo rows of a chunk (exact extraction metrics). */
+  recordRows?(chunk: SourceChunk, rows: number): void;
+  /** Fetch a chunk again (same id and window) after its body failed to decode (e.g. truncated by a proxy). */
+  refetch?(chunk: SourceChunk): Promise<SourceChunk>;
   progress(): SourceProgress;
   close(): Promise<void>;
 }

@@ -16,6 +16,9 @@ import { sourceFactories, sinkFactories } from './plugins.js';
 export interface ComponentDeps {
   logger: Logger;
   registry?: Registry;
+  /** Pipeline name and state directory (checkpoints, watermarks). */
+  pipeline?: string;
+  stateDir?: string;
 }
 
 export function createSource(cfg: SourceConfig, deps: ComponentDeps): Source {

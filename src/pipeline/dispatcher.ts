@@ -103,7 +103,8 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   const want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
   const pipe = o.pipelineName;
 
-  const processChunk = async (chunk: SourceChunk, size: number): Promise<void> => {
+  const processChunk = async (firstChunk: SourceChunk, size: number): Promise<void> => {
+    let chunk = firstChunk;
     const id = nextId++;
     let attempt = 0;
     for (;;) {
@@ -139,6 +140,8 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
           attempt++;
           totals.retries++;
           o.logger.warn({ batch: id, chunk: chunk.id, attempt, err: err.message }, 'batch failed; retrying');
+          // Re-decoding the same bytes fails the same way: fetch the chunk again when the source can.
+          if (err.stage === 'fill' && o.source.refetch) chunk = await o.source.refetch(chunk);
           continue;
         }
         if (o.onError === 'skip') {
@@ -191,6 +194,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       totals.kernelMs['(encode)'] = (totals.kernelMs['(encode)'] ?? 0) + result.timings.encodeMs;
       if (result.newestMs > totals.newestMs) totals.newestMs = result.newestMs;
       if (result.oldestMs < totals.oldestMs) totals.oldestMs = result.oldestMs;
+      o.source.recordRows?.(chunk, result.samplesIn);
       o.source.ack?.(chunk);
       const rows = result.batch.length;
       const rss = process.memoryUsage.rss();

@@ -2,9 +2,20 @@
  * Factories for the network source and sink (Prometheus, InfluxDB), registered here so the core
  * components file does not grow with every integration.
  */
+import { join } from 'node:path';
+import { createPrometheusSource } from '../extract/prometheus/source.js';
+import type { PrometheusSourceConfig } from '../extract/prometheus/config.js';
+import { FileWatermarkStore } from '../extract/prometheus/watermarks.js';
 import type { Source } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
 import type { ComponentDeps } from './components.js';
 
-export const sourceFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Source> = {};
+export const sourceFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Source> = {
+  prometheus: (cfg, deps) => {
+    const c = cfg as PrometheusSourceConfig;
+    // Incremental/stream watermarks live beside the checkpoints unless the source names a file.
+    const watermarks = !c.watermarkFile && deps.stateDir && deps.pipeline ? new FileWatermarkStore(join(deps.stateDir, `${deps.pipeline}.watermarks`)) : undefined;
+    return createPrometheusSource(c, { logger: deps.logger, ...(deps.registry ? { metrics: deps.registry } : {}), ...(watermarks ? { watermarks } : {}) });
+  },
+};
 export const sinkFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Sink> = {};

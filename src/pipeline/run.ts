@@ -171,7 +171,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       encode: { ...cfg.encode, ...(cfg.schema !== undefined ? { schema: cfg.schema } : {}) },
       ...(stateFile ? { stateFile } : {}),
     };
-    const deps = { logger: log, registry: this.metrics.registry };
+    const ckDirForDeps = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
+    const deps = { logger: log, registry: this.metrics.registry, pipeline: cfg.name, ...(ckDirForDeps ? { stateDir: ckDirForDeps } : {}) };
     const source = this.opts.source ?? createSource(cfg.source, deps);
     const sink = this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps);
     const internal = new AbortController();

@@ -5,10 +5,11 @@
 import type { BatchBuilder } from '../batch/builder.js';
 import type { FillSpec } from '../extract/source.js';
 import { fillSynthetic } from '../extract/synthetic.js';
+import { promFillers } from '../extract/prometheus/fillers.js';
 
 export type Filler = (spec: FillSpec, b: BatchBuilder) => void;
 
-const fillers = new Map<string, Filler>([['synthetic', fillSynthetic]]);
+const fillers = new Map<string, Filler>([['synthetic', fillSynthetic], ...Object.entries(promFillers)]);
 
 export function registerFiller(kind: string, fn: Filler): void {
   fillers.set(kind, fn);

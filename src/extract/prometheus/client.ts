@@ -225,10 +225,11 @@ export class PromClient {
         headers: { ...this.headers, ...req.headers },
         signal,
       });
-      status = String(res.statusCode);
       const ct = String(res.headers['content-type'] ?? '');
       const lenHeader = res.headers['content-length'];
       const body = await readIntoShared(res.body, lenHeader !== undefined ? Number(lenHeader) : undefined);
+      // counted by status only once the whole body arrived; a body cut short is a network error
+      status = String(res.statusCode);
       this.metrics.bytes.inc({ endpoint }, body.byteLength);
       const sc = res.statusCode;
       if (sc >= 200 && sc < 300) {
@@ -253,7 +254,11 @@ export class PromClient {
             : 'see the response text';
       throw promError(PromErrorCode.http, `${opts.what}: ${endpoint} answered HTTP ${sc} (${text || 'empty body'}); ${hint}`);
     } catch (err) {
-      if (timeout.aborted && !opts.signal?.aborted) {
+      if (opts.signal?.aborted) {
+        status = 'aborted'; // shutdown or a discarded prefetch: not a Prometheus failure
+        throw err;
+      }
+      if (timeout.aborted) {
         status = 'timeout';
         err = new AttemptTimeoutError(this.cfg.timeoutMs);
       }

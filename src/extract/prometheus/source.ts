@@ -74,6 +74,9 @@ export class PrometheusSource implements Source {
   private flushTimer: NodeJS.Timeout | undefined;
   private opened = false;
   private closed = false;
+  private failed: unknown;
+  /** Halo time requested at open (raw modes keep rows within it). */
+  private haloMs = 0;
 
   constructor(cfg: PrometheusSourceConfig, deps: PrometheusSourceDeps) {
     try {
@@ -121,6 +124,19 @@ export class PrometheusSource implements Source {
     // windows
     const now = this.now();
     const done = completedIntervals(opts.completed ?? []);
+    // Interval coverage from the engine's checkpoint store (key `query:<name>`) counts as done too.
+    for (const [key, ivs] of opts.covered ?? []) {
+      if (!key.startsWith('query:')) continue;
+      const name = key.slice(6);
+      const merged = [...(done.get(name) ?? []), ...ivs.map(([a, b]) => [a, b] as [number, number])].sort((x, y) => x[0] - y[0]);
+      const out: Array<[number, number]> = [];
+      for (const iv of merged) {
+        const last = out[out.length - 1];
+        if (last && iv[0] <= last[1]) last[1] = Math.max(last[1], iv[1]);
+        else out.push([iv[0], iv[1]]);
+      }
+      done.set(name, out);
+    }
     for (const q of this.rc.queries) {
       const [start, end] = this.initialWindow(q.name, now);
       this.queries.push({ name: q.name, expr: q.expr.trim(), series: 1, cursor: start, end, done: done.get(q.name) ?? [] });
@@ -142,8 +158,6 @@ export class PrometheusSource implements Source {
       'prometheus source planned',
     );
   }
-
-  private haloMs = 0;
 
   /** [start, end) for a query at open time, step-aligned. */
   private initialWindow(name: string, now: number): [number, number] {
@@ -231,6 +245,8 @@ export class PrometheusSource implements Source {
 
   private async nextInner(targetRows: number): Promise<SourceChunk | null> {
     if (!this.opened) throw new Error('PrometheusSource.next() before open()');
+    // after a fatal error the plan has moved past the failed chunk: never hand out what follows
+    if (this.failed) throw this.failed;
     for (;;) {
       if (this.closed || this.abort.signal.aborted) return null;
       this.topUp(targetRows);
@@ -253,6 +269,7 @@ export class PrometheusSource implements Source {
             continue;
           }
           this.cancelInflight();
+          this.failed = err;
           throw err;
         }
       }
@@ -326,10 +343,24 @@ export class PrometheusSource implements Source {
       startMs: plan.startMs,
       endMs: plan.endMs,
       estSamples: plan.estSamples,
+      coverageKey: `query:${q.name}`,
     };
   }
 
+  /**
+   * Fetch a returned chunk again (same id and window), e.g. when its worker found the body
+   * truncated by a proxy: re-decoding the same bytes would fail the same way.
+   */
+  async refetch(chunk: SourceChunk): Promise<SourceChunk> {
+    const plan = this.returned.get(chunk.id);
+    if (!plan) throw new Error(`refetch: chunk ${chunk.id} is unknown or already acked`);
+    return this.fetch(plan, this.abort.signal);
+  }
+
+  private readonly returned = new Map<string, PlannedChunk>();
+
   private onReturned(plan: PlannedChunk, chunk: SourceChunk): void {
+    this.returned.set(chunk.id, plan);
     this.doneSamples += chunk.estSamples;
     this.metrics.chunks.inc({ query: plan.query.name });
     let st = this.ackState.get(plan.query.name);
@@ -344,6 +375,7 @@ export class PrometheusSource implements Source {
     const e = st.pending.find((p) => p.id === chunk.id);
     if (!e || e.acked) return;
     e.acked = true;
+    this.returned.delete(chunk.id);
     if (this.recorded.delete(chunk.id)) {
       /* samples already counted from decoded rows */
     } else {
@@ -427,6 +459,7 @@ export class PrometheusSource implements Source {
 
   progress(): SourceProgress {
     if (this.cfg.mode === 'stream') return { doneSamples: this.doneSamples, totalSamples: null };
+    if (!this.opened || !this.limits) return { doneSamples: 0, totalSamples: null };
     let rest = 0;
     for (const q of this.queries) rest += remainingSamples(q, this.limits);
     for (const f of this.inflight) rest += f.plan.estSamples;

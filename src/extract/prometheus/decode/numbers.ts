@@ -12,11 +12,24 @@
 const POW10 = new Float64Array(23);
 for (let i = 0, p = 1; i < 23; i++, p *= 10) POW10[i] = p;
 
-/** Latin-1 slice → string, for the rare slow paths and error messages. */
+/**
+ * Latin-1 slice → string, for the slow paths and error messages. Short slices are built directly;
+ * longer ones go through one Buffer view per underlying buffer (cached), whose native latin1Slice
+ * is several times faster than concatenating characters.
+ */
+let viewOf: Uint8Array | undefined;
+let view: Buffer | undefined;
 export function asciiSlice(buf: Uint8Array, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
-  return s;
+  if (end - start <= 8) {
+    let s = '';
+    for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
+    return s;
+  }
+  if (viewOf !== buf) {
+    viewOf = buf;
+    view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return view!.toString('latin1', start, end);
 }
 
 /**
