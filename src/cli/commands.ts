@@ -4,5 +4,6 @@
  */
 import type { Command } from 'commander';
 import { registerServe } from './serve.js';
+import { registerInfluxCommands } from './influx-commands.js';
 
-export const extraCommands: Array<(program: Command) => void> = [registerServe];
+export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands];

@@ -12,6 +12,7 @@ import { NullSink } from '../load/null.js';
 import type { Sink } from '../load/sink.js';
 import type { PipelineConfig, SinkConfig, SourceConfig } from '../config/schema.js';
 import { sourceFactories, sinkFactories } from './plugins.js';
+import { parseSinkUrl } from '../load/influx/config.js';
 
 export interface ComponentDeps {
   logger: Logger;
@@ -60,7 +61,10 @@ export function parseSinkFlag(flag: string): SinkConfig {
   throw new ConfigError(`invalid --sink "${flag}" (use null, file:PATH, arrow:PATH or influx:URL)`, { key: '--sink' });
 }
 
-const sinkFlagParsers: Record<string, (rest: string) => SinkConfig> = {};
+const sinkFlagParsers: Record<string, (rest: string) => SinkConfig> = {
+  influx: (rest) => parseSinkUrl(`influx:${rest}`) as SinkConfig,
+  influxdb: (rest) => parseSinkUrl(`influx:${rest}`) as SinkConfig,
+};
 
 export function registerSinkFlag(kind: string, parse: (rest: string) => SinkConfig): void {
   sinkFlagParsers[kind] = parse;

@@ -28,6 +28,8 @@ export interface DispatchTotals {
   oldestMs: number;
   kernelMs: Record<string, number>;
   workerMs: number;
+  /** Lines emitted per measurement (dead-lettered lines included; see dropped for those). */
+  perMeasurement: Record<string, number>;
 }
 
 export interface BatchEvent {
@@ -92,6 +94,7 @@ export function newTotals(): DispatchTotals {
     oldestMs: Infinity,
     kernelMs: {},
     workerMs: 0,
+    perMeasurement: {},
   };
 }
 
@@ -189,6 +192,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
         o.metrics?.dropped.inc({ pipeline: pipe, reason: k }, v);
       }
       for (const [k, v] of Object.entries(result.counters)) totals.counters[k] = (totals.counters[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(result.perMeasurement)) totals.perMeasurement[k] = (totals.perMeasurement[k] ?? 0) + v;
       for (const [k, v] of Object.entries(result.timings.kernelMs)) totals.kernelMs[k] = (totals.kernelMs[k] ?? 0) + v;
       totals.kernelMs['(fill)'] = (totals.kernelMs['(fill)'] ?? 0) + result.timings.fillMs;
       totals.kernelMs['(encode)'] = (totals.kernelMs['(encode)'] ?? 0) + result.timings.encodeMs;

@@ -8,6 +8,8 @@ import type { PrometheusSourceConfig } from '../extract/prometheus/config.js';
 import { FileWatermarkStore } from '../extract/prometheus/watermarks.js';
 import type { Source } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
+import { createInfluxSink } from '../load/influx/sink.js';
+import type { InfluxSinkConfig } from '../load/influx/config.js';
 import type { ComponentDeps } from './components.js';
 
 export const sourceFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Source> = {
@@ -18,4 +20,6 @@ export const sourceFactories: Record<string, (cfg: unknown, deps: ComponentDeps)
     return createPrometheusSource(c, { logger: deps.logger, ...(deps.registry ? { metrics: deps.registry } : {}), ...(watermarks ? { watermarks } : {}) });
   },
 };
-export const sinkFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Sink> = {};
+export const sinkFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Sink> = {
+  influx: (cfg, deps) => createInfluxSink(cfg as InfluxSinkConfig, { logger: deps.logger, ...(deps.registry ? { metrics: deps.registry } : {}) }),
+};

@@ -47,6 +47,8 @@ export interface RunSummary {
   counters: Record<string, number>;
   /** Worker milliseconds per kernel. */
   kernelMs: Record<string, number>;
+  /** Lines emitted per measurement (for `promflux verify`); dead-lettered lines are in `dropped`. */
+  linesByMeasurement: Record<string, number>;
   newestSampleMs: number | null;
   oldestSampleMs: number | null;
   sink: Record<string, unknown>;
@@ -165,10 +167,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (applyStates.length > 1) throw new ConfigError(`only one scaling state file per pipeline is supported, got ${applyStates.join(', ')}`, { key: `pipelines.${cfg.name}.transform` });
     const stateFile = cfg.state ?? applyStates[0];
     let reports: ReportAccumulator | undefined;
+    // Schema mapping runs where keys are encoded (workers): the pipeline's, else the influx sink's.
+    const schemaCfg = cfg.schema ?? (cfg.sink as { schema?: unknown }).schema;
     const spec: WorkerPipelineSpec = {
       key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
       transforms,
-      encode: { ...cfg.encode, ...(cfg.schema !== undefined ? { schema: cfg.schema } : {}) },
+      encode: { ...cfg.encode, ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}) },
       ...(stateFile ? { stateFile } : {}),
     };
     const ckDirForDeps = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
@@ -337,6 +341,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       counters: sortKeys(t.counters),
       kernelMs: Object.fromEntries(Object.entries(t.kernelMs).map(([k, v]) => [k, Math.round(v)])),
+      linesByMeasurement: sortKeys(t.perMeasurement),
       newestSampleMs: Number.isFinite(t.newestMs) ? t.newestMs : null,
       oldestSampleMs: Number.isFinite(t.oldestMs) ? t.oldestMs : null,
       sink: { kind: sink.kind, ...(sink.stats?.() ?? {}) },

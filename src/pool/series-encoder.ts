@@ -14,9 +14,9 @@ export interface SeriesMapping {
 
 export interface SeriesEncoder {
   /** Encode emitted rows into w; counts rows that cannot be emitted into `dropped`; marks emitted series. */
-  encode(w: LineWriter, view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array): number;
+  encode(w: LineWriter, view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>): number;
   /** Same accounting as encode, without producing bytes (columns-only sinks). */
-  countEmittable(view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array): number;
+  countEmittable(view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>): number;
   keeps(seriesKey: string): boolean;
   rowHasFields(value: Float64Array, features: Float64Array[], row: number): boolean;
 }
@@ -35,14 +35,19 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
     mapping = mod.compileSchemaMapping(mod.schemaMappingSchema.parse(spec.schema)) as SeriesMapping;
   }
   const keyCache = new Map<string, Uint8Array | null>();
+  const measurementCache = new Map<string, string>();
   const keyOf = (seriesKey: string): Uint8Array | null => {
     let k = keyCache.get(seriesKey);
     if (k === undefined) {
       const { name, labels } = parseSeriesKey(seriesKey);
       const m = mapping.mapSeries(name, labels);
       k = m ? encodeSeriesKey(m.measurement, m.tags) : null;
-      if (keyCache.size >= MAX_CACHED_KEYS) keyCache.clear();
+      if (keyCache.size >= MAX_CACHED_KEYS) {
+        keyCache.clear();
+        measurementCache.clear();
+      }
       keyCache.set(seriesKey, k);
+      if (m) measurementCache.set(seriesKey, m.measurement);
     }
     return k;
   };
@@ -72,6 +77,7 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
     dropped: Record<string, number>,
     emitted: Uint8Array,
     w: LineWriter | null,
+    perMeasurement?: Record<string, number>,
   ): number => {
     const { runs, flags, ts, value } = view;
     const keys = view.desc.seriesKeys;
@@ -88,6 +94,7 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
         for (let i = start; i < end; i++) if ((flags[i]! & FLAG_DROPPED) === 0) excluded++;
         continue;
       }
+      const before = out;
       for (let i = start; i < end; i++) {
         const fl = flags[i]!;
         if (fl & FLAG_DROPPED) continue;
@@ -115,6 +122,10 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
         emitted[s] = 1;
         out++;
       }
+      if (perMeasurement && out > before) {
+        const meas = measurementCache.get(keys[s]!)!;
+        perMeasurement[meas] = (perMeasurement[meas] ?? 0) + (out - before);
+      }
     }
     if (noFields) dropped.no_fields = (dropped.no_fields ?? 0) + noFields;
     if (excluded) dropped.excluded_by_schema = (dropped.excluded_by_schema ?? 0) + excluded;
@@ -122,8 +133,8 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
   };
 
   return {
-    encode: (w, view, features, dropped, emitted) => walk(view, features, dropped, emitted, w),
-    countEmittable: (view, features, dropped, emitted) => walk(view, features, dropped, emitted, null),
+    encode: (w, view, features, dropped, emitted, perMeasurement) => walk(view, features, dropped, emitted, w, perMeasurement),
+    countEmittable: (view, features, dropped, emitted, perMeasurement) => walk(view, features, dropped, emitted, null, perMeasurement),
     keeps: (seriesKey) => keyOf(seriesKey) !== null,
     rowHasFields,
   };

@@ -62,6 +62,8 @@ export interface ProcessResult {
   columns: FeatureColumns | null;
   /** Series keys of emitted rows. */
   seriesKeys: string[];
+  /** Emitted rows per measurement (after schema mapping). */
+  perMeasurement: Record<string, number>;
   /** Newest / oldest non-halo timestamp (ms), NaN when none. */
   newestMs: number;
   oldestMs: number;

@@ -56,6 +56,7 @@ function emptyResult(task: ProcessTask, batch: BatchDescriptor): ProcessResult {
     lp: null,
     columns: null,
     seriesKeys: [],
+    perMeasurement: {},
     newestMs: NaN,
     oldestMs: NaN,
     timings: { fillMs: 0, kernelMs: {}, encodeMs: 0, totalMs: 0 },
@@ -146,10 +147,10 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
     if (task.want.lp) {
       const w = c.writer;
       w.reset();
-      rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted);
+      rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted, res.perMeasurement);
       res.lp = w.take();
     } else {
-      rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted);
+      rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted, res.perMeasurement);
     }
     if (task.want.columns) res.columns = compact(view, featureCols, c.features, c.encoder, rowsOut);
   } catch (err) {
