@@ -68,6 +68,36 @@ describe('zero-copy hand-off', () => {
   });
 });
 
+describe('odd label values', () => {
+  test('escaped exactly, and a series InfluxDB would reject is dropped with a named reason', async () => {
+    const pool = new WorkerPool({ workers: 1 });
+    try {
+      const desc = allocBatch(2, 'odd', 8, 4);
+      const b = new BatchBuilder(desc);
+      b.beginRun(b.seriesIndexOf('m{path="C:\\\\"}', 1)); // label value ends in a backslash
+      b.push(1000, 1);
+      b.push(2000, 2);
+      b.beginRun(b.seriesIndexOf('m{a="x y,z=1 \\"q\\" ü"}', 1));
+      b.push(1000, 3);
+      const filled = b.finish();
+      const result: ProcessResult = await pool.run({
+        batch: filled,
+        fill: null,
+        pipeline: { key: 'odd', transforms: [], encode: { precision: 'ms', floatDigits: 0, valueField: 'value', flagsField: false } },
+        nowMs: Date.now(),
+        want: { lp: true, columns: false },
+      });
+      assert.equal(result.error, undefined);
+      assert.equal(result.samplesIn, 3);
+      assert.equal(result.rowsOut, 1);
+      assert.deepEqual(result.dropped, { unencodable_trailing_backslash: 2 });
+      assert.equal(new TextDecoder().decode(result.lp!), 'm,a=x\\ y\\,z\\=1\\ "q"\\ ü value=3 1000\n');
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('invariance', () => {
   const outputs = new Map<string, string[]>();
   const summaries = new Map<string, RunSummary>();
@@ -110,6 +140,27 @@ describe('invariance', () => {
 
   test('more batches with smaller sizes (the runs really were split)', () => {
     assert.ok(summaries.get('2/1000')!.batches > summaries.get('2/100000')!.batches * 10);
+  });
+});
+
+describe('invariance of the whole catalogue', () => {
+  test('impute (look-ahead) + outliers + default feature set: identical output for 1k and 50k rows, 1 and 2 workers', async () => {
+    const { defaultFeatureSet } = await import('../src/transform/kernels/index.js');
+    const transform = [
+      { kind: 'impute', method: 'linear', maxGap: '5m' },
+      { kind: 'outliers', method: 'robust', window: 30, action: 'clip' },
+      ...defaultFeatureSet(),
+    ];
+    const outs: string[][] = [];
+    for (const [workers, batchSize] of [[1, 50_000], [2, 1_000]] as const) {
+      const path = join(tmp, `cat-${workers}-${batchSize}.lp`);
+      const s = await createPipeline({ name: 'cat', source: synthetic({ series: 14, samplesPerSeries: 3000, nanRate: 0.01 }), transform, sink: { kind: 'file', path } }, { workers, batchSize }).run();
+      assertAccounted(s);
+      assert.ok((s.counters.imputed ?? 0) > 0, 'some values were imputed');
+      outs.push(sortedLines(path));
+    }
+    assert.equal(outs[0]!.length, outs[1]!.length);
+    assert.deepEqual(outs[1], outs[0]);
   });
 });
 

@@ -168,7 +168,7 @@ describe('JSON decoder', () => {
     assert.deepEqual(desc.seriesKeys, ['m']);
   });
 
-  it('raw halo: keeps the last haloSamples or those within haloMs, whichever is more', () => {
+  it('raw halo: keeps every row within haloMs, plus haloSamples more before them (halos add up along the chain)', () => {
     const vals = Array.from({ length: 20 }, (_, i) => `[${i + 1},"${i}"]`).join(',');
     const j = `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"m"},"values":[${vals}]}]}}`;
     const halo = (haloSamples: number, haloMs: number) =>
@@ -176,9 +176,13 @@ describe('JSON decoder', () => {
         .rows.filter((r) => r.halo)
         .map((r) => r.t / 1000);
     assert.deepEqual(halo(3, 0), [12, 13, 14]);
-    assert.deepEqual(halo(1, 5000), [10, 11, 12, 13, 14]);
+    assert.deepEqual(halo(1, 5000), [9, 10, 11, 12, 13, 14]);
+    assert.deepEqual(halo(0, 5000), [10, 11, 12, 13, 14]);
     assert.deepEqual(halo(0, 0), []);
     assert.deepEqual(halo(100, 0), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    // look-ahead: rows in [endMs, endMs + lookaheadMs) follow the run's own rows as context
+    const rows = decode(j, { startMs: 15_000, endMs: 17_000, haloAll: false, haloSamples: 0, haloMs: 0, lookaheadMs: 2000 }).rows;
+    assert.deepEqual(rows.map((r) => [r.t / 1000, r.halo]), [[15, false], [16, false], [17, true], [18, true]]);
   });
 
   it('metric kinds come from metadata, with histogram/counter suffix rules', () => {

@@ -71,6 +71,19 @@ export class BatchBuilder {
     this.runHalo++;
   }
 
+  /**
+   * Append a trailing context (look-ahead) sample after the run's own samples: flagged FLAG_HALO,
+   * part of the run's rows but not of its leading `halo` count. Never counted or emitted.
+   */
+  pushTrail(t: number, v: number): void {
+    if (this.n >= this.desc.capacity) this.grow(this.n + 1);
+    const i = this.n++;
+    this.series[i] = this.curSeries;
+    this.ts[i] = t;
+    this.value[i] = v;
+    this.flags[i] = FLAG_HALO;
+  }
+
   push(t: number, v: number): void {
     if (this.n >= this.desc.capacity) this.grow(this.n + 1);
     const i = this.n++;

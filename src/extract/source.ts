@@ -37,6 +37,8 @@ export interface SourceOpenOptions {
   haloSamples: number;
   /** Milliseconds of context each series needs (time-based windows). */
   haloMs: number;
+  /** Milliseconds of trailing context each series needs after a chunk (BatchBuilder.pushTrail). */
+  lookaheadMs?: number;
   signal: AbortSignal;
   logger: Logger;
   /** Chunk ids already completed (from the checkpoint store): skip them. */

@@ -210,6 +210,9 @@ export interface SyntheticFill extends FillSpec {
   k1: number;
   haloSamples: number;
   haloMs: number;
+  lookaheadMs: number;
+  /** Samples per series (look-ahead never goes past the end of the data). */
+  samples: number;
 }
 
 /** Generate a chunk (with its halo) into a batch. Runs in a worker. */
@@ -221,10 +224,11 @@ export function fillSynthetic(spec: FillSpec, b: BatchBuilder): void {
     const def = syntheticSeries(i);
     const idx = b.seriesIndexOf(def.key, def.kind);
     b.beginRun(idx);
-    // Halo: the last `haloSamples` present samples before k0, and every present sample within haloMs.
-    let h0 = f.k0;
+    // Halo (halos add up along the kernel chain): every present sample within haloMs before k0,
+    // plus `haloSamples` more present samples before those.
+    let h0 = Math.max(0, f.k0 - haloSteps);
     let found = 0;
-    while (h0 > 0 && (found < f.haloSamples || f.k0 - (h0 - 1) <= haloSteps)) {
+    while (h0 > 0 && found < f.haloSamples) {
       h0--;
       if (present(p, i, h0)) found++;
     }
@@ -234,6 +238,11 @@ export function fillSynthetic(spec: FillSpec, b: BatchBuilder): void {
     }
     for (let k = f.k0; k < f.k1; k++) {
       if (present(p, i, k)) b.push(f.startMs + k * f.stepMs, syntheticValue(p, i, k));
+    }
+    // Look-ahead: samples after the chunk, as trailing context (only when a kernel asks for it).
+    const kEnd = Math.min(f.samples, f.k1 + Math.ceil(f.lookaheadMs / f.stepMs));
+    for (let k = f.k1; k < kEnd; k++) {
+      if (present(p, i, k)) b.pushTrail(f.startMs + k * f.stepMs, syntheticValue(p, i, k));
     }
   }
 }
@@ -255,7 +264,7 @@ export class SyntheticSource implements Source {
   private readonly cfg: SyntheticSourceConfig;
   private startMs = 0;
   private samples = 0;
-  private halo = { haloSamples: 0, haloMs: 0 };
+  private halo = { haloSamples: 0, haloMs: 0, lookaheadMs: 0 };
   private blocks: { s0: number; s1: number; k: number; pending: Array<[number, number]> }[] = [];
   private covered: SourceOpenOptions['covered'];
   private blockSize = 0;
@@ -272,7 +281,7 @@ export class SyntheticSource implements Source {
     if (c.samplesPerSeries !== undefined) this.samples = c.samplesPerSeries;
     else if (c.end !== undefined) this.samples = Math.max(0, Math.ceil((parseTime(c.end) - this.startMs) / c.stepMs));
     else this.samples = 1000;
-    this.halo = { haloSamples: opts.haloSamples, haloMs: opts.haloMs };
+    this.halo = { haloSamples: opts.haloSamples, haloMs: opts.haloMs, lookaheadMs: opts.lookaheadMs ?? 0 };
     this.shard = opts.shard;
     this.covered = opts.covered;
   }
@@ -336,8 +345,10 @@ export class SyntheticSource implements Source {
       k1,
       haloSamples: this.halo.haloSamples,
       haloMs: this.halo.haloMs,
+      lookaheadMs: this.halo.lookaheadMs,
+      samples: this.samples,
     };
-    const haloRows = Math.min(k0, this.halo.haloSamples + Math.ceil(this.halo.haloMs / c.stepMs));
+    const haloRows = Math.min(k0, this.halo.haloSamples + Math.ceil(this.halo.haloMs / c.stepMs)) + Math.ceil(this.halo.lookaheadMs / c.stepMs);
     this.planned += n * len;
     return {
       id: `syn:${best.s0}-${best.s1}:${k0}-${k1}`,

@@ -225,6 +225,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       await source.open({
         haloSamples: halo.haloSamples,
         haloMs: halo.haloMs,
+        lookaheadMs: halo.lookaheadMs,
         signal: store?.done ? AbortSignal.abort() : signal,
         logger: log,
         ...(store ? { covered: store.covered() } : {}),

@@ -3,8 +3,11 @@
  * tags) are built once per series and cached per worker; the per-row loop only copies bytes and
  * formats numbers into the LineWriter's buffer.
  */
-import { FLAG_DROPPED, RUN_STRIDE, parseSeriesKey, type BatchView } from '../batch/layout.js';
-import { encodeFieldKey, encodeSeriesKey, type LineWriter } from '../encode/lineprotocol.js';
+import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, parseSeriesKey, type BatchView } from '../batch/layout.js';
+
+/** Rows never emitted: dropped, or context (leading halo and trailing look-ahead). */
+const NOT_EMITTED = FLAG_DROPPED | FLAG_HALO;
+import { encodeFieldKey, encodeSeriesKey, seriesKeyProblem, type LineWriter } from '../encode/lineprotocol.js';
 import type { EncodeSpec } from './task.js';
 
 export interface SeriesMapping {
@@ -34,14 +37,20 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
     const mod = await import('../load/schema.js');
     mapping = mod.compileSchemaMapping(mod.schemaMappingSchema.parse(spec.schema)) as SeriesMapping;
   }
-  const keyCache = new Map<string, Uint8Array | null>();
+  // Per series: encoded key bytes, or the reason its rows cannot be written (counted as drops).
+  const keyCache = new Map<string, Uint8Array | string>();
   const measurementCache = new Map<string, string>();
-  const keyOf = (seriesKey: string): Uint8Array | null => {
+  const keyOrReason = (seriesKey: string): Uint8Array | string => {
     let k = keyCache.get(seriesKey);
     if (k === undefined) {
       const { name, labels } = parseSeriesKey(seriesKey);
       const m = mapping.mapSeries(name, labels);
-      k = m ? encodeSeriesKey(m.measurement, m.tags) : null;
+      if (!m) k = 'excluded_by_schema';
+      else {
+        // Keys InfluxDB would reject or silently ignore (trailing backslash, '#' measurement, …).
+        const problem = seriesKeyProblem(m.measurement, m.tags);
+        k = problem ? `unencodable_${problem}` : encodeSeriesKey(m.measurement, m.tags);
+      }
       if (keyCache.size >= MAX_CACHED_KEYS) {
         keyCache.clear();
         measurementCache.clear();
@@ -50,6 +59,10 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
       if (m) measurementCache.set(seriesKey, m.measurement);
     }
     return k;
+  };
+  const keyOf = (seriesKey: string): Uint8Array | null => {
+    const k = keyOrReason(seriesKey);
+    return typeof k === 'string' ? null : k;
   };
 
   const valueMap = mapping.mapField(spec.valueField);
@@ -83,21 +96,22 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
     const keys = view.desc.seriesKeys;
     let out = 0;
     let noFields = 0;
-    let excluded = 0;
     for (let r = 0; r < view.runCount; r++) {
       const o = r * RUN_STRIDE;
       const s = runs[o]!;
       const start = runs[o + 1]! + runs[o + 2]!;
       const end = runs[o + 1]! + runs[o + 3]!;
-      const key = keyOf(keys[s]!);
-      if (key === null) {
-        for (let i = start; i < end; i++) if ((flags[i]! & FLAG_DROPPED) === 0) excluded++;
+      const key = keyOrReason(keys[s]!);
+      if (typeof key === 'string') {
+        let n = 0;
+        for (let i = start; i < end; i++) if ((flags[i]! & NOT_EMITTED) === 0) n++;
+        if (n) dropped[key] = (dropped[key] ?? 0) + n;
         continue;
       }
       const before = out;
       for (let i = start; i < end; i++) {
         const fl = flags[i]!;
-        if (fl & FLAG_DROPPED) continue;
+        if (fl & NOT_EMITTED) continue;
         if (!rowHasFields(value, features, i)) {
           noFields++;
           continue;
@@ -128,7 +142,6 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
       }
     }
     if (noFields) dropped.no_fields = (dropped.no_fields ?? 0) + noFields;
-    if (excluded) dropped.excluded_by_schema = (dropped.excluded_by_schema ?? 0) + excluded;
     return out;
   };
 

@@ -213,7 +213,7 @@ function compact(
     const start = runs[o + 1]! + runs[o + 2]!;
     const end = runs[o + 1]! + runs[o + 3]!;
     for (let i = start; i < end; i++) {
-      if (view.flags[i]! & FLAG_DROPPED) continue;
+      if (view.flags[i]! & (FLAG_DROPPED | FLAG_HALO)) continue;
       if (!encoder.rowHasFields(view.value, featureCols, i)) continue;
       dataBytes += utf8[s]!.length;
     }
@@ -232,7 +232,7 @@ function compact(
     const end = runs[o + 1]! + runs[o + 3]!;
     const kb = utf8[s]!;
     for (let i = start; i < end; i++) {
-      if (view.flags[i]! & FLAG_DROPPED) continue;
+      if (view.flags[i]! & (FLAG_DROPPED | FLAG_HALO)) continue;
       if (!encoder.rowHasFields(view.value, featureCols, i)) continue;
       let m = remap[s]!;
       if (m < 0) {

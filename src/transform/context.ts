@@ -110,6 +110,10 @@ export class BatchContext implements KernelContext {
     return s;
   }
 
+  featureNames(): string[] {
+    return [...this.features.keys()];
+  }
+
   report(name: string, value: unknown): void {
     this.reports[name] = value;
   }

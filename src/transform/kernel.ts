@@ -47,6 +47,8 @@ export interface KernelContext {
    * Per series or per batch, never per sample. Merged on the main thread by src/transform/reports.ts.
    */
   report(name: string, value: unknown): void;
+  /** Names of the feature columns created so far, in creation order. */
+  featureNames(): string[];
 }
 
 export interface Kernel {
@@ -58,6 +60,12 @@ export interface Kernel {
   readonly haloSamples: number;
   /** Milliseconds of context each series needs (time-based windows). */
   readonly haloMs: number;
+  /**
+   * Milliseconds of context each series needs *after* the batch (e.g. linear interpolation or
+   * back-fill towards the next valid value). Sources append such rows at the end of a run, flagged
+   * FLAG_HALO; they are never counted or emitted.
+   */
+  readonly lookaheadMs?: number;
   run(ctx: KernelContext): void;
 }
 

@@ -55,15 +55,21 @@ export function compileTransforms(specs: readonly TransformSpec[]): Kernel[] {
   });
 }
 
-/** Halo the whole list needs: the max over kernels. */
-export function haloOf(kernels: readonly Kernel[]): { haloSamples: number; haloMs: number } {
+/**
+ * Context the whole list needs. Halos add up along the chain: when one step drops or rewrites rows,
+ * the next step's window needs the first step's context too. Look-ahead (imputation towards the
+ * next valid value) is the max over kernels.
+ */
+export function haloOf(kernels: readonly Kernel[]): { haloSamples: number; haloMs: number; lookaheadMs: number } {
   let haloSamples = 0;
   let haloMs = 0;
+  let lookaheadMs = 0;
   for (const k of kernels) {
-    if (k.haloSamples > haloSamples) haloSamples = k.haloSamples;
-    if (k.haloMs > haloMs) haloMs = k.haloMs;
+    haloSamples += k.haloSamples;
+    haloMs += k.haloMs;
+    lookaheadMs = Math.max(lookaheadMs, k.lookaheadMs ?? 0);
   }
-  return { haloSamples, haloMs };
+  return { haloSamples, haloMs, lookaheadMs };
 }
 
 /** Feature column names in output order. */

@@ -27,6 +27,8 @@ export interface PlanLimits {
   /** Raw modes: halo rows kept per series (estimate for sizing). */
   haloSamples: number;
   sampleIntervalMs: number;
+  /** Trailing context after each chunk (kernels' look-ahead), ms; 0 when none is needed. */
+  lookaheadMs?: number;
   maxChunkMs: number | undefined;
   shard: { index: number; count: number; blockMs: number } | undefined;
 }
@@ -110,7 +112,7 @@ export function chunkDuration(q: QueryState, targetRows: number, L: PlanLimits):
   const S = Math.max(1, q.series);
   let ms: number;
   if (L.extraction === 'range') {
-    const pointsCap = L.maxPointsPerSeries - L.haloPoints;
+    const pointsCap = L.maxPointsPerSeries - L.haloPoints - Math.ceil((L.lookaheadMs ?? 0) / L.stepMs);
     if (pointsCap < 1) {
       throw promError(
         PromErrorCode.limits,
@@ -174,7 +176,8 @@ export function planNext(q: QueryState, targetRows: number, L: PlanLimits): Plan
       const points = Math.round((end - start) / step);
       // evaluation at start - halo·step ... end - step: the last point is the one before `end`
       const fetchStartMs = start - L.haloPoints * step;
-      const fetchEndMs = end - step;
+      // look-ahead: whole steps after the chunk, decoded as trailing context rows
+      const fetchEndMs = end - step + Math.ceil((L.lookaheadMs ?? 0) / step) * step;
       return {
         id: chunkId(q.name, start, end),
         query: q,
@@ -193,7 +196,7 @@ export function planNext(q: QueryState, targetRows: number, L: PlanLimits): Plan
       startMs: start,
       endMs: end,
       fetchStartMs: start - L.lookbackMs,
-      fetchEndMs: end - 1,
+      fetchEndMs: end - 1 + (L.lookaheadMs ?? 0),
       estRows: samples + S * L.haloSamples,
       estSamples: samples,
     };

@@ -102,8 +102,8 @@ export class PrometheusSource implements Source {
     opts.signal.addEventListener('abort', () => this.abort.abort(opts.signal.reason), { once: true });
     const { cfg, stepMs } = this.rc;
     const raw = cfg.extraction !== 'range';
-    const haloPoints = raw ? 0 : Math.max(opts.haloSamples, Math.ceil(opts.haloMs / stepMs));
-    const lookbackMs = raw ? (this.rc.rawLookbackMs ?? Math.max(opts.haloMs, opts.haloSamples * this.rc.sampleIntervalMs * 2)) : 0;
+    const haloPoints = raw ? 0 : opts.haloSamples + Math.ceil(opts.haloMs / stepMs);
+    const lookbackMs = raw ? (this.rc.rawLookbackMs ?? opts.haloMs + opts.haloSamples * this.rc.sampleIntervalMs * 2) : 0;
     this.limits = {
       extraction: cfg.extraction,
       stepMs,
@@ -113,6 +113,7 @@ export class PrometheusSource implements Source {
       lookbackMs,
       haloSamples: opts.haloSamples,
       sampleIntervalMs: this.rc.sampleIntervalMs,
+      lookaheadMs: opts.lookaheadMs ?? 0,
       maxChunkMs: this.rc.maxChunkMs,
       shard:
         opts.shard && opts.shard.count > 1
@@ -308,6 +309,7 @@ export class PrometheusSource implements Source {
       haloAll: cfg.extraction === 'range',
       haloSamples: this.limits.haloSamples,
       haloMs: this.haloMs,
+      lookaheadMs: this.limits.lookaheadMs ?? 0,
       kinds: this.kinds,
     };
     let fill: PromMatrixFill | PromRemoteReadFill;
@@ -317,8 +319,8 @@ export class PrometheusSource implements Source {
     } else if (cfg.extraction === 'range-vector') {
       // metric[r] at t = end-1 covers [t-r, t] (Prometheus 2: closed) or (t-r, t] (3: left-open);
       // r = end - fetchStart reaches fetchStart either way; rows before the window are trimmed.
-      const t = plan.endMs - 1;
-      const r = plan.endMs - plan.fetchStartMs;
+      const t = plan.fetchEndMs;
+      const r = plan.fetchEndMs + 1 - plan.fetchStartMs;
       res = await this.api.queryBytes(`${this.selectors.get(q.name)!.text}[${r}ms]`, t, what, signal);
       fill = { kind: 'prom-matrix', body: res.body, ...base };
     } else {

@@ -18,6 +18,8 @@ export interface WindowSpec {
   haloAll: boolean;
   haloSamples: number;
   haloMs: number;
+  /** Rows in [endMs, endMs + lookaheadMs) become trailing context (BatchBuilder.pushTrail). */
+  lookaheadMs?: number;
 }
 
 let haloTs = new Float64Array(1024);
@@ -38,6 +40,9 @@ export class RunWriter {
   duplicates = 0;
   series = 0;
 
+  /** Kept halo rows older than haloFrom. */
+  private before = 0;
+
   constructor(
     private readonly b: BatchBuilder,
     private readonly w: WindowSpec,
@@ -55,6 +60,7 @@ export class RunWriter {
     this.lastT = -Infinity;
     this.head = 0;
     this.tail = 0;
+    this.before = 0;
   }
 
   sample(t: number, v: number): void {
@@ -65,7 +71,11 @@ export class RunWriter {
     this.lastT = t;
     const w = this.w;
     if (t >= w.startMs) {
-      if (t >= w.endMs) return;
+      if (t >= w.endMs) {
+        // Look-ahead context for runs that have rows of their own; later rows belong to the next chunk.
+        if (this.open && t < w.endMs + (w.lookaheadMs ?? 0)) this.b.pushTrail(t, v);
+        return;
+      }
       if (!this.open) this.openRun();
       this.b.push(t, v);
       this.rows++;
@@ -76,9 +86,14 @@ export class RunWriter {
     haloTs[this.tail] = t;
     haloV[this.tail] = v;
     this.tail++;
-    if (!w.haloAll) {
-      // keep a suffix: at least the last haloSamples, plus all within haloMs
-      while (this.tail - this.head > w.haloSamples && haloTs[this.head]! < this.haloFrom) this.head++;
+    if (!w.haloAll && t < this.haloFrom) {
+      // Kernel halos add up along the chain: keep every row within haloMs of the start, plus
+      // haloSamples more before those (rows arrive in time order, so the older ones are in front).
+      this.before++;
+      while (this.before > w.haloSamples) {
+        this.head++;
+        this.before--;
+      }
     }
   }
 

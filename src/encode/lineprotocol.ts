@@ -1,0 +1,371 @@
+/**
+ * InfluxDB line-protocol writer for the worker hot path: bytes go straight into one growable
+ * Uint8Array; no string per line, no object per line.
+ *
+ * Output is byte-identical to `new Point(m).tag(..)…toLineProtocol()` of @influxdata/influxdb-client
+ * (+ '\n', UTF-8) when fields are written in Point's order (keys sorted, see `sortKeys`), for every
+ * input Point encodes into a line InfluxDB accepts. Where Point would emit a line InfluxDB rejects
+ * or silently ignores, key encoding throws EncodeError instead, so the caller can drop the series
+ * with a counted reason (see `seriesKeyProblem`).
+ *
+ * Usage (once per series / per field name, then per row):
+ *   const key = encodeSeriesKey('cpu', { host: 'a' }); const fk = encodeFieldKey('value');
+ *   w.begin(key); w.float(fk, 0.5); w.end(tsMs);
+ */
+import { PromfluxError } from '../errors.js';
+import { escapeFieldKey, escapeMeasurement, escapeTag, stringFieldMaxBytes, writeStringField } from './escape.js';
+import { MAX_NUMBER_BYTES, writeFloat, writeFloatDigits, writeInt, writeUint } from './float.js';
+
+export { escapeFieldKey, escapeMeasurement, escapeStringField, escapeTag } from './escape.js';
+
+export type Precision = 's' | 'ms' | 'us' | 'ns';
+
+/** Why a series key or field key cannot be written as a line InfluxDB accepts. */
+export type UnencodableReason =
+  /** Empty measurement or field key (Point returns no line). */
+  | 'empty_name'
+  /** Name, tag key or tag value ends in `\`: it would escape the following `,`/`=`/space (InfluxDB: "invalid tag format"). */
+  | 'trailing_backslash'
+  /** Measurement starts with `#`: InfluxDB takes the whole line for a comment and drops it silently. */
+  | 'comment_line'
+  /** Tag key or field key `time`: InfluxDB drops the point ("invalid tag key"/"invalid field name"). */
+  | 'reserved_key'
+  /** Measurement + tags longer than InfluxDB's 65535-byte series-key limit. */
+  | 'key_too_long';
+
+/** A key that cannot be encoded. `reason` is stable and short, meant for drop counters. */
+export class EncodeError extends PromfluxError {
+  constructor(
+    readonly reason: UnencodableReason,
+    message: string,
+  ) {
+    super('PROMFLUX_ENCODE_UNENCODABLE', message);
+    this.name = 'EncodeError';
+  }
+}
+
+/** InfluxDB's limit on measurement + tags (models.MaxKeyLength). */
+export const MAX_SERIES_KEY_BYTES = 65535;
+
+const textEncoder = new TextEncoder();
+
+/**
+ * Keys in Point's order: JavaScript's default sort (UTF-16 code units). That is byte order for all
+ * of the BMP below U+E000, i.e. for every Prometheus label name; InfluxDB re-sorts by bytes anyway.
+ */
+export function sortKeys(keys: readonly string[]): string[] {
+  return [...keys].sort();
+}
+
+function describe(s: string): string {
+  return JSON.stringify(s.length > 80 ? s.slice(0, 80) + '…' : s);
+}
+
+/**
+ * Why `measurement` + `tags` cannot be written, or null when they can. Tags with an empty key or
+ * empty value are skipped (as Point does) and so never cause a problem.
+ */
+export function seriesKeyProblem(measurement: string, tags: Readonly<Record<string, string>>): UnencodableReason | null {
+  if (!measurement) return 'empty_name';
+  if (measurement.charCodeAt(0) === 35) return 'comment_line';
+  if (measurement.endsWith('\\')) return 'trailing_backslash';
+  for (const k of Object.keys(tags)) {
+    const v = tags[k];
+    if (!k || !v) continue;
+    if (k.endsWith('\\') || v.endsWith('\\')) return 'trailing_backslash';
+    if (k === 'time') return 'reserved_key';
+  }
+  return null;
+}
+
+/** Why `name` cannot be a field key, or null when it can. */
+export function fieldKeyProblem(name: string): UnencodableReason | null {
+  if (!name) return 'empty_name';
+  if (name.endsWith('\\')) return 'trailing_backslash';
+  if (name === 'time') return 'reserved_key';
+  return null;
+}
+
+/**
+ * Escaped `measurement[,tag=value...]` as UTF-8: tags sorted by key like Point (see sortKeys), tags
+ * with an empty key or value skipped like Point. Built once per series (allocates; not per row).
+ * @throws EncodeError when the key cannot be written (see seriesKeyProblem).
+ */
+export function encodeSeriesKey(measurement: string, tags: Readonly<Record<string, string>>): Uint8Array {
+  const problem = seriesKeyProblem(measurement, tags);
+  if (problem) {
+    throw new EncodeError(problem, `cannot encode series ${describe(measurement)} ${describe(JSON.stringify(tags))} as line protocol: ${problem}; drop or rename it (e.g. with a schema mapping)`);
+  }
+  let s = escapeMeasurement(measurement);
+  for (const k of Object.keys(tags).sort()) {
+    const v = tags[k];
+    if (!k || !v) continue;
+    s += ',' + escapeTag(k) + '=' + escapeTag(v);
+  }
+  const bytes = textEncoder.encode(s);
+  if (bytes.length > MAX_SERIES_KEY_BYTES) {
+    throw new EncodeError('key_too_long', `series key of ${describe(measurement)} is ${bytes.length} bytes, over InfluxDB's ${MAX_SERIES_KEY_BYTES}; drop or shorten its tags`);
+  }
+  return bytes;
+}
+
+/**
+ * Escaped field key as UTF-8 (once per field name).
+ * @throws EncodeError when the name cannot be a field key (see fieldKeyProblem).
+ */
+export function encodeFieldKey(name: string): Uint8Array {
+  const problem = fieldKeyProblem(name);
+  if (problem) throw new EncodeError(problem, `cannot use ${describe(name)} as a line-protocol field key: ${problem}; rename the field`);
+  return textEncoder.encode(escapeFieldKey(name));
+}
+
+export interface LineWriterOptions {
+  /** Timestamp precision written by end(); default 'ms'. */
+  precision?: Precision;
+  /** 0 (default): shortest round-trip, identical to String(v). N (1..17): N significant digits (see writeFloatDigits). */
+  floatDigits?: number;
+  /** Initial buffer size in bytes (default 64 KiB); the buffer doubles when full. */
+  initialBytes?: number;
+}
+
+const PREC_MS = 0;
+const PREC_S = 1;
+const PREC_US = 2;
+const PREC_NS = 3;
+const PRECISIONS: Record<Precision, number> = { ms: PREC_MS, s: PREC_S, us: PREC_US, ns: PREC_NS };
+
+/** Room end() needs: ' ' + '-' + 16 digits + 6 zeros + '\n'. */
+const END_BYTES = 32;
+
+/**
+ * Writes lines into a growable buffer: begin(key), one or more fields, end(ts).
+ *
+ * Fields are written in call order; to match Point byte for byte, call them in sortKeys order.
+ * Writing the same field twice in one line is the caller's mistake (Point would keep the last).
+ * `lines`, `byteLength`, `bytes()` and `take()` cover completed lines only: a line between begin()
+ * and end() is not visible and is carried over by take().
+ */
+export class LineWriter {
+  private buf: Uint8Array;
+  /** Write position. */
+  private pos = 0;
+  /** Start of the open line (= end of completed bytes). */
+  private lineStart = 0;
+  private open = false;
+  private fields = 0;
+  private nLines = 0;
+  private readonly precision: number;
+  private readonly digits: number;
+  private readonly initialBytes: number;
+
+  constructor(opts: LineWriterOptions = {}) {
+    const p = opts.precision ?? 'ms';
+    const prec = PRECISIONS[p];
+    if (prec === undefined) throw new PromfluxError('PROMFLUX_ENCODE_OPTIONS', `LineWriter: precision must be one of s, ms, us, ns (got ${JSON.stringify(p)})`);
+    this.precision = prec;
+    const d = opts.floatDigits ?? 0;
+    if (!Number.isInteger(d) || d < 0 || d > 17) {
+      throw new PromfluxError('PROMFLUX_ENCODE_OPTIONS', `LineWriter: floatDigits must be an integer 0..17 (0 = shortest round-trip), got ${d}`);
+    }
+    this.digits = d;
+    this.initialBytes = Math.max(64, Math.floor(opts.initialBytes ?? 65536));
+    this.buf = new Uint8Array(this.initialBytes);
+  }
+
+  /** Completed lines since the last take()/reset(). */
+  get lines(): number {
+    return this.nLines;
+  }
+
+  /** Bytes of completed lines. */
+  get byteLength(): number {
+    return this.open ? this.lineStart : this.pos;
+  }
+
+  /** Current buffer capacity (grows by doubling). */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Make sure `bytes` more fit without growing mid-batch (e.g. lines × average line length). */
+  reserve(bytes: number): void {
+    if (this.pos + bytes > this.buf.length) this.grow(bytes);
+  }
+
+  private grow(need: number): void {
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  /** Start a line with a series key from encodeSeriesKey. An unfinished previous line is discarded. */
+  begin(key: Uint8Array): void {
+    if (this.open) this.pos = this.lineStart;
+    else this.lineStart = this.pos;
+    const n = key.length;
+    if (this.pos + n + MAX_NUMBER_BYTES > this.buf.length) this.grow(n + MAX_NUMBER_BYTES);
+    const buf = this.buf;
+    let p = this.pos;
+    // TypedArray#set is a memcpy behind a fixed call cost: it wins from ~16 bytes on (measured);
+    // series keys are 30-100 bytes.
+    if (n <= 16) for (let i = 0; i < n; i++) buf[p++] = key[i]!;
+    else {
+      buf.set(key, p);
+      p += n;
+    }
+    this.pos = p;
+    this.open = true;
+    this.fields = 0;
+  }
+
+  /** ' ' before the first field, ',' before the others, then key and '='. Room is ensured by the caller. */
+  private fieldHead(field: Uint8Array): number {
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = this.fields++ === 0 ? 32 : 44;
+    const n = field.length;
+    if (n <= 16) for (let i = 0; i < n; i++) buf[p++] = field[i]!;
+    else {
+      buf.set(field, p);
+      p += n;
+    }
+    buf[p++] = 61;
+    return p;
+  }
+
+  /**
+   * Float field, formatted like String(v) (or to floatDigits significant digits). NaN and ±Infinity
+   * are not representable in line protocol (Point throws on them): the field is omitted and false
+   * is returned; if no field is left, end() rolls the line back.
+   */
+  float(field: Uint8Array, v: number): boolean {
+    if (v - v !== 0) return false; // NaN or ±Infinity
+    if (this.pos + field.length + MAX_NUMBER_BYTES + 2 > this.buf.length) this.grow(field.length + MAX_NUMBER_BYTES + 2);
+    const p = this.fieldHead(field);
+    this.pos = this.digits === 0 ? writeFloat(this.buf, p, v) : writeFloatDigits(this.buf, p, v, this.digits);
+    return true;
+  }
+
+  /**
+   * Integer field "123i", as Point.intField writes it: Math.floor(v). Values Point rejects (NaN,
+   * ±Infinity, outside int64) are omitted and false is returned. Past 2^53 the digits are String(v)'s
+   * (Point's too), i.e. the double's shortest form padded with zeros.
+   */
+  int(field: Uint8Array, v: number): boolean {
+    if (!(v > -9223372036854776e3 && v < 9223372036854776e3)) return false;
+    if (this.pos + field.length + MAX_NUMBER_BYTES + 2 > this.buf.length) this.grow(field.length + MAX_NUMBER_BYTES + 2);
+    let p = this.fieldHead(field);
+    const buf = this.buf;
+    v = Math.floor(v);
+    if (v >= -9007199254740991 && v <= 9007199254740991) p = writeInt(buf, p, v);
+    else p = writeFloat(buf, p, v); // an integer below 1e21: plain digits, like String(v)
+    buf[p++] = 105; // 'i'
+    this.pos = p;
+    return true;
+  }
+
+  /** Unsigned field "123u" as Point.uintField writes it (Math.floor); NaN, negative or > 2^53-1 are omitted (false). */
+  uint(field: Uint8Array, v: number): boolean {
+    if (!(v >= 0 && v <= 9007199254740991)) return false;
+    if (this.pos + field.length + MAX_NUMBER_BYTES + 2 > this.buf.length) this.grow(field.length + MAX_NUMBER_BYTES + 2);
+    let p = this.fieldHead(field);
+    p = writeUint(this.buf, p, Math.floor(v));
+    this.buf[p++] = 117; // 'u'
+    this.pos = p;
+    return true;
+  }
+
+  /** Boolean field: "T" / "F", as Point.booleanField writes it. */
+  bool(field: Uint8Array, v: boolean): void {
+    if (this.pos + field.length + 4 > this.buf.length) this.grow(field.length + 4);
+    const p = this.fieldHead(field);
+    this.buf[p] = v ? 84 : 70;
+    this.pos = p + 1;
+  }
+
+  /** String field: quoted, `"` and `\` escaped, UTF-8 (lone surrogates → U+FFFD), without allocating. */
+  string(field: Uint8Array, v: string): void {
+    const need = field.length + stringFieldMaxBytes(v.length) + 2;
+    if (this.pos + need > this.buf.length) this.grow(need);
+    const p = this.fieldHead(field);
+    this.pos = writeStringField(this.buf, p, v);
+  }
+
+  /**
+   * Finish the line with " <timestamp>\n". `tsMs` is epoch milliseconds (an integer; a fraction is
+   * floored); it is written in the configured precision: 'ms' as is, 'us'/'ns' as the ms digits
+   * followed by "000"/"000000" (never multiplied in floating point: ns epochs exceed 2^53), 's' as
+   * Math.floor(ms / 1000) (truncated toward the past, also before 1970: -1500 ms → -2 s, as Point's
+   * dateToProtocolTimestamp.s). If no field was written since begin(), the line is rolled back and
+   * false is returned.
+   */
+  end(tsMs: number): boolean {
+    if (!this.open) return false;
+    this.open = false;
+    if (this.fields === 0) {
+      this.pos = this.lineStart;
+      return false;
+    }
+    let t = Math.floor(tsMs);
+    if (!(t >= -9007199254740991 && t <= 9007199254740991)) {
+      this.pos = this.lineStart;
+      throw new PromfluxError('PROMFLUX_ENCODE_TIMESTAMP', `LineWriter.end: timestamp ${tsMs} is not a finite epoch-ms value; check the batch's ts column`);
+    }
+    if (this.pos + END_BYTES > this.buf.length) this.grow(END_BYTES);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = 32;
+    const prec = this.precision;
+    if (prec === PREC_S) t = Math.floor(t / 1000);
+    p = writeInt(buf, p, t);
+    if (prec === PREC_US) {
+      buf[p++] = 48;
+      buf[p++] = 48;
+      buf[p++] = 48;
+    } else if (prec === PREC_NS) {
+      for (let i = 0; i < 6; i++) buf[p++] = 48;
+    }
+    buf[p++] = 10;
+    this.pos = p;
+    this.lineStart = p;
+    this.nLines++;
+    return true;
+  }
+
+  /** View of the completed lines (valid until the next write, take() or reset()). */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.byteLength);
+  }
+
+  /**
+   * Hand over the completed lines as a Uint8Array that owns an exactly-sized ArrayBuffer (so it can
+   * be transferred to the main thread without dragging spare capacity along), and start over. The
+   * writer keeps its grown buffer: one memcpy per batch instead of a fresh allocation that would be
+   * page-faulted in again. An unfinished line is carried over.
+   */
+  take(): Uint8Array {
+    const done = this.byteLength;
+    const out = this.buf.slice(0, done);
+    if (this.open) {
+      this.buf.copyWithin(0, this.lineStart, this.pos);
+      this.pos -= this.lineStart;
+      this.lineStart = 0;
+    } else {
+      this.pos = 0;
+      this.lineStart = 0;
+    }
+    this.nLines = 0;
+    return out;
+  }
+
+  /** Drop everything written (including an unfinished line). Keeps the buffer. */
+  reset(): void {
+    this.pos = 0;
+    this.lineStart = 0;
+    this.open = false;
+    this.fields = 0;
+    this.nLines = 0;
+  }
+}

@@ -1,0 +1,673 @@
+/**
+ * `rolling`: per-series window features over sample windows (last N rows) and time windows
+ * (rows with ts in (t - W, t]): mean, std, var, sum, count, min, max, percentiles, EWMA, slope,
+ * z-score, momentum, and counter-aware rate / increase. Semantics: docs/TRANSFORMS.md#rolling.
+ *
+ * Hot path, hand-written (a library would allocate per window or per sample, and a generic
+ * per-row dispatcher deoptimises as soon as two rolling steps with different stats share it):
+ * one small monomorphic loop per stat family and window, over typed arrays only.
+ *  - moments (mean/std/var/sum/z-score) and slope: every window is summed from its newest row
+ *    backwards, values shifted by the newest valid value. The result is a pure function of the
+ *    window's contents, so it is bit-identical whatever the batch split (a sliding add/remove sum
+ *    carries rounding history from rows before the window) and a constant window has std exactly
+ *    0. Cost O(w) per row; cancellation beyond 3 digits triggers an exact two-pass recompute.
+ *  - valid counts: integer prefix sums (exact), so min_periods checks are O(1).
+ *  - min/max: monotonic deques, O(1) amortised, exact.
+ *  - percentiles: an incrementally maintained order-statistic structure: a sorted array for
+ *    windows of <= 64 samples, a Fenwick tree over per-run value ranks beyond (O(log n) per step).
+ */
+import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
+import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
+import { checkKnown, optBool, optInt, optNumber, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
+import { extrapolatedDelta } from './promql-rate.js';
+import { isCounterLike } from './series-info.js';
+import { RankTree, rankValues } from './window/rank-tree.js';
+import { SortedWindow } from './window/sorted-window.js';
+
+const K = 'rolling';
+/** Sample windows up to this size keep a sorted array; larger ones (and time windows) a RankTree. */
+export const SORTED_WINDOW_MAX = 64;
+/** Var/slope sums are recomputed two-pass when cancellation would cost more than 3 digits. */
+const CANCELLATION_LIMIT = 1e3;
+
+export type StatKind =
+  | 'mean' | 'std' | 'var' | 'sum' | 'count' | 'min' | 'max' | 'quantile'
+  | 'ewma' | 'slope' | 'zscore' | 'momentum' | 'rate' | 'increase';
+
+export interface StatSpec {
+  kind: StatKind;
+  /** Name used in outputs (`p95`, `mean`, `median`). */
+  label: string;
+  /** Quantile in [0, 1] for kind 'quantile'. */
+  q: number;
+}
+
+export interface RollingOptions {
+  windows: WindowSpec[];
+  stats: StatSpec[];
+  /** Explicit min_periods (applies to every window), or undefined for Polars' defaults. */
+  minPeriods: number | undefined;
+  /** EWMA smoothing factor for all windows; undefined = 2 / (w + 1) per sample window. */
+  alpha: number | undefined;
+  /** rate/increase only on counter-like series (Prometheus metadata); NaN elsewhere. */
+  counterAware: boolean;
+  prefix: string;
+}
+
+const NAMED: Record<string, StatKind> = {
+  mean: 'mean', std: 'std', var: 'var', sum: 'sum', count: 'count', min: 'min', max: 'max',
+  ewma: 'ewma', slope: 'slope', zscore: 'zscore', momentum: 'momentum', rate: 'rate', increase: 'increase',
+};
+
+export function parseStat(s: unknown, key: string): StatSpec {
+  if (typeof s !== 'string') throw new TransformOptionError(K, key, `must be a stat name, got ${JSON.stringify(s)}`);
+  const named = NAMED[s];
+  if (named) return { kind: named, label: s, q: NaN };
+  if (s === 'median') return { kind: 'quantile', label: s, q: 0.5 };
+  const m = /^p(\d+(?:\.\d+)?)$/.exec(s);
+  if (m) {
+    const q = Number(m[1]) / 100;
+    if (q < 0 || q > 1) throw new TransformOptionError(K, key, `percentile must be in p0..p100, got ${s}`);
+    return { kind: 'quantile', label: s, q };
+  }
+  throw new TransformOptionError(K, key, `unknown stat ${JSON.stringify(s)} (known: ${Object.keys(NAMED).join(', ')}, median, p25, p50, p75, p95, p99, pNN)`);
+}
+
+export function parseRollingOptions(o: Record<string, unknown>): RollingOptions {
+  checkKnown(o, K, ['windows', 'stats', 'minPeriods', 'alpha', 'counterAware', 'prefix']);
+  const rawW = o['windows'] ?? [5, 15, 60];
+  if (!Array.isArray(rawW) || rawW.length === 0) throw new TransformOptionError(K, 'windows', 'must be a non-empty list like [5, 15, 60] or ["5m", "1h"]');
+  const windows = rawW.map((w, i) => parseWindow(w, K, `windows[${i}]`));
+  const rawS = o['stats'] ?? ['mean', 'std'];
+  if (!Array.isArray(rawS) || rawS.length === 0) throw new TransformOptionError(K, 'stats', 'must be a non-empty list like ["mean", "std", "p95"]');
+  const stats = rawS.map((s, i) => parseStat(s, `stats[${i}]`));
+  const labels = new Set<string>();
+  for (const s of stats) {
+    if (labels.has(s.label)) throw new TransformOptionError(K, 'stats', `lists "${s.label}" twice`);
+    labels.add(s.label);
+  }
+  const wl = new Set<string>();
+  for (const w of windows) {
+    if (wl.has(w.label)) throw new TransformOptionError(K, 'windows', `lists ${w.label} twice`);
+    wl.add(w.label);
+  }
+  const minPeriods = o['minPeriods'] === undefined ? undefined : optInt(o, 'minPeriods', K, 1, 1);
+  const alpha = o['alpha'] === undefined ? undefined : optNumber(o, 'alpha', K, 0.5, Number.MIN_VALUE, 1);
+  for (const w of windows) {
+    if (w.ms > 0 && stats.some((s) => s.kind === 'momentum')) {
+      throw new TransformOptionError(K, 'stats', `"momentum" needs sample windows (x[t] - x[t-k]); window ${w.label} is a duration`);
+    }
+    if (w.ms > 0 && alpha === undefined && stats.some((s) => s.kind === 'ewma')) {
+      throw new TransformOptionError(K, 'alpha', `is required for "ewma" over the time window ${w.label} (there is no sample count to derive it from)`);
+    }
+  }
+  const prefix = o['prefix'] === undefined ? '' : String(o['prefix']);
+  return { windows, stats, minPeriods, alpha, counterAware: optBool(o, 'counterAware', K, true), prefix };
+}
+
+/** Output column name of a stat over a window: `${prefix}${stat}_${window}` (e.g. `p95_15`, `mean_5m`). */
+export function featureName(prefix: string, stat: string, window: string): string {
+  return `${prefix}${stat}_${window}`;
+}
+
+
+/** Per-window compiled plan: which output column each stat writes (index into outputs). */
+interface WindowPlan {
+  spec: WindowSpec;
+  minP: number;
+  decay: number;
+  mean: number; std: number; var: number; sum: number; count: number; zscore: number;
+  min: number; max: number; slope: number; ewma: number; momentum: number; rate: number; increase: number;
+  /** Quantile stats: q values and output indices, parallel. */
+  qs: Float64Array;
+  qCols: Int32Array;
+  sorted: SortedWindow | null;
+  tree: RankTree | null;
+}
+
+const NONE = -1;
+
+interface MomentGroup {
+  members: Int32Array;
+  minP: Int32Array;
+  outs: Float64Array[];
+  slopes: Float64Array[];
+  withSlope: boolean;
+}
+
+export class RollingKernel implements Kernel {
+  readonly name = K;
+  readonly outputs: readonly string[];
+  readonly haloSamples: number;
+  readonly haloMs: number;
+  private readonly plans: WindowPlan[];
+  private readonly useTree: boolean;
+  private readonly cols: Float64Array[];
+  private qOut: Float64Array[] = [];
+  /** Windows needing moments, nested (shortest first) so one backward scan serves them all. */
+  private readonly sampleGroup: MomentGroup;
+  private readonly timeGroup: MomentGroup;
+
+  constructor(readonly opts: RollingOptions) {
+    const { windows, stats } = opts;
+    const outs: string[] = [];
+    this.plans = windows.map((w) => {
+      const p: WindowPlan = {
+        spec: w,
+        // Polars: min_periods defaults to the window size for fixed windows, 1 for temporal ones.
+        minP: w.samples > 0 ? Math.min(opts.minPeriods ?? w.samples, w.samples) : (opts.minPeriods ?? 1),
+        decay: 1 - (opts.alpha ?? 2 / (w.samples + 1)),
+        mean: NONE, std: NONE, var: NONE, sum: NONE, count: NONE, zscore: NONE,
+        min: NONE, max: NONE, slope: NONE, ewma: NONE, momentum: NONE, rate: NONE, increase: NONE,
+        qs: new Float64Array(0),
+        qCols: new Int32Array(0),
+        sorted: null,
+        tree: null,
+      };
+      const qs: number[] = [];
+      const qCols: number[] = [];
+      for (const s of stats) {
+        const idx = outs.length;
+        outs.push(featureName(opts.prefix, s.label, w.label));
+        if (s.kind === 'quantile') {
+          qs.push(s.q);
+          qCols.push(idx);
+        } else p[s.kind] = idx;
+      }
+      p.qs = Float64Array.from(qs);
+      p.qCols = Int32Array.from(qCols);
+      if (qs.length) {
+        if (w.samples > 0 && w.samples <= SORTED_WINDOW_MAX) p.sorted = new SortedWindow(w.samples);
+        else p.tree = new RankTree();
+      }
+      return p;
+    });
+    this.outputs = outs;
+    this.cols = new Array<Float64Array>(outs.length);
+    this.useTree = this.plans.some((p) => p.tree !== null);
+    const hasMomentum = stats.some((s) => s.kind === 'momentum');
+    let hs = 0;
+    let hm = 0;
+    for (const w of windows) {
+      if (w.samples > 0) hs = Math.max(hs, hasMomentum ? w.samples : w.samples - 1);
+      else hm = Math.max(hm, w.ms);
+    }
+    this.haloSamples = hs;
+    this.haloMs = hm;
+    const needsMoments = (p: WindowPlan): boolean =>
+      p.mean !== NONE || p.std !== NONE || p.var !== NONE || p.sum !== NONE || p.zscore !== NONE || p.slope !== NONE;
+    const group = (time: boolean): MomentGroup => {
+      const members = this.plans
+        .map((p, k) => ({ p, k }))
+        .filter(({ p }) => needsMoments(p) && (p.spec.ms > 0) === time)
+        .sort((a, b) => (time ? a.p.spec.ms - b.p.spec.ms : a.p.spec.samples - b.p.spec.samples));
+      return {
+        members: Int32Array.from(members, (m) => m.k),
+        minP: Int32Array.from(members, (m) => m.p.minP),
+        outs: [],
+        slopes: [],
+        withSlope: members.some((m) => m.p.slope !== NONE),
+      };
+    };
+    this.sampleGroup = group(false);
+    this.timeGroup = group(true);
+  }
+
+  run(ctx: KernelContext): void {
+    const len = ctx.length;
+    if (len === 0) return;
+    for (let k = 0; k < this.outputs.length; k++) this.cols[k] = ctx.feature(this.outputs[k]!);
+    const { flags, value, runs, ts } = ctx;
+    // x: the values the windows see — NaN for dropped rows — so inner loops test only `v === v`.
+    // `+ 0` turns -0 into +0: equal values must be interchangeable in the order statistics, or a
+    // percentile could return -0 or 0 depending on which rows came before the window.
+    const x = ctx.scratchF64(len, 0);
+    for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
+    const kv = ctx.scratchF64(len, 1); // newest valid value at or before row i (the scan shift)
+    const dummy = ctx.scratchF64(len, 2); // sink for moment outputs nobody asked for
+    const sortedVals = this.useTree ? ctx.scratchF64(len, 3) : null;
+    const pc = ctx.scratchI32(len + 1, 0); // pc[i+1] - pc[l] = valid rows in [l, i]
+    const W = this.plans.length;
+    const loAll = ctx.scratchI32(W * len, 1); // window k's left edges at [k * len, (k + 1) * len)
+    const ranks = this.useTree ? ctx.scratchI32(len, 2) : null;
+    const deque = ctx.scratchI32(len, 3);
+    const cols = this.cols;
+    const col = (idx: number): Float64Array => (idx === NONE ? dummy : cols[idx]!);
+    // Moment outputs per group member: [mean, std, var, sum, z] × window, resolved once per batch.
+    const groups = [this.sampleGroup, this.timeGroup];
+    for (const g of groups) {
+      g.outs.length = g.members.length * 5;
+      g.slopes.length = g.members.length;
+      g.members.forEach((k, m) => {
+        const p = this.plans[k]!;
+        g.slopes[m] = col(p.slope);
+        g.outs[m * 5] = col(p.mean);
+        g.outs[m * 5 + 1] = col(p.std);
+        g.outs[m * 5 + 2] = col(p.var);
+        g.outs[m * 5 + 3] = col(p.sum);
+        g.outs[m * 5 + 4] = col(p.zscore);
+      });
+    }
+    for (let r = 0; r < ctx.runCount; r++) {
+      const o = r * RUN_STRIDE;
+      const s = runs[o]!;
+      const start = runs[o + 1]!;
+      const end = start + runs[o + 3]!;
+      const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
+      let last = NaN;
+      let c = 0;
+      pc[start] = 0;
+      for (let i = start; i < end; i++) {
+        const v = x[i]!;
+        if (v === v) {
+          last = v;
+          c++;
+        }
+        kv[i] = last;
+        pc[i + 1] = c;
+      }
+      if (this.useTree) rankValues(x, start, end, sortedVals!, ranks!);
+      for (let k = 0; k < W; k++) windowEdges(ts, start, end, this.plans[k]!.spec, loAll, k * len);
+      // Nested time windows must not cross (only possible with unsorted timestamps): clamp so a
+      // longer window always contains the shorter one.
+      const tg = this.timeGroup.members;
+      for (let m = 1; m < tg.length; m++) {
+        const a = tg[m - 1]! * len;
+        const b = tg[m]! * len;
+        for (let i = start; i < end; i++) if (loAll[b + i]! > loAll[a + i]!) loAll[b + i] = loAll[a + i]!;
+      }
+      for (const g of groups) {
+        if (g.members.length === 0) continue;
+        if (g.withSlope) momentsSlopeNested(x, ts, kv, pc, loAll, len, g.members, g.minP, g.outs, g.slopes, start, end);
+        else momentsNested(x, kv, pc, loAll, len, g.members, g.minP, g.outs, start, end);
+      }
+      for (let k = 0; k < W; k++) {
+        const p = this.plans[k]!;
+        const lo = loAll.subarray(k * len, (k + 1) * len);
+        if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
+        if (p.min !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.min]!, -1, deque);
+        if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);
+        if (p.ewma !== NONE) ewma(x, pc, lo, start, end, p.minP, p.decay, cols[p.ewma]!);
+        if (p.momentum !== NONE) momentum(x, start, end, p.spec.samples, cols[p.momentum]!);
+        if (p.rate !== NONE || p.increase !== NONE) {
+          const resetAware = counter || !this.opts.counterAware;
+          rates(x, ts, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase));
+        }
+        if (p.qs.length) {
+          const outsQ = this.qOut;
+          outsQ.length = p.qs.length;
+          for (let q = 0; q < p.qs.length; q++) outsQ[q] = cols[p.qCols[q]!]!;
+          if (p.sorted) quantilesSorted(x, lo, start, end, p.minP, p.sorted, p.qs, outsQ);
+          else quantilesTree(ranks!, sortedVals!, lo, start, end, p.minP, p.tree!, p.qs, outsQ);
+        }
+      }
+    }
+  }
+}
+
+/** lo[i] = first row of row i's window. Time windows: two pointers, (t - W, t]. */
+function windowEdges(ts: Float64Array, start: number, end: number, w: WindowSpec, lo: Int32Array, off: number): void {
+  if (w.samples > 0) {
+    const ws = w.samples;
+    for (let i = start; i < end; i++) lo[off + i] = i - ws + 1 > start ? i - ws + 1 : start;
+    return;
+  }
+  const W = w.ms;
+  let l = start;
+  for (let i = start; i < end; i++) {
+    const edge = ts[i]! - W;
+    while (l < i && ts[l]! <= edge) l++;
+    lo[off + i] = l;
+  }
+}
+
+function counts(pc: Int32Array, lo: Int32Array, start: number, end: number, out: Float64Array): void {
+  for (let i = start; i < end; i++) out[i] = pc[i + 1]! - pc[lo[i]!]!;
+}
+
+/**
+ * mean / var / std / sum / z-score (and, when `slopes` is given, least-squares slope against time)
+ * for a group of nested windows (left edges non-increasing along the group) for every row of a
+ * run: one backward scan per row, snapshotting at each window's left edge. Two accumulator sets
+ * (alternating rows) halve the add-latency chain; the order of additions depends only on offsets
+ * from row i, so results stay a pure function of the window. When the largest window has no
+ * missing row (O(1) check on the valid-count prefix sums) the scan runs without NaN tests — same
+ * additions in the same order, so the same bits. Unrequested outputs point at a dummy column.
+ */
+function momentsNested(
+  x: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
+  members: Int32Array, minP: Int32Array, outs: Float64Array[], start: number, end: number,
+): void {
+  const G = members.length;
+  const last = members[G - 1]! * len;
+  for (let i = start; i < end; i++) {
+    const K = kv[i]!;
+    const xiValid = x[i]! === x[i]!;
+    const dense = pc[i + 1]! - pc[loAll[last + i]!]! === i - loAll[last + i]! + 1;
+    let s0 = 0, s1 = 0, q0 = 0, q1 = 0;
+    let j = i;
+    for (let g = 0; g < G; g++) {
+      const l = loAll[members[g]! * len + i]!;
+      if (dense) {
+        for (; j > l; j -= 2) {
+          const d0 = x[j]! - K;
+          const d1 = x[j - 1]! - K;
+          s0 += d0;
+          q0 += d0 * d0;
+          s1 += d1;
+          q1 += d1 * d1;
+        }
+        if (j === l) {
+          const d0 = x[j]! - K;
+          s0 += d0;
+          q0 += d0 * d0;
+          j--;
+        }
+      } else {
+        for (; j > l; j -= 2) {
+          const a = x[j]!;
+          const b = x[j - 1]!;
+          if (a === a) {
+            const d0 = a - K;
+            s0 += d0;
+            q0 += d0 * d0;
+          }
+          if (b === b) {
+            const d1 = b - K;
+            s1 += d1;
+            q1 += d1 * d1;
+          }
+        }
+        if (j === l) {
+          const a = x[j]!;
+          if (a === a) {
+            const d0 = a - K;
+            s0 += d0;
+            q0 += d0 * d0;
+          }
+          j--;
+        }
+      }
+      const o = g * 5;
+      const n = pc[i + 1]! - pc[l]!;
+      if (n < minP[g]! || n === 0) {
+        outs[o]![i] = NaN; outs[o + 1]![i] = NaN; outs[o + 2]![i] = NaN; outs[o + 3]![i] = NaN; outs[o + 4]![i] = NaN;
+        continue;
+      }
+      const s = s0 + s1;
+      const q = q0 + q1;
+      const m = K + s / n;
+      let m2 = q - (s * s) / n;
+      if (m2 * CANCELLATION_LIMIT < q) m2 = centredM2(x, l, i, m);
+      if (m2 < 0) m2 = 0;
+      const variance = n >= 2 ? m2 / (n - 1) : NaN;
+      const sd = Math.sqrt(variance);
+      outs[o]![i] = m;
+      outs[o + 1]![i] = sd;
+      outs[o + 2]![i] = variance;
+      outs[o + 3]![i] = K * n + s;
+      // when x[i] is valid K === x[i], so x[i] - mean === -(s / n) as summed
+      outs[o + 4]![i] = xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN;
+    }
+  }
+}
+
+/**
+ * The same scan with the slope sums added (one pass serves moments and slope of a window).
+ * Slope x = seconds relative to row i; shifted sums with an exact two-pass fallback.
+ */
+function momentsSlopeNested(
+  x: Float64Array, ts: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
+  members: Int32Array, minP: Int32Array, outs: Float64Array[], slopes: Float64Array[], start: number, end: number,
+): void {
+  const G = members.length;
+  const last = members[G - 1]! * len;
+  for (let i = start; i < end; i++) {
+    const K = kv[i]!;
+    const ti = ts[i]!;
+    const xiValid = x[i]! === x[i]!;
+    const dense = pc[i + 1]! - pc[loAll[last + i]!]! === i - loAll[last + i]! + 1;
+    let s0 = 0, s1 = 0, q0 = 0, q1 = 0, t0 = 0, t1 = 0, tt0 = 0, tt1 = 0, td0 = 0, td1 = 0;
+    let j = i;
+    for (let g = 0; g < G; g++) {
+      const l = loAll[members[g]! * len + i]!;
+      if (dense) {
+        for (; j > l; j -= 2) {
+          const d0 = x[j]! - K;
+          const d1 = x[j - 1]! - K;
+          const e0 = (ts[j]! - ti) * 0.001;
+          const e1 = (ts[j - 1]! - ti) * 0.001;
+          s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
+          s1 += d1; q1 += d1 * d1; t1 += e1; tt1 += e1 * e1; td1 += e1 * d1;
+        }
+        if (j === l) {
+          const d0 = x[j]! - K;
+          const e0 = (ts[j]! - ti) * 0.001;
+          s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
+          j--;
+        }
+      } else {
+        for (; j > l; j -= 2) {
+          const a = x[j]!;
+          const b = x[j - 1]!;
+          if (a === a) {
+            const d0 = a - K;
+            const e0 = (ts[j]! - ti) * 0.001;
+            s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
+          }
+          if (b === b) {
+            const d1 = b - K;
+            const e1 = (ts[j - 1]! - ti) * 0.001;
+            s1 += d1; q1 += d1 * d1; t1 += e1; tt1 += e1 * e1; td1 += e1 * d1;
+          }
+        }
+        if (j === l) {
+          const a = x[j]!;
+          if (a === a) {
+            const d0 = a - K;
+            const e0 = (ts[j]! - ti) * 0.001;
+            s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
+          }
+          j--;
+        }
+      }
+      const o = g * 5;
+      const n = pc[i + 1]! - pc[l]!;
+      if (n < minP[g]! || n === 0) {
+        outs[o]![i] = NaN; outs[o + 1]![i] = NaN; outs[o + 2]![i] = NaN; outs[o + 3]![i] = NaN; outs[o + 4]![i] = NaN;
+        slopes[g]![i] = NaN;
+        continue;
+      }
+      const s = s0 + s1;
+      const q = q0 + q1;
+      const st = t0 + t1;
+      const stt = tt0 + tt1;
+      const m = K + s / n;
+      let m2 = q - (s * s) / n;
+      let sxx = stt - (st * st) / n;
+      let sxy = td0 + td1 - (st * s) / n;
+      const cancelled = m2 * CANCELLATION_LIMIT < q;
+      if (cancelled) m2 = centredM2(x, l, i, m); // same rule as momentsNested: same bits for std
+      if (cancelled || sxx * CANCELLATION_LIMIT < stt) {
+        // exact centred sums for this window (rare: large offset relative to the spread)
+        const tm = st / n;
+        sxx = 0;
+        sxy = 0;
+        for (let jj = i; jj >= l; jj--) {
+          const v = x[jj]!;
+          if (v === v) {
+            const dt = (ts[jj]! - ti) * 0.001 - tm;
+            sxx += dt * dt;
+            sxy += dt * (v - m);
+          }
+        }
+      }
+      if (m2 < 0) m2 = 0;
+      const variance = n >= 2 ? m2 / (n - 1) : NaN;
+      const sd = Math.sqrt(variance);
+      outs[o]![i] = m;
+      outs[o + 1]![i] = sd;
+      outs[o + 2]![i] = variance;
+      outs[o + 3]![i] = K * n + s;
+      outs[o + 4]![i] = xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN;
+      slopes[g]![i] = n >= 2 && sxx > 0 ? sxy / sxx : NaN;
+    }
+  }
+}
+
+/** Exact centred sum of squares (rare path: large offset relative to the spread). */
+function centredM2(x: Float64Array, l: number, i: number, m: number): number {
+  let m2 = 0;
+  for (let j = i; j >= l; j--) {
+    const v = x[j]!;
+    if (v === v) m2 += (v - m) * (v - m);
+  }
+  return m2;
+}
+
+/** Rolling min (dir -1) or max (dir 1) with a monotonic deque of row indices. */
+function extreme(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, out: Float64Array, dir: number, dq: Int32Array): void {
+  let head = 0;
+  let tail = 0;
+  for (let i = start; i < end; i++) {
+    const v = x[i]!;
+    if (v === v) {
+      // drop the rows that can never be the extreme again
+      if (dir > 0) while (tail > head && x[dq[tail - 1]!]! <= v) tail--;
+      else while (tail > head && x[dq[tail - 1]!]! >= v) tail--;
+      dq[tail++] = i;
+    }
+    const l = lo[i]!;
+    while (tail > head && dq[head]! < l) head++;
+    const n = pc[i + 1]! - pc[l]!;
+    out[i] = n >= minP && n > 0 ? x[dq[head]!]! : NaN;
+  }
+}
+
+/**
+ * Finite-window EWMA, pandas adjust=True truncated to the window: weights (1-α)^age by row
+ * position, normalised over the valid rows only (ignore_na=False: gaps still age the weights).
+ */
+function ewma(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, decay: number, out: Float64Array): void {
+  for (let i = start; i < end; i++) {
+    const l = lo[i]!;
+    const n = pc[i + 1]! - pc[l]!;
+    if (n < minP || n === 0) {
+      out[i] = NaN;
+      continue;
+    }
+    let wt = 1;
+    let num = 0;
+    let den = 0;
+    for (let j = i; j >= l; j--) {
+      const v = x[j]!;
+      if (v === v) {
+        num += wt * v;
+        den += wt;
+      }
+      wt *= decay;
+    }
+    out[i] = num / den;
+  }
+}
+
+function momentum(x: Float64Array, start: number, end: number, k: number, out: Float64Array): void {
+  for (let i = start; i < end; i++) out[i] = i - k >= start ? x[i]! - x[i - k]! : NaN; // NaN if either end is missing
+}
+
+/**
+ * rate / increase. Time windows: PromQL's extrapolated rate over (t - W, t]. Sample windows:
+ * reset-corrected delta between the window's first and last valid samples (per second: over
+ * the time they span), no extrapolation.
+ */
+function rates(x: Float64Array, ts: Float64Array, lo: Int32Array, start: number, end: number, wms: number, ok: boolean, resetAware: boolean, rate: Float64Array, inc: Float64Array): void {
+  for (let i = start; i < end; i++) {
+    rate[i] = NaN;
+    inc[i] = NaN;
+    if (!ok) continue;
+    const l = lo[i]!;
+    let n = 0;
+    let firstV = NaN, firstT = NaN, lastV = NaN, lastT = NaN, later = NaN, resets = 0;
+    for (let j = i; j >= l; j--) {
+      const v = x[j]!;
+      if (v !== v) continue;
+      if (++n === 1) {
+        lastV = v;
+        lastT = ts[j]!;
+      } else if (resetAware && later < v) resets += v; // PromQL: a drop between samples is a reset
+      later = v;
+      firstV = v;
+      firstT = ts[j]!;
+    }
+    if (n < 2) continue;
+    const delta = lastV - firstV + resets;
+    if (wms > 0) {
+      const d = extrapolatedDelta(delta, n, firstT, firstV, lastT, ts[i]! - wms, ts[i]!, resetAware);
+      inc[i] = d;
+      rate[i] = d / (wms / 1000);
+    } else {
+      inc[i] = delta;
+      rate[i] = lastT > firstT ? delta / ((lastT - firstT) / 1000) : NaN;
+    }
+  }
+}
+
+/** Linear interpolation between closest ranks, as Polars' QuantileMethod::Linear. */
+function quantilesSorted(x: Float64Array, lo: Int32Array, start: number, end: number, minP: number, sw: SortedWindow, qs: Float64Array, outs: Float64Array[]): void {
+  sw.clear();
+  let l = start;
+  const nq = qs.length;
+  for (let i = start; i < end; i++) {
+    const nl = lo[i]!;
+    const v = x[i]!;
+    if (nl === l + 1 && v === v && x[l]! === x[l]!) {
+      sw.replace(x[l]!, v); // steady state: one row leaves, one enters
+      l++;
+    } else {
+      for (; l < nl; l++) {
+        const u = x[l]!;
+        if (u === u) sw.remove(u);
+      }
+      if (v === v) sw.insert(v);
+    }
+    const m = sw.size;
+    const ok = m >= minP && m > 0;
+    const b = sw.buf;
+    for (let k = 0; k < nq; k++) {
+      let r = NaN;
+      if (ok) {
+        const idx = qs[k]! * (m - 1);
+        const a = Math.floor(idx);
+        const f = idx - a;
+        const va = b[a]!;
+        r = f === 0 ? va : va + f * (b[a + 1]! - va);
+      }
+      outs[k]![i] = r;
+    }
+  }
+}
+
+function quantilesTree(ranks: Int32Array, sortedVals: Float64Array, lo: Int32Array, start: number, end: number, minP: number, t: RankTree, qs: Float64Array, outs: Float64Array[]): void {
+  t.reset(end - start);
+  let l = start;
+  const nq = qs.length;
+  for (let i = start; i < end; i++) {
+    const nl = lo[i]!;
+    for (; l < nl; l++) if (ranks[l]! >= 0) t.remove(ranks[l]!);
+    if (ranks[i]! >= 0) t.insert(ranks[i]!);
+    const m = t.size;
+    for (let k = 0; k < nq; k++) {
+      let r = NaN;
+      if (m >= minP && m > 0) {
+        const idx = qs[k]! * (m - 1);
+        const a = Math.floor(idx);
+        const f = idx - a;
+        const va = sortedVals[t.kth(a)]!;
+        r = f === 0 ? va : va + f * (sortedVals[t.kth(a + 1)]! - va);
+      }
+      outs[k]![i] = r;
+    }
+  }
+}
+
+export const rollingKernel: KernelFactory = (options) => new RollingKernel(parseRollingOptions(options));

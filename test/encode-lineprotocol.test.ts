@@ -1,0 +1,410 @@
+/**
+ * The line-protocol encoder against the reference it must match byte for byte:
+ * @influxdata/influxdb-client's Point.toLineProtocol() (+ '\n', UTF-8), with timestamps converted the
+ * way its WriteApi does (dateToProtocolTimestamp[precision]).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Point, dateToProtocolTimestamp } from '@influxdata/influxdb-client';
+import {
+  EncodeError,
+  LineWriter,
+  encodeFieldKey,
+  encodeSeriesKey,
+  escapeFieldKey,
+  escapeMeasurement,
+  escapeStringField,
+  escapeTag,
+  fieldKeyProblem,
+  seriesKeyProblem,
+  sortKeys,
+  type Precision,
+} from '../src/encode/lineprotocol.js';
+
+const dec = new TextDecoder();
+const text = (b: Uint8Array): string => dec.decode(b);
+
+// Strings rich in everything line protocol has to escape, plus non-ASCII and astral characters.
+const specialUnit = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(' ', ',', '=', '"', '\\', '\n', '\r', '\t', '#', 'é', 'ß', '中', '😀', '\u00a0', '\u2028') },
+  { weight: 4, arbitrary: fc.constantFrom('a', 'b', 'x', 'Z', '_', '0', '9', '.', ':', '-') },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
+);
+const lpString = (minLength = 0) => fc.string({ unit: specialUnit, minLength, maxLength: 12 });
+// Point stores tags and fields in plain objects, where assigning "__proto__" is a no-op: it silently
+// loses such a key (a Point bug we do not copy), so keys never take that value here.
+const lpKey = (minLength = 0) => lpString(minLength).filter((k) => k !== '__proto__');
+const tagsArb = (maxKeys: number) => fc.dictionary(lpKey(), lpString(), { maxKeys });
+
+type FieldSpec =
+  | { kind: 'float'; key: string; v: number }
+  | { kind: 'int'; key: string; v: number }
+  | { kind: 'uint'; key: string; v: number }
+  | { kind: 'bool'; key: string; v: boolean }
+  | { kind: 'string'; key: string; v: string };
+
+const fieldValue = fc.oneof(
+  { weight: 4, arbitrary: fc.double().map((v) => ({ kind: 'float' as const, v })) },
+  { weight: 1, arbitrary: fc.maxSafeInteger().map((v) => ({ kind: 'int' as const, v })) },
+  { weight: 1, arbitrary: fc.maxSafeNat().map((v) => ({ kind: 'uint' as const, v })) },
+  { weight: 1, arbitrary: fc.boolean().map((v) => ({ kind: 'bool' as const, v })) },
+  { weight: 1, arbitrary: lpString().map((v) => ({ kind: 'string' as const, v })) },
+);
+const fieldsArb = fc
+  .uniqueArray(fc.tuple(lpKey(1), fieldValue), { minLength: 1, maxLength: 6, selector: ([k]) => k })
+  .map((xs) => xs.map(([key, f]) => ({ ...f, key }) as FieldSpec));
+
+// Date's range: ±8.64e15 ms.
+const tsArb = fc.integer({ min: -8_640_000_000_000_000, max: 8_640_000_000_000_000 });
+const precisionArb = fc.constantFrom<Precision>('s', 'ms', 'us', 'ns');
+
+/** Point's line (+ '\n') or undefined when Point writes none (all fields invalid). */
+function pointLine(m: string, tags: Record<string, string>, fields: FieldSpec[], tsMs: number, precision: Precision): string | undefined {
+  const p = new Point(m);
+  for (const [k, v] of Object.entries(tags)) p.tag(k, v);
+  for (const f of fields) {
+    switch (f.kind) {
+      case 'float':
+        if (Number.isFinite(f.v)) p.floatField(f.key, f.v); // Point throws on NaN/Inf; we omit them
+        break;
+      case 'int':
+        p.intField(f.key, f.v);
+        break;
+      case 'uint':
+        p.uintField(f.key, f.v);
+        break;
+      case 'bool':
+        p.booleanField(f.key, f.v);
+        break;
+      case 'string':
+        p.stringField(f.key, f.v);
+        break;
+    }
+  }
+  p.timestamp(new Date(tsMs));
+  const line = p.toLineProtocol({ convertTime: (d) => dateToProtocolTimestamp[precision](d as Date) });
+  return line === undefined ? undefined : line + '\n';
+}
+
+function writeLine(w: LineWriter, key: Uint8Array, fields: FieldSpec[], tsMs: number): boolean {
+  w.begin(key);
+  // Point writes fields sorted by key; do the same.
+  const byKey = new Map(fields.map((f) => [f.key, f]));
+  for (const k of sortKeys([...byKey.keys()])) {
+    const f = byKey.get(k)!;
+    const fk = encodeFieldKey(f.key);
+    switch (f.kind) {
+      case 'float':
+        w.float(fk, f.v);
+        break;
+      case 'int':
+        w.int(fk, f.v);
+        break;
+      case 'uint':
+        w.uint(fk, f.v);
+        break;
+      case 'bool':
+        w.bool(fk, f.v);
+        break;
+      case 'string':
+        w.string(fk, f.v);
+        break;
+    }
+  }
+  return w.end(tsMs);
+}
+
+describe('encode: byte-identical to Point.toLineProtocol()', () => {
+  it('random measurements, tags, fields, timestamps and precisions', () => {
+    fc.assert(
+      fc.property(
+        lpString(1),
+        tagsArb(5),
+        fieldsArb,
+        tsArb,
+        precisionArb,
+        (m, tags, fields, tsMs, precision) => {
+          const problem = seriesKeyProblem(m, tags) ?? fields.map((f) => fieldKeyProblem(f.key)).find((p) => p !== null) ?? null;
+          if (problem) {
+            // Point would produce a line InfluxDB rejects or ignores; we refuse with a reason instead.
+            assert.throws(
+              () => {
+                encodeSeriesKey(m, tags);
+                for (const f of fields) encodeFieldKey(f.key);
+              },
+              (e: unknown) => e instanceof EncodeError && e.reason === problem && e.code === 'PROMFLUX_ENCODE_UNENCODABLE',
+            );
+            return;
+          }
+          const w = new LineWriter({ precision, initialBytes: 64 });
+          const ok = writeLine(w, encodeSeriesKey(m, tags), fields, tsMs);
+          const expected = pointLine(m, tags, fields, tsMs, precision);
+          if (expected === undefined) {
+            assert.equal(ok, false);
+            assert.equal(w.byteLength, 0);
+            assert.equal(w.lines, 0);
+          } else {
+            assert.equal(ok, true);
+            assert.deepEqual(w.bytes(), new Uint8Array(Buffer.from(expected, 'utf8')));
+            assert.equal(w.lines, 1);
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('many lines into one buffer equal the joined Point lines', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(lpString(1), tagsArb(4), fieldsArb, tsArb), { minLength: 1, maxLength: 30 }),
+        precisionArb,
+        (rows, precision) => {
+          const w = new LineWriter({ precision, initialBytes: 64 });
+          let expected = '';
+          let lines = 0;
+          for (const [m, tags, fields, ts] of rows) {
+            if (seriesKeyProblem(m, tags) || fields.some((f) => fieldKeyProblem(f.key))) continue;
+            if (writeLine(w, encodeSeriesKey(m, tags), fields, ts)) lines++;
+            expected += pointLine(m, tags, fields, ts, precision) ?? '';
+          }
+          assert.equal(w.lines, lines);
+          assert.equal(text(w.bytes()), expected);
+          assert.deepEqual(w.take(), new Uint8Array(Buffer.from(expected, 'utf8')));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('escape helpers match the client escape functions', async () => {
+    const { escape } = await import('@influxdata/influxdb-client');
+    fc.assert(
+      fc.property(lpString(), (s) => {
+        assert.equal(escapeMeasurement(s), escape.measurement(s));
+        assert.equal(escapeTag(s), escape.tag(s));
+        assert.equal(escapeFieldKey(s), escape.tag(s));
+        assert.equal(`"${escapeStringField(s)}"`, escape.quoted(s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('encode: fields', () => {
+  const key = encodeSeriesKey('m', { host: 'a' });
+  const line = (fn: (w: LineWriter) => void, ts = 1000): string => {
+    const w = new LineWriter();
+    w.begin(key);
+    fn(w);
+    w.end(ts);
+    return text(w.bytes());
+  };
+  const fk = encodeFieldKey('f');
+
+  it('booleans are T/F like Point', () => {
+    assert.equal(line((w) => w.bool(fk, true)), 'm,host=a f=T 1000\n');
+    assert.equal(line((w) => w.bool(fk, false)), 'm,host=a f=F 1000\n');
+    assert.equal(new Point('m').tag('host', 'a').booleanField('f', true).timestamp(1000).toLineProtocol(), 'm,host=a f=T 1000');
+  });
+
+  it('ints and uints follow Point: floor, i/u suffix; values Point rejects are omitted', () => {
+    assert.equal(line((w) => w.int(fk, -42)), 'm,host=a f=-42i 1000\n');
+    assert.equal(line((w) => w.int(fk, 2.7)), 'm,host=a f=2i 1000\n');
+    assert.equal(line((w) => w.int(fk, -0)), 'm,host=a f=0i 1000\n');
+    assert.equal(line((w) => w.uint(fk, 7)), 'm,host=a f=7u 1000\n');
+    for (const v of [2 ** 60, -(2 ** 62), 9.2e18]) {
+      assert.equal(line((w) => w.int(fk, v)), new Point('m').tag('host', 'a').intField('f', v).timestamp(1000).toLineProtocol() + '\n');
+    }
+    const w = new LineWriter();
+    w.begin(key);
+    assert.equal(w.int(fk, NaN), false);
+    assert.equal(w.int(fk, 1e19), false);
+    assert.equal(w.uint(fk, -1), false);
+    assert.equal(w.uint(fk, 2 ** 53), false);
+    assert.equal(w.float(fk, Infinity), false);
+    assert.equal(w.end(1), false);
+  });
+
+  it('string fields escape quotes and backslashes, keep newlines, encode UTF-8 like Buffer.from (lone surrogates → U+FFFD)', () => {
+    for (const s of ['', 'a"b', 'back\\slash\\', 'line1\nline2', 'é中😀', '\ud800', 'x\udc00y', '\ud83d', '\ud83d\ud83d\ude00']) {
+      const expected = new Point('m').tag('host', 'a').stringField('f', s).timestamp(1000).toLineProtocol() + '\n';
+      const w = new LineWriter();
+      w.begin(key);
+      w.string(fk, s);
+      w.end(1000);
+      assert.deepEqual(w.bytes(), new Uint8Array(Buffer.from(expected, 'utf8')), JSON.stringify(s));
+    }
+  });
+
+  it('field order is call order; sortKeys gives Point order', () => {
+    assert.deepEqual(sortKeys(['value', 'mean_5', 'Z', 'std_5']), ['Z', 'mean_5', 'std_5', 'value']);
+    assert.equal(
+      line((w) => {
+        w.float(encodeFieldKey('b'), 1);
+        w.float(encodeFieldKey('a'), 2);
+      }),
+      'm,host=a b=1,a=2 1000\n',
+    );
+  });
+});
+
+describe('encode: timestamps', () => {
+  const key = encodeSeriesKey('m', {});
+  const fk = encodeFieldKey('v');
+  const at = (precision: Precision, ms: number): string => {
+    const w = new LineWriter({ precision });
+    w.begin(key);
+    w.float(fk, 1);
+    w.end(ms);
+    return text(w.bytes());
+  };
+
+  it('writes each precision from integer epoch ms without float multiplication', () => {
+    const ms = 1_700_000_000_123;
+    assert.equal(at('ms', ms), 'm v=1 1700000000123\n');
+    assert.equal(at('s', ms), 'm v=1 1700000000\n');
+    assert.equal(at('us', ms), 'm v=1 1700000000123000\n');
+    assert.equal(at('ns', ms), 'm v=1 1700000000123000000\n');
+    // the largest Date: ns exceeds 2^53 by far, still exact
+    assert.equal(at('ns', 8_640_000_000_000_000), 'm v=1 8640000000000000000000\n');
+  });
+
+  it('handles timestamps before 1970 (s truncates toward the past)', () => {
+    assert.equal(at('ms', -1500), 'm v=1 -1500\n');
+    assert.equal(at('s', -1500), 'm v=1 -2\n');
+    assert.equal(at('s', -1000), 'm v=1 -1\n');
+    assert.equal(at('us', -1500), 'm v=1 -1500000\n');
+    assert.equal(at('ns', -1), 'm v=1 -1000000\n');
+    assert.equal(at('ns', 0), 'm v=1 0000000\n'); // same digits as Point's `${ms}000000`
+    for (const p of ['s', 'ms', 'us', 'ns'] as const) {
+      for (const ms of [-1500, -1, 0, 999, -86_400_000_123]) {
+        const expected = new Point('m').floatField('v', 1).timestamp(new Date(ms)).toLineProtocol({ convertTime: (d) => dateToProtocolTimestamp[p](d as Date) });
+        assert.equal(at(p, ms), expected + '\n', `${p} ${ms}`);
+      }
+    }
+  });
+
+  it('rejects a non-finite timestamp with a coded error and drops the line', () => {
+    const w = new LineWriter();
+    w.begin(key);
+    w.float(fk, 1);
+    assert.throws(() => w.end(NaN), (e: unknown) => (e as { code?: string }).code === 'PROMFLUX_ENCODE_TIMESTAMP');
+    assert.equal(w.byteLength, 0);
+  });
+});
+
+describe('encode: writer buffer', () => {
+  const key = encodeSeriesKey('cpu', { host: 'server-01', region: 'eu west' });
+  const fk = encodeFieldKey('value');
+
+  it('rolls back a line with no fields', () => {
+    const w = new LineWriter();
+    w.begin(key);
+    w.float(fk, 1);
+    assert.equal(w.end(1), true);
+    const before = text(w.bytes());
+    w.begin(key);
+    assert.equal(w.float(fk, NaN), false);
+    assert.equal(w.end(2), false);
+    assert.equal(text(w.bytes()), before);
+    assert.equal(w.lines, 1);
+    w.begin(key);
+    assert.equal(w.end(3), false);
+    assert.equal(w.byteLength, before.length);
+  });
+
+  it('grows past initialBytes and keeps every byte', () => {
+    const w = new LineWriter({ initialBytes: 64 });
+    let expected = '';
+    for (let i = 0; i < 2000; i++) {
+      w.begin(key);
+      w.float(fk, i / 7);
+      w.string(encodeFieldKey('s'), 'é'.repeat(i % 50));
+      w.end(i);
+      expected += `cpu,host=server-01,region=eu\\ west value=${i / 7},s="${'é'.repeat(i % 50)}" ${i}\n`;
+    }
+    assert.ok(w.capacity > 64);
+    assert.equal(w.lines, 2000);
+    assert.equal(text(w.bytes()), expected);
+    // a huge key and string force growth inside begin()/string()
+    const big = encodeSeriesKey('m'.repeat(5000), { t: 'v'.repeat(5000) });
+    w.begin(big);
+    w.string(fk, '😀'.repeat(10000));
+    w.end(1);
+    assert.equal(text(w.bytes()), expected + `${'m'.repeat(5000)},t=${'v'.repeat(5000)} value="${'😀'.repeat(10000)}" 1\n`);
+  });
+
+  it('take() hands over an exactly-sized buffer, resets counters and carries an open line', () => {
+    const w = new LineWriter({ initialBytes: 4096 });
+    w.begin(key);
+    w.float(fk, 0.5);
+    w.end(10);
+    w.begin(key);
+    w.float(fk, 1.5); // open line
+    const out = w.take();
+    assert.equal(text(out), 'cpu,host=server-01,region=eu\\ west value=0.5 10\n');
+    assert.equal(out.buffer.byteLength, out.byteLength);
+    assert.equal(w.lines, 0);
+    assert.equal(w.byteLength, 0);
+    w.end(11);
+    assert.equal(text(w.take()), 'cpu,host=server-01,region=eu\\ west value=1.5 11\n');
+    assert.equal(w.take().length, 0);
+  });
+
+  it('begin() twice discards the unfinished line; reset() drops everything', () => {
+    const w = new LineWriter();
+    w.begin(key);
+    w.float(fk, 1);
+    w.begin(encodeSeriesKey('other', {}));
+    w.float(fk, 2);
+    w.end(5);
+    assert.equal(text(w.bytes()), 'other value=2 5\n');
+    w.reset();
+    assert.equal(w.byteLength, 0);
+    assert.equal(w.lines, 0);
+  });
+
+  it('validates options', () => {
+    assert.throws(() => new LineWriter({ precision: 'm' as Precision }), /precision must be one of/);
+    assert.throws(() => new LineWriter({ floatDigits: 18 }), /floatDigits must be an integer 0..17/);
+    assert.throws(() => new LineWriter({ floatDigits: 2.5 }), /floatDigits/);
+  });
+});
+
+describe('encode: keys', () => {
+  it('sorts tags, skips empty keys and values, escapes like Point', () => {
+    assert.equal(text(encodeSeriesKey('my cpu,x', { z: '1', a: 'x y', m: '', '': 'q', 'k=v': 'a,b=c' })), 'my\\ cpu\\,x,a=x\\ y,k\\=v=a\\,b\\=c,z=1');
+    assert.equal(text(encodeSeriesKey('m=1', { t: 'line\nbreak\ttab' })), 'm=1,t=line\\nbreak\\ttab');
+    assert.equal(text(encodeSeriesKey('m', { t: 'a\\b' })), 'm,t=a\\b'); // inner backslash stays literal
+    assert.equal(text(encodeFieldKey('a b,c=d')), 'a\\ b\\,c\\=d');
+    assert.deepEqual(encodeSeriesKey('温度', { 'é': '😀' }), new Uint8Array(Buffer.from('温度,é=😀')));
+  });
+
+  it('refuses keys InfluxDB would reject or ignore, with a reason for drop counters', () => {
+    const reason = (fn: () => unknown): string | undefined => {
+      try {
+        fn();
+        return undefined;
+      } catch (e) {
+        assert.ok(e instanceof EncodeError);
+        assert.equal(e.code, 'PROMFLUX_ENCODE_UNENCODABLE');
+        return e.reason;
+      }
+    };
+    assert.equal(reason(() => encodeSeriesKey('', {})), 'empty_name');
+    assert.equal(reason(() => encodeSeriesKey('#m', {})), 'comment_line');
+    assert.equal(reason(() => encodeSeriesKey('m\\', {})), 'trailing_backslash');
+    assert.equal(reason(() => encodeSeriesKey('m', { path: 'C:\\' })), 'trailing_backslash');
+    assert.equal(reason(() => encodeSeriesKey('m', { 'k\\': 'v' })), 'trailing_backslash');
+    assert.equal(reason(() => encodeSeriesKey('m', { time: 'x' })), 'reserved_key');
+    assert.equal(reason(() => encodeSeriesKey('m', { time: '' })), undefined); // empty value: skipped
+    assert.equal(reason(() => encodeSeriesKey('m', { t: 'x'.repeat(70000) })), 'key_too_long');
+    assert.equal(reason(() => encodeFieldKey('')), 'empty_name');
+    assert.equal(reason(() => encodeFieldKey('time')), 'reserved_key');
+    assert.equal(reason(() => encodeFieldKey('f\\')), 'trailing_backslash');
+    assert.equal(seriesKeyProblem('m', { a: 'b' }), null);
+    assert.equal(fieldKeyProblem('value'), null);
+  });
+});
