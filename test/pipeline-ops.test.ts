@@ -124,6 +124,35 @@ describe('checkpoints', () => {
   });
 });
 
+describe('error policies', () => {
+  test('skip + maxErrorRate: the run fails once too many recent batches failed', async () => {
+    process.env.PROMFLUX_FAULTS = '1';
+    const s = await createPipeline({
+      name: 'rate',
+      source: { kind: 'synthetic', series: 70, samplesPerSeries: 200 },
+      transform: [{ kind: 'debug_throw', chunk: ':(0|14|28|42)-' }],
+      sink: { kind: 'null' },
+      engine: { onError: 'skip', batchSize: 700, maxErrorRate: { ratio: 0.3, window: 5 } },
+    }).run();
+    assert.equal(s.status, 'failed');
+    assert.equal(s.error?.code, 'PROMFLUX_ERROR_RATE');
+    assert.match(s.error!.message, /of the last 5 batch attempts failed/);
+  });
+
+  test('maxInvalidRatio: too many invalid samples fail the run with the reason', async () => {
+    const s = await createPipeline({
+      name: 'invalid',
+      source: { kind: 'synthetic', series: 14, samplesPerSeries: 1000, nanRate: 0.2 },
+      transform: [{ kind: 'validate' }],
+      sink: { kind: 'null' },
+      engine: { maxInvalidRatio: 0.05, batchSize: 2000 },
+    }).run();
+    assert.equal(s.status, 'failed');
+    assert.equal(s.error?.code, 'PROMFLUX_INVALID_RATIO');
+    assert.match(s.error!.message, /above engine\.maxInvalidRatio=0\.05/);
+  });
+});
+
 describe('sharding', () => {
   test('N shards are disjoint and their union is the whole plan', async () => {
     const base = {

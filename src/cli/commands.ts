@@ -5,5 +5,6 @@
 import type { Command } from 'commander';
 import { registerServe } from './serve.js';
 import { registerInfluxCommands } from './influx-commands.js';
+import { registerBench } from './bench.js';
 
-export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands];
+export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands, registerBench];

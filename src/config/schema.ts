@@ -57,6 +57,8 @@ export const engineSchema = z
     retries: z.number().int().min(0).max(100).default(2),
     /** Fail the run when more than this fraction of samples was dropped as invalid. */
     maxInvalidRatio: z.number().min(0).max(1).optional(),
+    /** Fail the run when more than `ratio` of the last `window` batch attempts failed (retried or skipped). */
+    maxErrorRate: z.object({ ratio: z.number().min(0).max(1), window: z.number().int().min(1).default(20) }).strict().optional(),
   })
   .strict();
 

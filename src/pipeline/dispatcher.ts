@@ -61,6 +61,8 @@ export interface DispatcherOptions {
   onBatch?: (e: BatchEvent) => void | Promise<void>;
   /** Test builds: which batch ids get an injected fault, and how. */
   faults?: Map<number, 'throw' | 'exit'>;
+  /** Fail when more than `ratio` of the last `window` batch attempts failed. */
+  maxErrorRate?: { ratio: number; window: number };
   /** Running totals (pass one in to read it live). */
   totals?: DispatchTotals;
   /** Checked after each batch; return an error to fail the run (thresholds). */
@@ -104,6 +106,21 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   let failure: Error | undefined;
   let nextId = 0;
   const want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
+  // Outcome of recent batch attempts (1 = failed), for the error-rate threshold.
+  const recent: number[] = [];
+  const outcome = (failed: boolean): void => {
+    const m = o.maxErrorRate;
+    if (!m) return;
+    recent.push(failed ? 1 : 0);
+    if (recent.length > m.window) recent.shift();
+    const errors = recent.reduce((a, b) => a + b, 0);
+    if (recent.length >= m.window && errors / recent.length > m.ratio) {
+      failure ??= new PromfluxError(
+        'PROMFLUX_ERROR_RATE',
+        `${errors} of the last ${recent.length} batch attempts failed (${((100 * errors) / recent.length).toFixed(0)}% > engine.maxErrorRate.ratio ${(m.ratio * 100).toFixed(0)}%); see the errors logged above`,
+      );
+    }
+  };
   const pipe = o.pipelineName;
 
   const processChunk = async (firstChunk: SourceChunk, size: number): Promise<void> => {
@@ -126,6 +143,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       } catch (err) {
         // The worker died or threw outside our guard (e.g. out of memory): retry on a fresh worker.
         const e = err as Error;
+        outcome(true);
         o.metrics?.errors.inc({ pipeline: pipe, stage: 'worker', code: 'PROMFLUX_WORKER_FAILED' });
         if (attempt < o.retries && !failure) {
           attempt++;
@@ -138,6 +156,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       const latencyMs = performance.now() - t0;
       if (result.error) {
         const err = result.error;
+        outcome(true);
         o.metrics?.errors.inc({ pipeline: pipe, stage: err.stage, code: err.code });
         if (o.onError === 'retry' && attempt < o.retries && !failure) {
           attempt++;
@@ -183,6 +202,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       if (wr.written + deadLettered !== result.rowsOut) {
         throw new BatchFailedError(id, chunk.id, 'load', undefined, `sink ${o.sink.kind} accounted for ${wr.written + deadLettered} of ${result.rowsOut} lines of batch ${id}`, 'PROMFLUX_SINK_ACCOUNTING');
       }
+      outcome(false);
       totals.samplesIn += result.samplesIn;
       totals.linesOut += wr.written;
       totals.batches++;

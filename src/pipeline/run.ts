@@ -246,6 +246,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         maxInFlight,
         onError: eng.onError,
         retries: eng.retries,
+        ...(eng.maxErrorRate ? { maxErrorRate: eng.maxErrorRate } : {}),
         logger: log,
         metrics: this.metrics,
         signal,
