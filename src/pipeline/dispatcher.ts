@@ -7,7 +7,8 @@
  * The main thread only plans, allocates buffers and moves references: it never loops over samples.
  */
 import type { Logger } from 'pino';
-import { allocBatch, batchBytes } from '../batch/layout.js';
+import { batchBytes } from '../batch/layout.js';
+import { BatchBufferPool } from '../batch/pool.js';
 import { PromfluxError } from '../errors.js';
 import type { Source, SourceChunk } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
@@ -106,6 +107,8 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   let failure: Error | undefined;
   let nextId = 0;
   const want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
+  // Idle buffers kept for reuse: about one in-flight set.
+  const buffers = new BatchBufferPool(Math.max(64 * 1024 * 1024, o.maxInFlight * 8 * 1024 * 1024));
   // Outcome of recent batch attempts (1 = failed), for the error-rate threshold.
   const recent: number[] = [];
   const outcome = (failed: boolean): void => {
@@ -128,7 +131,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
     const id = nextId++;
     let attempt = 0;
     for (;;) {
-      const batch = allocBatch(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
+      const batch = buffers.acquire(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
       const t0 = performance.now();
       let result: ProcessResult;
       try {
@@ -243,6 +246,8 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       const bad = o.check?.(totals);
       if (bad) throw bad;
       await o.onBatch?.({ batchId: id, chunkId: chunk.id, rows, samplesIn: result.samplesIn, linesOut: wr.written, latencyMs, batchSize: size, chunk, result });
+      // The batch's buffers are reused for a later batch from here on.
+      buffers.release(result.batch);
       return;
     }
   };

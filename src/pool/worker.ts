@@ -119,7 +119,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   res.oldestMs = samplesIn ? oldest : NaN;
 
   // 3. Kernels, in pipeline order.
-  const ctx = new BatchContext(view, c.state, task.nowMs);
+  const ctx = new BatchContext(view, c.state, task.nowMs, true);
   for (const k of c.kernels) {
     const tk = performance.now();
     try {

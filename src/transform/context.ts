@@ -31,6 +31,12 @@ export function flagNames(): Record<string, number> {
 }
 
 const scratchF: Float64Array[] = [];
+/**
+ * Feature columns are reused across batches (slot = creation order within a batch): they live only
+ * for the duration of one task (the encoder and the compaction copy out of them), and recycling
+ * them keeps SharedArrayBuffer churn — and so RSS — flat over long runs.
+ */
+const featureSlots: SharedArrayBuffer[] = [];
 const scratchI: Int32Array[] = [];
 
 export class BatchContext implements KernelContext {
@@ -57,6 +63,8 @@ export class BatchContext implements KernelContext {
     readonly batch: BatchView,
     readonly state: ReadonlyMap<string, unknown> = new Map(),
     readonly nowMs: number = Date.now(),
+    /** Recycle feature buffers across contexts (the worker: one context alive at a time). */
+    private readonly reuseFeatureBuffers = false,
   ) {
     this.length = batch.length;
     this.series = batch.series;
@@ -72,7 +80,13 @@ export class BatchContext implements KernelContext {
   feature(name: string): Float64Array {
     let col = this.features.get(name);
     if (!col) {
-      col = new Float64Array(new SharedArrayBuffer(Math.max(1, this.length) * 8), 0, this.length);
+      const slot = this.features.size;
+      let buf = this.reuseFeatureBuffers ? featureSlots[slot] : undefined;
+      if (!buf || buf.byteLength < this.length * 8) {
+        buf = new SharedArrayBuffer(Math.max(1024, Math.ceil(this.length * 1.25)) * 8);
+        if (this.reuseFeatureBuffers) featureSlots[slot] = buf;
+      }
+      col = new Float64Array(buf, 0, this.length);
       col.fill(NaN);
       this.features.set(name, col);
     }
