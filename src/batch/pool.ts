@@ -60,3 +60,36 @@ export function sizeClass(n: number): number {
   const c = Math.ceil(2 ** (k / 2));
   return c >= n ? c : Math.ceil(2 ** ((k + 1) / 2));
 }
+
+/**
+ * Reuse of the SharedArrayBuffers workers write line protocol into. Handing the worker an output
+ * buffer (instead of letting it allocate one per batch and transfer it) matters beyond GC: a large
+ * buffer allocated in one thread and freed in another fragments glibc's per-thread arenas, and RSS
+ * then grows with the length of the run.
+ */
+export class ByteBufferPool {
+  private readonly free: SharedArrayBuffer[] = [];
+  private freeBytes = 0;
+
+  constructor(private readonly maxFreeBytes: number) {}
+
+  acquire(bytes: number): SharedArrayBuffer {
+    const need = sizeClass(bytes);
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i]!;
+      if (b.byteLength >= need && b.byteLength <= need * 2 && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
+    }
+    if (best < 0) return new SharedArrayBuffer(need);
+    const b = this.free.splice(best, 1)[0]!;
+    this.freeBytes -= b.byteLength;
+    return b;
+  }
+
+  release(b: SharedArrayBuffer): void {
+    if (b.byteLength > this.maxFreeBytes) return;
+    this.free.push(b);
+    this.freeBytes += b.byteLength;
+    while (this.freeBytes > this.maxFreeBytes && this.free.length > 0) this.freeBytes -= this.free.shift()!.byteLength;
+  }
+}

@@ -35,7 +35,10 @@ export class FileSink implements Sink {
     const target = this.gz ?? this.out;
     if (!target) throw new SinkError('PROMFLUX_SINK_NOT_OPEN', `file sink ${this.path}: write before open`);
     this.bytes += batch.lp.byteLength;
-    if (!target.write(batch.lp)) await once(target, 'drain');
+    // Resolve only once the bytes are consumed: the dispatcher recycles the buffer afterwards.
+    await new Promise<void>((resolve, reject) => {
+      target.write(batch.lp, (err) => (err ? reject(err) : resolve()));
+    });
     return { written: batch.lines };
   }
 

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { batchBytes } from '../batch/layout.js';
-import { BatchBufferPool } from '../batch/pool.js';
+import { BatchBufferPool, ByteBufferPool } from '../batch/pool.js';
 import { PromfluxError } from '../errors.js';
 import type { Source, SourceChunk } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
@@ -109,6 +109,9 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   const want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
   // Idle buffers kept for reuse: about one in-flight set.
   const buffers = new BatchBufferPool(Math.max(64 * 1024 * 1024, o.maxInFlight * 8 * 1024 * 1024));
+  const outBuffers = new ByteBufferPool(Math.max(64 * 1024 * 1024, o.maxInFlight * 32 * 1024 * 1024));
+  // Line-protocol bytes per input row, measured (smoothed) to size output buffers.
+  let lpBytesPerRow = 256;
   // Outcome of recent batch attempts (1 = failed), for the error-rate threshold.
   const recent: number[] = [];
   const outcome = (failed: boolean): void => {
@@ -141,6 +144,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
           pipeline: o.spec,
           nowMs: Date.now(),
           want,
+          ...(want.lp ? { out: outBuffers.acquire(Math.ceil(chunk.estRows * lpBytesPerRow * 1.1) + 4096) } : {}),
           ...(o.faults?.has(id) && attempt === 0 ? { fault: o.faults.get(id)! } : {}),
         });
       } catch (err) {
@@ -248,6 +252,10 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       await o.onBatch?.({ batchId: id, chunkId: chunk.id, rows, samplesIn: result.samplesIn, linesOut: wr.written, latencyMs, batchSize: size, chunk, result });
       // The batch's buffers are reused for a later batch from here on.
       buffers.release(result.batch);
+      if (result.lp) {
+        if (rows > 0) lpBytesPerRow = lpBytesPerRow * 0.7 + (result.lp.byteLength / rows) * 0.3;
+        if (result.lp.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
+      }
       return;
     }
   };

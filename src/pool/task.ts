@@ -35,6 +35,8 @@ export interface ProcessTask {
   pipeline: WorkerPipelineSpec;
   nowMs: number;
   want: { lp: boolean; columns: boolean };
+  /** Buffer to write line protocol into (the worker allocates a larger one if it does not fit). */
+  out?: SharedArrayBuffer;
   /** Test builds only (PROMFLUX_FAULTS=1): make this task throw or kill its worker. */
   fault?: 'throw' | 'exit';
 }

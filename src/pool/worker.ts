@@ -6,7 +6,6 @@
  * Errors never escape as exceptions: Piscina would clone only the message, so a failure is returned
  * as `result.error` naming the stage, kernel and batch, and the worker stays alive for the next task.
  */
-import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { BatchBuilder } from '../batch/builder.js';
 import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, viewBatch, type BatchDescriptor } from '../batch/layout.js';
 import { BatchContext, flagNames } from '../transform/context.js';
@@ -148,7 +147,14 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       const w = c.writer;
       w.reset();
       rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted, res.perMeasurement);
-      res.lp = w.take();
+      // Copy into the dispatcher's (recycled) SharedArrayBuffer: no per-batch allocation here,
+      // nothing to transfer, and the main thread returns it to its pool after the sink is done.
+      const bytes = w.bytes();
+      const out = task.out && task.out.byteLength >= bytes.byteLength ? task.out : new SharedArrayBuffer(Math.max(1024, Math.ceil(bytes.byteLength * 1.25)));
+      const lp = new Uint8Array(out, 0, bytes.byteLength);
+      lp.set(bytes);
+      res.lp = lp;
+      w.reset();
     } else {
       rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted, res.perMeasurement);
     }
@@ -167,19 +173,6 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   const t3 = performance.now();
   res.timings.encodeMs = t3 - t2;
   res.timings.totalMs = t3 - t0;
-  if (res.lp && res.lp.byteLength > 0) {
-    // Transfer the line-protocol bytes instead of cloning them (Piscina only moves top-level values,
-    // so the result object itself is wrapped as a transferable whose payload is the buffer).
-    const lp = res.lp;
-    return move({
-      get [transferableSymbol]() {
-        return lp.buffer;
-      },
-      get [valueSymbol]() {
-        return res;
-      },
-    } as never);
-  }
   return res;
 }
 
