@@ -41,6 +41,8 @@ export interface ScenarioOptions {
   quick: boolean;
   /** Runs per figure (>= 5). */
   runs: number;
+  /** Progress lines for long scenarios (the runner indents and prints them). Optional. */
+  log?: (line: string) => void;
 }
 
 export interface Scenario {

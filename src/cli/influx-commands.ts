@@ -11,9 +11,11 @@ import { setupInflux } from '../load/influx/setup.js';
 import { verifyInflux } from '../load/influx/verify.js';
 import type { InfluxSinkConfig } from '../load/influx/config.js';
 import { parseTime } from '../extract/synthetic.js';
+import { collectSecrets, registerSecrets } from '../observe/redact.js';
 
 function influxSinkOf(configFile: string, pipeline?: string): InfluxSinkConfig {
   const { config, file } = loadConfigFile(configFile);
+  registerSecrets(collectSecrets(config));
   const p = selectPipeline(config, pipeline, file);
   if (p.sink.kind !== 'influx') throw new ConfigError(`pipeline "${p.name}" has sink kind "${p.sink.kind}", not influx`, { file, key: `pipelines.${p.name}.sink.kind` });
   return p.sink as InfluxSinkConfig;
@@ -42,18 +44,25 @@ export function registerInfluxCommands(program: Command): void {
     .option('-p, --pipeline <name>', 'pipeline (default: the first)')
     .requiredOption('--start <time>', 'range start (RFC 3339, epoch ms or now-6h)')
     .requiredOption('--end <time>', 'range end, exclusive')
-    .option('--summary <file>', 'run summary JSON (--summary-json of promflux run) giving the expected counts')
+    .option('--summary <files...>', 'run summary JSON(s) (--summary-json of promflux run) giving the expected counts; several (the shards of a plan) are summed')
     .option('--values', 'also read min/max/sum of the value field')
     .option('--field <name>', 'field every point carries (default "value")')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { config: string; pipeline?: string; start: string; end: string; summary?: string; values?: boolean; field?: string; json?: boolean }) => {
+    .action(async (opts: { config: string; pipeline?: string; start: string; end: string; summary?: string[]; values?: boolean; field?: string; json?: boolean }) => {
       const sink = influxSinkOf(opts.config, opts.pipeline);
       let expected: Record<string, number> | undefined;
-      if (opts.summary) {
-        try {
-          expected = (JSON.parse(readFileSync(opts.summary, 'utf8')) as { linesByMeasurement?: Record<string, number> }).linesByMeasurement;
-        } catch (err) {
-          throw new ConfigError(`cannot read run summary: ${(err as Error).message}`, { file: opts.summary });
+      if (opts.summary?.length) {
+        // Shards are disjoint, so the union's expected counts are the sums of the shards' counts.
+        expected = {};
+        for (const f of opts.summary) {
+          let byM: Record<string, number> | undefined;
+          try {
+            byM = (JSON.parse(readFileSync(f, 'utf8')) as { linesByMeasurement?: Record<string, number> }).linesByMeasurement;
+          } catch (err) {
+            throw new ConfigError(`cannot read run summary: ${(err as Error).message}`, { file: f });
+          }
+          if (!byM) throw new ConfigError('not a run summary (no "linesByMeasurement"); pass a file written by promflux run --summary-json', { file: f });
+          for (const [m, n] of Object.entries(byM)) expected[m] = (expected[m] ?? 0) + n;
         }
       }
       let startMs: number;

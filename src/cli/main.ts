@@ -17,6 +17,8 @@ import { formatSummary } from './summary.js';
 import { createProgressReporter } from '../observe/progress.js';
 import { startMetricsServer } from '../observe/server.js';
 import { extraCommands } from './commands.js';
+import { parseDuration } from '../extract/synthetic.js';
+import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -78,7 +80,8 @@ interface RunFlags {
 
 async function runCommand(opts: RunFlags): Promise<number> {
   const { config, file } = loadConfigFile(opts.config);
-  const logger = createLogger({ level: opts.logLevel ?? config.logging?.level ?? 'info' });
+  registerSecrets(collectSecrets(config));
+  const logger = createLogger({ level: opts.logLevel ?? config.logging?.level ?? 'info', secrets: collectSecrets(config) });
   let p = selectPipeline(config, opts.pipeline, file);
   if (opts.sink) p = validatePipeline({ ...p, sink: parseSinkFlag(opts.sink) });
   let batchSize: number | 'auto' | undefined;
@@ -98,6 +101,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
     ...(opts.checkpoint ? { checkpointDir: opts.checkpoint } : {}),
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
+    ...faultsFromEnv(),
   });
   const progress = createProgressReporter(logger);
   pipeline.on('progress', (e) => progress.update(e));
@@ -116,23 +120,52 @@ async function runCommand(opts: RunFlags): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The pipeline's `timeout` holds for `run` as for `serve`: drain, checkpoint, exit 1.
+  let timedOut = false;
+  const timeoutMs = p.timeout !== undefined ? parseDuration(typeof p.timeout === 'number' ? `${p.timeout}s` : p.timeout) : undefined;
+  const timer = timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        logger.error({ timeout: p.timeout }, `run exceeded its timeout (${p.timeout}); draining in-flight batches — run the same command again to resume from the checkpoint`);
+        ac.abort();
+      }, timeoutMs).unref()
+    : undefined;
   const summary = await pipeline.run({ signal: ac.signal });
+  clearTimeout(timer);
   progress.stop();
   await server?.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   emitSummary(summary, opts);
-  if (summary.status === 'failed') return EXIT_FAILED;
+  if (summary.status === 'failed' || (timedOut && summary.status !== 'ok')) return EXIT_FAILED;
   return EXIT_OK;
 }
 
+/**
+ * Test builds only: PROMFLUX_FAULTS=1 with PROMFLUX_FAULT_BATCHES="2:exit,5:throw" makes those batch
+ * ids kill their worker or throw in it on the first attempt (fault tests of the CLI).
+ */
+function faultsFromEnv(): { faults?: Map<number, 'throw' | 'exit'> } {
+  const spec = process.env.PROMFLUX_FAULT_BATCHES;
+  if (process.env.PROMFLUX_FAULTS !== '1' || !spec) return {};
+  const faults = new Map<number, 'throw' | 'exit'>();
+  for (const item of spec.split(',')) {
+    const m = /^\s*(\d+):(throw|exit)\s*$/.exec(item);
+    if (!m) throw new ConfigError(`PROMFLUX_FAULT_BATCHES: expected "id:throw|exit,…", got "${item}"`, { key: 'PROMFLUX_FAULT_BATCHES' });
+    faults.set(Number(m[1]), m[2] as 'throw' | 'exit');
+  }
+  return { faults };
+}
+
 function emitSummary(summary: RunSummary, opts: { summaryJson?: string; json?: boolean }): void {
+  // Error messages and sink URLs in a summary may quote credentials: scrub them.
+  const json = scrubSecrets(JSON.stringify(summary, null, 2)) + '\n';
   if (opts.summaryJson) {
     mkdirSync(dirname(opts.summaryJson), { recursive: true });
-    writeFileSync(opts.summaryJson, JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(opts.summaryJson, json);
   }
-  if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-  else process.stdout.write(formatSummary(summary) + '\n');
+  if (opts.json) process.stdout.write(json);
+  else process.stdout.write(scrubSecrets(formatSummary(summary)) + '\n');
   if (summary.samplesIn !== summary.linesOut + droppedTotal(summary) && summary.status === 'ok') {
     process.stderr.write(`promflux: accounting mismatch: ${summary.samplesIn} in ≠ ${summary.linesOut} out + ${droppedTotal(summary)} dropped\n`);
   }
@@ -150,14 +183,14 @@ export async function main(argv = process.argv): Promise<number> {
       return EXIT_USAGE;
     }
     if (err instanceof ConfigError) {
-      process.stderr.write(`promflux: config error: ${err.message}\n`);
+      process.stderr.write(scrubSecrets(`promflux: config error: ${err.message}\n`));
       return EXIT_USAGE;
     }
     if (err instanceof PromfluxError) {
-      process.stderr.write(`promflux: ${err.code}: ${err.message}\n`);
+      process.stderr.write(scrubSecrets(`promflux: ${err.code}: ${err.message}\n`));
       return EXIT_FAILED;
     }
-    process.stderr.write(`promflux: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(scrubSecrets(`promflux: ${(err as Error)?.stack ?? String(err)}\n`));
     return EXIT_FAILED;
   }
 }

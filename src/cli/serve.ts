@@ -16,6 +16,8 @@ import { startMetricsServer } from '../observe/server.js';
 import { parseDuration } from '../extract/synthetic.js';
 import { Pipeline, type RunSummary } from '../pipeline/run.js';
 import { Registry } from 'prom-client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { collectSecrets, registerSecrets } from '../observe/redact.js';
 
 export interface ServeOptions {
   config: string;
@@ -39,7 +41,8 @@ function isStreaming(p: PipelineConfig): boolean {
 
 export async function startService(opts: ServeOptions, logger?: Logger): Promise<Service> {
   const { config, file } = loadConfigFile(opts.config);
-  const log = logger ?? createLogger({ level: opts.logLevel ?? config.logging?.level ?? 'info' });
+  registerSecrets(collectSecrets(config));
+  const log = logger ?? createLogger({ level: opts.logLevel ?? config.logging?.level ?? 'info', secrets: collectSecrets(config) });
   const selected = opts.pipeline?.length ? config.pipelines.filter((p) => opts.pipeline!.includes(p.name)) : config.pipelines;
   if (opts.pipeline?.length && selected.length !== opts.pipeline.length) {
     throw new ConfigError(`unknown pipeline(s): ${opts.pipeline.filter((n) => !config.pipelines.some((p) => p.name === n)).join(', ')}`, { file, key: 'pipelines' });
@@ -47,7 +50,8 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
   const registry = new Registry();
   const metrics = createEngineMetrics(registry, true);
   const history: RunSummary[] = [];
-  const running = new Map<string, AbortController>();
+  const running = new Map<string, { ac: AbortController; pipeline?: Pipeline }>();
+  const stopAc = new AbortController();
   const crons: Cron[] = [];
   let stopping = false;
   let failuresInRow = 0;
@@ -58,12 +62,14 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
       return;
     }
     const ac = new AbortController();
-    running.set(p.name, ac);
+    const slot: { ac: AbortController; pipeline?: Pipeline } = { ac };
+    running.set(p.name, slot);
     const timeoutMs = p.timeout !== undefined ? parseDuration(typeof p.timeout === 'number' ? `${p.timeout}s` : p.timeout) : undefined;
     const signal = timeoutMs ? AbortSignal.any([ac.signal, AbortSignal.timeout(timeoutMs)]) : ac.signal;
     try {
       log.info({ pipeline: p.name, trigger }, 'run starting');
       const pipeline = new Pipeline(p, { logger: log, metrics });
+      slot.pipeline = pipeline;
       const s = await pipeline.run({ signal });
       if (timeoutMs && signal.aborted && !ac.signal.aborted) {
         log.error({ pipeline: p.name, timeoutMs }, `run exceeded its timeout (${p.timeout}); stopped after draining — it resumes from the checkpoint next time`);
@@ -71,7 +77,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
       history.push(s);
       if (history.length > 100) history.shift();
       failuresInRow = s.status === 'failed' ? failuresInRow + 1 : 0;
-      log.info({ pipeline: p.name, status: s.status, samplesIn: s.samplesIn, linesOut: s.linesOut, wallMs: s.wallMs }, 'run finished');
+      log.info({ pipeline: p.name, trigger, status: s.status, samplesIn: s.samplesIn, linesOut: s.linesOut, wallMs: s.wallMs }, 'run finished');
     } catch (err) {
       failuresInRow++;
       log.error({ pipeline: p.name, err: (err as Error).message }, 'run could not start');
@@ -82,7 +88,12 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
 
   const server = await startMetricsServer(registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464', () => ({
     ok: failuresInRow < 3,
-    detail: { running: [...running.keys()], consecutiveFailures: failuresInRow },
+    detail: {
+      running: [...running.keys()],
+      consecutiveFailures: failuresInRow,
+      // Health thresholds breached by running pipelines (warnings, not failures).
+      warnings: Object.fromEntries([...running].map(([n, r]) => [n, r.pipeline?.health.breaches ?? []]).filter(([, b]) => (b as unknown[]).length > 0)),
+    },
   }));
   log.info({ url: server.url }, 'metrics endpoint listening');
 
@@ -94,12 +105,14 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
         (async () => {
           while (!stopping) {
             await runOnce(p, 'stream');
-            if (!stopping) await new Promise((r) => setTimeout(r, 5_000));
+            if (!stopping) await sleep(5_000, undefined, { signal: stopAc.signal }).catch(() => undefined);
           }
         })(),
       );
     } else if (p.schedule !== 'manual') {
-      const job = new Cron(p.schedule, { timezone: p.timezone, protect: true, name: p.name }, () => runOnce(p, 'schedule'));
+      // protect: a tick while the previous run is still going is skipped (and logged), never queued.
+      const protect = () => log.warn({ pipeline: p.name, trigger: 'schedule' }, 'previous run still in progress; skipping this trigger');
+      const job = new Cron(p.schedule, { timezone: p.timezone, protect, name: p.name }, () => runOnce(p, 'schedule'));
       crons.push(job);
       log.info({ pipeline: p.name, schedule: p.schedule, timezone: p.timezone ?? 'local', next: job.nextRun()?.toISOString() }, 'scheduled');
     }
@@ -114,7 +127,8 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
     server.setReady(false);
     log.info({ reason, running: [...running.keys()] }, 'shutting down: draining in-flight batches and writing checkpoints');
     for (const c of crons) c.stop();
-    for (const ac of running.values()) ac.abort();
+    stopAc.abort();
+    for (const r of running.values()) r.ac.abort();
     while (running.size > 0) await new Promise((r) => setTimeout(r, 50));
     await Promise.allSettled(streams);
     await server.close();

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { syntheticSourceSchema } from '../extract/synthetic.js';
 import { sourceSchemas, sinkSchemas } from './plugins.js';
+import { healthSchema } from '../observe/health.js';
 
 const transformSchema = z.looseObject({ kind: z.string().min(1) });
 
@@ -88,6 +89,8 @@ export const pipelineSchema = z
     state: z.string().optional(),
     /** Checkpoint directory for resumable runs. */
     checkpoint: z.union([z.string(), z.object({ dir: z.string() }).strict()]).optional(),
+    /** Health thresholds logged as warnings (src/observe/health.ts); defaults apply when absent. */
+    health: healthSchema.optional(),
     /** Data-quality metrics: weights of the score, and whether to write a `promflux_quality` point per run. */
     quality: z
       .object({

@@ -1,8 +1,10 @@
 /**
  * Logging: pino, JSON by default; human-readable (pino-pretty) when stderr is a TTY. Secrets are
- * redacted by path wherever they appear in logged objects.
+ * redacted by path wherever they appear in logged objects, and by value (the config's secrets, URL
+ * passwords) in every line written.
  */
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { registeredSecrets, secretScrubber } from './redact.js';
 
 export const REDACT_PATHS = [
   'password',
@@ -27,6 +29,8 @@ export interface LoggerConfig {
   pretty?: boolean;
   /** Destination file descriptor (default 2 = stderr, so stdout stays for the summary). */
   fd?: number;
+  /** Secret values (from the config, see collectSecrets) scrubbed from every line, whatever the path. */
+  secrets?: readonly string[];
 }
 
 export function createLogger(cfg: LoggerConfig = {}): Logger {
@@ -34,6 +38,8 @@ export function createLogger(cfg: LoggerConfig = {}): Logger {
     level: cfg.level ?? process.env.PROMFLUX_LOG_LEVEL ?? 'info',
     base: { app: 'promflux' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // Paths miss secrets inside strings (URLs with user:password@, quoted headers in errors).
+    hooks: { streamWrite: secretScrubber([...(cfg.secrets ?? []), ...registeredSecrets()]) },
   };
   const pretty = cfg.pretty ?? (process.stderr.isTTY === true && !process.env.CI);
   if (pretty) {

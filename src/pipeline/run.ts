@@ -3,6 +3,7 @@
  * and the library's `createPipeline` call.
  */
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -11,6 +12,8 @@ import type { PipelineConfig, PipelineInput } from '../config/schema.js';
 import { ConfigError, PromfluxError } from '../errors.js';
 import { createEngineMetrics, type EngineMetrics } from '../observe/metrics.js';
 import { silentLogger } from '../observe/logger.js';
+import { redactConfig } from '../observe/redact.js';
+import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
@@ -115,6 +118,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   readonly metrics: EngineMetrics;
   private readonly logger: Logger;
   private readonly transforms: TransformSpec[];
+  private healthMonitor: HealthMonitor | undefined;
 
   constructor(config: PipelineConfig, private readonly opts: PipelineOptions = {}) {
     super();
@@ -127,6 +131,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     } catch (err) {
       throw new ConfigError((err as Error).message, { key: `pipelines.${config.name}.transform` });
     }
+  }
+
+  /** Health thresholds of the current (or last) run: breached checks (src/observe/health.ts). */
+  get health(): HealthStatus {
+    return this.healthMonitor?.status ?? { ok: true, breaches: [] };
   }
 
   async run(runOpts: RunOptions = {}): Promise<RunSummary> {
@@ -186,7 +195,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const planHash = createHash('sha1').update(JSON.stringify([cfg.source, cfg.transform, shard ?? null])).digest('hex');
     const ckName = shard ? `${cfg.name}.shard-${shard.index}-of-${shard.count}` : cfg.name;
     const store = ckDir ? CheckpointStore.open(ckDir, ckName, planHash) : undefined;
-    if (store?.done) {
+    if (store) this.metrics.checkpointLagSources.set(cfg.name, () => (store.lagMs() || performance.now() - t0) / 1000);
+    // A finished bounded plan (backfill, synthetic) has nothing left to do. Incremental and stream
+    // sources are never finished: each run continues from the watermarks to a later "now".
+    const unbounded = ['incremental', 'stream'].includes((cfg.source as { mode?: string }).mode ?? '');
+    const alreadyDone = !unbounded && store?.done === true;
+    if (alreadyDone) {
       log.info({ checkpoint: store.path }, 'checkpoint says this run already completed; nothing to do (delete the checkpoint to run again)');
     }
     const q = cfg.quality;
@@ -203,6 +217,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       });
     let qualityLines = 0;
     let pool: WorkerPool | undefined;
+    let health: HealthMonitor | undefined;
     let totals: DispatchTotals = newTotals();
     let error: Error | undefined;
     let lastProgress = 0;
@@ -221,19 +236,28 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       };
     };
     log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
+    log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
       await source.open({
         haloSamples: halo.haloSamples,
         haloMs: halo.haloMs,
         lookaheadMs: halo.lookaheadMs,
-        signal: store?.done ? AbortSignal.abort() : signal,
+        signal: alreadyDone ? AbortSignal.abort() : signal,
         logger: log,
         ...(store ? { covered: store.covered() } : {}),
         ...(shard ? { shard } : {}),
       });
-      if (store?.done) internal.abort();
+      if (alreadyDone) internal.abort();
       await sink.open();
       pool = new WorkerPool({ workers });
+      health = new HealthMonitor(cfg.health, {
+        pipeline: cfg.name,
+        logger: log,
+        registry: this.metrics.registry,
+        memoryBudgetMb: eng.memoryBudgetMb,
+        read: () => ({ samplesIn: totals.samplesIn, batches: totals.batches, errors: totals.retries + totals.failedBatches }),
+      }).start();
+      this.healthMonitor = health;
       const maxInvalid = eng.maxInvalidRatio;
       await dispatch({
         totals,
@@ -269,7 +293,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
           if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
-            if (store.flush(1000)) this.metrics.checkpointLag.set({ pipeline: cfg.name }, 0);
+            store.flush(1000);
           }
           this.emit('batch', e);
           runOpts.onBatch?.(e);
@@ -295,6 +319,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       error = err instanceof Error ? err : new Error(String(err));
       log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed');
     } finally {
+      health?.stop();
       await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
     }
     if (store) {
@@ -305,6 +330,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       } catch (err) {
         log.error({ err: (err as Error).message, checkpoint: store.path }, 'could not write checkpoint');
       }
+      this.metrics.checkpointLagSources.delete(cfg.name);
+      this.metrics.checkpointLag.set({ pipeline: cfg.name }, 0);
     }
     const t = totals;
     const statesWritten: string[] = [];
@@ -324,7 +351,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const wallMs = performance.now() - t0;
     const summary: RunSummary = {
       pipeline: cfg.name,
-      status: error ? 'failed' : signal.aborted && !store?.done ? 'aborted' : 'ok',
+      status: error ? 'failed' : signal.aborted && !alreadyDone ? 'aborted' : 'ok',
       ...(store ? { checkpoint: { path: store.path, done: store.done } } : {}),
       ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
       ...(error ? { error: { code: (error as PromfluxError).code ?? 'PROMFLUX_RUN_FAILED', message: error.message } } : {}),
@@ -340,10 +367,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       wallMs: Math.round(wallMs),
       samplesPerSec: wallMs > 0 ? Math.round((t.samplesIn * 1000) / wallMs) : 0,
       workers,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      peakRssBytes: peakRss(),
       counters: sortKeys(t.counters),
       kernelMs: Object.fromEntries(Object.entries(t.kernelMs).map(([k, v]) => [k, Math.round(v)])),
-      linesByMeasurement: sortKeys(t.perMeasurement),
+      linesByMeasurement: sortKeys(writtenByMeasurement(t.perMeasurement, sink.stats?.())),
       newestSampleMs: Number.isFinite(t.newestMs) ? t.newestMs : null,
       oldestSampleMs: Number.isFinite(t.oldestMs) ? t.oldestMs : null,
       sink: { kind: sink.kind, ...(sink.stats?.() ?? {}) },
@@ -358,6 +385,28 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     log.info({ samplesIn: summary.samplesIn, linesOut: summary.linesOut, wallMs: summary.wallMs, status: summary.status }, 'run finished');
     return summary;
   }
+}
+
+/**
+ * Peak RSS of this process: VmHWM from /proc (ru_maxrss survives exec on Linux, so a child spawned
+ * by a large parent would report the parent's peak), else getrusage.
+ */
+function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/** Emitted lines per measurement minus what the sink dead-lettered (what `verify` should find). */
+function writtenByMeasurement(emitted: Record<string, number>, stats: Record<string, unknown> | undefined): Record<string, number> {
+  const dl = (stats?.deadLetteredByMeasurement ?? {}) as Record<string, number>;
+  const out: Record<string, number> = {};
+  for (const [m, n] of Object.entries(emitted)) out[m] = n - (dl[m] ?? 0);
+  return out;
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {

@@ -9,6 +9,7 @@ import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, parseSeriesKey, type BatchView } f
 const NOT_EMITTED = FLAG_DROPPED | FLAG_HALO;
 import { encodeFieldKey, encodeSeriesKey, seriesKeyProblem, type LineWriter } from '../encode/lineprotocol.js';
 import type { EncodeSpec } from './task.js';
+import { SCHEMA_EXCLUDED_REASON } from '../load/schema.js';
 
 export interface SeriesMapping {
   mapSeries(name: string, labels: Record<string, string>): { measurement: string; tags: Record<string, string> } | null;
@@ -45,7 +46,7 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
     if (k === undefined) {
       const { name, labels } = parseSeriesKey(seriesKey);
       const m = mapping.mapSeries(name, labels);
-      if (!m) k = 'excluded_by_schema';
+      if (!m) k = SCHEMA_EXCLUDED_REASON;
       else {
         // Keys InfluxDB would reject or silently ignore (trailing backslash, '#' measurement, …).
         const problem = seriesKeyProblem(m.measurement, m.tags);
