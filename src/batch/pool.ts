@@ -2,33 +2,29 @@
  * Reuse of batch buffers. A SharedArrayBuffer referenced from two isolates is freed only after both
  * have garbage-collected their handles, and a worker that allocates almost nothing on its own heap
  * rarely collects — so allocating fresh SABs per batch lets RSS creep up over a long backfill.
- * Recycling a bounded set of buffers keeps memory flat whatever the run length.
+ *
+ * Policy: grow-only slots. `acquire` returns the smallest idle buffer that fits; when none fits it
+ * allocates a new one (rounded up to a power of two) and retires the smallest idle buffer, so the
+ * number of buffers stays at about the number in flight + 1, and a buffer is only ever replaced by
+ * a larger one. Memory therefore depends on the largest batch, never on the length of the run.
  */
-import { allocBatch, batchBytes, type BatchDescriptor } from './layout.js';
+import { allocBatch, type BatchDescriptor } from './layout.js';
 
 export class BatchBufferPool {
   private readonly free: BatchDescriptor[] = [];
-  private freeBytes = 0;
-
-  /** @param maxFreeBytes upper bound on idle buffers kept for reuse. */
-  constructor(private readonly maxFreeBytes: number) {}
 
   /** A batch with at least `capacity` rows and `runCapacity` runs (reused when one fits). */
   acquire(id: number, chunkId: string, capacity: number, runCapacity: number): BatchDescriptor {
-    // Size classes (steps of √2) so buffers keep fitting while the adaptive size moves a little.
-    capacity = sizeClass(capacity);
-    runCapacity = sizeClass(runCapacity);
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const d = this.free[i]!;
-      // Reuse only buffers that fit and are not wastefully large (at most 2× the need).
-      if (d.capacity >= capacity && d.capacity <= capacity * 2 && d.runCapacity >= runCapacity) {
-        if (best < 0 || d.capacity < this.free[best]!.capacity) best = i;
-      }
+      if (d.capacity >= capacity && d.runCapacity >= runCapacity && (best < 0 || d.capacity < this.free[best]!.capacity)) best = i;
     }
-    if (best < 0) return allocBatch(id, chunkId, capacity, runCapacity);
+    if (best < 0) {
+      if (this.free.length > 0) this.retireSmallest();
+      return allocBatch(id, chunkId, sizeClass(capacity), sizeClass(runCapacity));
+    }
     const d = this.free.splice(best, 1)[0]!;
-    this.freeBytes -= batchBytes(d);
     d.id = id;
     d.chunkId = chunkId;
     d.length = 0;
@@ -38,58 +34,51 @@ export class BatchBufferPool {
     return d;
   }
 
-  /** Return a batch whose data is no longer needed (sink accepted it). */
+  /** Return a batch whose data is no longer needed (the sink accepted it). */
   release(d: BatchDescriptor): void {
-    const bytes = batchBytes(d);
-    if (bytes > this.maxFreeBytes) return;
     this.free.push(d);
-    this.freeBytes += bytes;
-    // Evict the oldest idle buffers beyond the bound (sizes drift as the adaptive size changes).
-    while (this.freeBytes > this.maxFreeBytes && this.free.length > 0) this.freeBytes -= batchBytes(this.free.shift()!);
   }
 
-  get idleBytes(): number {
-    return this.freeBytes;
+  private retireSmallest(): void {
+    let s = 0;
+    for (let i = 1; i < this.free.length; i++) if (this.free[i]!.capacity < this.free[s]!.capacity) s = i;
+    this.free.splice(s, 1);
   }
-}
-
-/** Smallest 2^(k/2) (rounded up to an integer) that is >= n, at least 1024. */
-export function sizeClass(n: number): number {
-  if (n <= 1024) return 1024;
-  const k = Math.ceil(2 * Math.log2(n));
-  const c = Math.ceil(2 ** (k / 2));
-  return c >= n ? c : Math.ceil(2 ** ((k + 1) / 2));
 }
 
 /**
- * Reuse of the SharedArrayBuffers workers write line protocol into. Handing the worker an output
- * buffer (instead of letting it allocate one per batch and transfer it) matters beyond GC: a large
- * buffer allocated in one thread and freed in another fragments glibc's per-thread arenas, and RSS
- * then grows with the length of the run.
+ * Reuse of the SharedArrayBuffers workers write line protocol into (same grow-only policy). Handing
+ * the worker an output buffer, instead of letting it allocate one per batch and transfer it, also
+ * avoids freeing large blocks in a thread other than the one that allocated them, which fragments
+ * glibc's per-thread arenas.
  */
 export class ByteBufferPool {
   private readonly free: SharedArrayBuffer[] = [];
-  private freeBytes = 0;
-
-  constructor(private readonly maxFreeBytes: number) {}
 
   acquire(bytes: number): SharedArrayBuffer {
-    const need = sizeClass(bytes);
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const b = this.free[i]!;
-      if (b.byteLength >= need && b.byteLength <= need * 2 && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
+      if (b.byteLength >= bytes && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
     }
-    if (best < 0) return new SharedArrayBuffer(need);
-    const b = this.free.splice(best, 1)[0]!;
-    this.freeBytes -= b.byteLength;
-    return b;
+    if (best < 0) {
+      if (this.free.length > 0) {
+        let s = 0;
+        for (let i = 1; i < this.free.length; i++) if (this.free[i]!.byteLength < this.free[s]!.byteLength) s = i;
+        this.free.splice(s, 1);
+      }
+      return new SharedArrayBuffer(sizeClass(bytes));
+    }
+    return this.free.splice(best, 1)[0]!;
   }
 
   release(b: SharedArrayBuffer): void {
-    if (b.byteLength > this.maxFreeBytes) return;
     this.free.push(b);
-    this.freeBytes += b.byteLength;
-    while (this.freeBytes > this.maxFreeBytes && this.free.length > 0) this.freeBytes -= this.free.shift()!.byteLength;
   }
+}
+
+/** Smallest power of two >= n (at least 1024): few distinct sizes, so growth steps are rare. */
+export function sizeClass(n: number): number {
+  if (n <= 1024) return 1024;
+  return 2 ** Math.ceil(Math.log2(n));
 }

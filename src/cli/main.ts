@@ -83,7 +83,10 @@ async function runCommand(opts: RunFlags): Promise<number> {
   registerSecrets(collectSecrets(config));
   const logger = createLogger({ level: opts.logLevel ?? config.logging?.level ?? 'info', secrets: collectSecrets(config) });
   let p = selectPipeline(config, opts.pipeline, file);
-  if (opts.sink) p = validatePipeline({ ...p, sink: parseSinkFlag(opts.sink) });
+  if (opts.sink) {
+    p = validatePipeline({ ...p, sink: parseSinkFlag(opts.sink) });
+    registerSecrets(collectSecrets(p.sink)); // credentials given in the --sink URL
+  }
   let batchSize: number | 'auto' | undefined;
   if (opts.batchSize !== undefined) {
     if (opts.batchSize === 'auto') batchSize = 'auto';

@@ -368,4 +368,19 @@ export class LineWriter {
     this.fields = 0;
     this.nLines = 0;
   }
+
+  /**
+   * Start over writing into `buf` (e.g. a recycled SharedArrayBuffer view) instead of the private
+   * buffer, saving a copy per batch. If it fills up, writing continues in a private buffer that
+   * bytes() then returns; `writesInto(buf)` tells which happened.
+   */
+  resetInto(buf: Uint8Array): void {
+    this.reset();
+    if (buf.length >= 64) this.buf = buf;
+  }
+
+  /** Whether the bytes written since resetInto(buf) are still in `buf`. */
+  writesInto(buf: Uint8Array): boolean {
+    return this.buf === buf;
+  }
 }

@@ -47,6 +47,8 @@ export class BatchSizer {
   private readonly maxInFlight: number;
   private bytesPerRow = 400;
   private cooldown = 0;
+  /** RSS when the size was last cut for memory: cut again only if RSS keeps growing past it. */
+  private rssAtCut = 0;
   /** Chosen size per planned batch (one number per batch, for the summary). */
   private readonly chosen: number[] = [];
   /** (elapsed ms, size) whenever the size changes, for metrics and the summary. */
@@ -79,13 +81,20 @@ export class BatchSizer {
     // Smooth the per-row memory estimate (EWMA, alpha 0.3).
     const bpr = o.bytes / o.rows;
     this.bytesPerRow = this.bytesPerRow * 0.7 + bpr * 0.3;
-    const memCap = Math.max(this.min, Math.floor((0.5 * this.budget) / (this.bytesPerRow * this.maxInFlight)));
+    // In-flight batches (their buffers are recycled, sized up to 2× by power-of-two classes, plus
+    // one idle set) fit in half the budget.
+    const memCap = Math.max(this.min, Math.floor((0.5 * this.budget) / (this.bytesPerRow * (this.maxInFlight + 1) * 2)));
     let next = this.size;
     const pressure = o.rssBytes / this.budget;
     if (this.cooldown > 0) this.cooldown--;
-    if (pressure > 0.85 && this.cooldown === 0) {
+    // RSS rarely shrinks once pages are touched, so a high RSS alone is no reason to keep cutting:
+    // cut when above 85% and still growing (5%) since the last cut — otherwise hold.
+    if (pressure > 0.85 && this.cooldown === 0 && o.rssBytes > this.rssAtCut * 1.05) {
       next = Math.floor(next * 0.5);
       this.cooldown = this.maxInFlight;
+      this.rssAtCut = o.rssBytes;
+    } else if (pressure > 0.85) {
+      // hold
     } else {
       // Latency per row scaled to the current size: compare what a batch of `size` rows would take.
       const projected = (o.latencyMs / o.rows) * this.size;

@@ -108,8 +108,9 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   let nextId = 0;
   const want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
   // Idle buffers kept for reuse: about one in-flight set.
-  const buffers = new BatchBufferPool(Math.max(64 * 1024 * 1024, o.maxInFlight * 8 * 1024 * 1024));
-  const outBuffers = new ByteBufferPool(Math.max(64 * 1024 * 1024, o.maxInFlight * 32 * 1024 * 1024));
+  // Recycled batch and output buffers (grow-only slots, see src/batch/pool.ts).
+  const buffers = new BatchBufferPool();
+  const outBuffers = new ByteBufferPool();
   // Line-protocol bytes per input row, measured (smoothed) to size output buffers.
   let lpBytesPerRow = 256;
   // Outcome of recent batch attempts (1 = failed), for the error-rate threshold.

@@ -145,16 +145,20 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   try {
     if (task.want.lp) {
       const w = c.writer;
-      w.reset();
+      // Encode straight into the dispatcher's recycled SharedArrayBuffer: no per-batch allocation,
+      // nothing to transfer; the main thread returns it to its pool once the sink is done.
+      // (Never write into whatever buffer the writer held last: it may be back in the pool and in use.)
+      const target = new Uint8Array(task.out ?? new SharedArrayBuffer(Math.max(4096, n * 256)));
+      w.resetInto(target);
       rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted, res.perMeasurement);
-      // Copy into the dispatcher's (recycled) SharedArrayBuffer: no per-batch allocation here,
-      // nothing to transfer, and the main thread returns it to its pool after the sink is done.
       const bytes = w.bytes();
-      const out = task.out && task.out.byteLength >= bytes.byteLength ? task.out : new SharedArrayBuffer(Math.max(1024, Math.ceil(bytes.byteLength * 1.25)));
-      const lp = new Uint8Array(out, 0, bytes.byteLength);
-      lp.set(bytes);
-      res.lp = lp;
-      w.reset();
+      if (w.writesInto(target)) res.lp = bytes;
+      else {
+        // Estimate was short: one larger shared buffer for this batch.
+        const lp = new Uint8Array(new SharedArrayBuffer(Math.max(1024, Math.ceil(bytes.byteLength * 1.25))), 0, bytes.byteLength);
+        lp.set(bytes);
+        res.lp = lp;
+      }
     } else {
       rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted, res.perMeasurement);
     }
