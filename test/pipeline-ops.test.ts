@@ -30,14 +30,20 @@ describe('adaptive batch sizing (control law)', () => {
   });
 
   test('cuts in half under memory pressure, and caps by the budget', () => {
-    const s = new BatchSizer({ initial: 500_000, latencyTargetMs: 1000, memoryBudgetBytes: 1024 * MB, maxInFlight: 4, max: 1_000_000 });
+    const s = new BatchSizer({ initial: 500_000, latencyTargetMs: 1000, memoryBudgetBytes: 8192 * MB, maxInFlight: 4, max: 1_000_000 });
     s.next();
-    s.observe({ rows: 500_000, latencyMs: 10, bytes: 500_000 * 100, rssBytes: 950 * MB });
+    s.observe({ rows: 500_000, latencyMs: 10, bytes: 500_000 * 100, rssBytes: 7800 * MB });
     assert.equal(s.current, 250_000);
-    // memory cap: 0.5 × 1 GiB / (bytesPerRow × 4 in flight)
+    // RSS stays high but stops growing: hold, do not spiral down to the minimum
+    for (let i = 0; i < 20; i++) s.observe({ rows: s.next(), latencyMs: 10, bytes: s.current * 100, rssBytes: 7800 * MB });
+    assert.equal(s.current, 250_000);
+    // still growing: cut again
+    for (let i = 0; i < 5; i++) s.observe({ rows: s.next(), latencyMs: 10, bytes: s.current * 100, rssBytes: 8100 * MB });
+    assert.equal(s.current, 125_000);
+    // memory cap: 0.5 × budget / (bytesPerRow × (4 in flight + 1 idle) × 2 for power-of-two buffers)
     const t = new BatchSizer({ initial: 900_000, latencyTargetMs: 10_000, memoryBudgetBytes: 256 * MB, maxInFlight: 4 });
     for (let i = 0; i < 10; i++) t.observe({ rows: t.next(), latencyMs: 1, bytes: t.current * 1000, rssBytes: 10 * MB });
-    assert.ok(t.current * 1000 * 4 <= 0.5 * 256 * MB * 1.05, `capped at ${t.current}`);
+    assert.ok(t.current * 1000 * 5 * 2 <= 0.5 * 256 * MB * 1.05, `capped at ${t.current}`);
   });
 
   test('a fixed size never changes and reports itself', () => {
