@@ -38,7 +38,7 @@ describe('adaptive batch sizing (control law)', () => {
     for (let i = 0; i < 20; i++) s.observe({ rows: s.next(), latencyMs: 10, bytes: s.current * 100, rssBytes: 7800 * MB });
     assert.equal(s.current, 250_000);
     // still growing: cut again
-    for (let i = 0; i < 5; i++) s.observe({ rows: s.next(), latencyMs: 10, bytes: s.current * 100, rssBytes: 8100 * MB });
+    for (let i = 0; i < 5; i++) s.observe({ rows: s.next(), latencyMs: 10, bytes: s.current * 100, rssBytes: 8300 * MB });
     assert.equal(s.current, 125_000);
     // memory cap: 0.5 × budget / (bytesPerRow × (4 in flight + 1 idle) × 2 for power-of-two buffers)
     const t = new BatchSizer({ initial: 900_000, latencyTargetMs: 10_000, memoryBudgetBytes: 256 * MB, maxInFlight: 4 });
