@@ -159,6 +159,40 @@ describe('error policies', () => {
   });
 });
 
+describe('scaling state across runs', () => {
+  test('fit-apply saves the state; inverseTransform of the scaled values gives back the raw values', async () => {
+    const { tableFromIPC } = await import('apache-arrow');
+    const { loadScalingState, inverseTransform } = await import('../src/index.js');
+    const state = join(tmp, 'scaling.msgpack');
+    const source = { kind: 'synthetic' as const, series: 14, samplesPerSeries: 500, seed: 5 };
+    const raw = join(tmp, 'raw.arrow');
+    const scaled = join(tmp, 'scaled.arrow');
+    const r = await createPipeline({ name: 'raw', source, transform: [{ kind: 'validate' }], sink: { kind: 'arrow', path: raw } }).run();
+    const s = await createPipeline({ name: 'scaled', source, transform: [{ kind: 'validate' }, { kind: 'scale', method: 'zscore', mode: 'fit-apply', state }], sink: { kind: 'arrow', path: scaled } }).run();
+    assert.equal(s.status, 'ok', s.error?.message);
+    assert.equal(s.fitPass?.status, 'ok');
+    assert.equal(s.linesOut, r.linesOut);
+    const st = await loadScalingState(state);
+    assert.equal(Object.keys(st.series).length, 14);
+    const a = tableFromIPC(readFileSync(raw));
+    const b = tableFromIPC(readFileSync(scaled));
+    const key = String(a.getChild('series')!.get(0));
+    const rawVals: number[] = [];
+    const scaledVals: number[] = [];
+    for (let i = 0; i < a.numRows; i++) if (String(a.getChild('series')!.get(i)) === key) rawVals.push(a.getChild('value')!.get(i) as number);
+    for (let i = 0; i < b.numRows; i++) if (String(b.getChild('series')!.get(i)) === key) scaledVals.push(b.getChild('value')!.get(i) as number);
+    assert.equal(scaledVals.length, rawVals.length);
+    const mean = scaledVals.reduce((x, y) => x + y, 0) / scaledVals.length;
+    assert.ok(Math.abs(mean) < 1e-9, `z-scored values have mean 0 (${mean})`);
+    const back = inverseTransform(st, key, Float64Array.from(scaledVals));
+    for (let i = 0; i < rawVals.length; i++) assert.ok(Math.abs(back[i]! - rawVals[i]!) <= 1e-9 * Math.max(1, Math.abs(rawVals[i]!)), `row ${i}`);
+    // a later run applies the saved state without refitting
+    const later = await createPipeline({ name: 'apply', source, transform: [{ kind: 'validate' }, { kind: 'scale', method: 'zscore', mode: 'apply', state }], sink: { kind: 'null' } }).run();
+    assert.equal(later.status, 'ok', later.error?.message);
+    assert.equal(later.linesOut, r.linesOut);
+  });
+});
+
 describe('sharding', () => {
   test('N shards are disjoint and their union is the whole plan', async () => {
     const base = {
