@@ -138,6 +138,8 @@ describe('secrets stay secret', () => {
     );
     const summary3 = join(tmp, 'secret_url.json');
     const r3 = await runCli(['run', '--config', cfg3, '--log-level', 'debug', '--summary-json', summary3], { TOKEN });
+    assert.equal(r3.code, 0, r3.stderr.slice(-2000));
+    assert.match(r3.stdout + r3.stderr, /promflux:\[redacted\]@127\.0\.0\.1/, 'the URLs were shown, with the password redacted');
     assertNoSecret('stdout (userinfo)', r3.stdout);
     assertNoSecret('stderr (userinfo)', r3.stderr);
     assertNoSecret('summary (userinfo)', readFileSync(summary3, 'utf8'));
