@@ -238,6 +238,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
+      // Workers load their modules while the source opens (Prometheus: series and metadata calls).
+      pool = new WorkerPool({ workers });
       await source.open({
         haloSamples: halo.haloSamples,
         haloMs: halo.haloMs,
@@ -249,7 +251,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       });
       if (alreadyDone) internal.abort();
       await sink.open();
-      pool = new WorkerPool({ workers });
       health = new HealthMonitor(cfg.health, {
         pipeline: cfg.name,
         logger: log,

@@ -4,7 +4,7 @@
  */
 import type { BatchBuilder } from '../batch/builder.js';
 import type { FillSpec } from '../extract/source.js';
-import { fillSynthetic } from '../extract/synthetic.js';
+import { fillSynthetic } from '../extract/synthetic-data.js';
 import { promFillers } from '../extract/prometheus/fillers.js';
 
 export type Filler = (spec: FillSpec, b: BatchBuilder) => void;

@@ -9,7 +9,8 @@ import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, parseSeriesKey, type BatchView } f
 const NOT_EMITTED = FLAG_DROPPED | FLAG_HALO;
 import { encodeFieldKey, encodeSeriesKey, seriesKeyProblem, type LineWriter } from '../encode/lineprotocol.js';
 import type { EncodeSpec } from './task.js';
-import { SCHEMA_EXCLUDED_REASON } from '../load/schema.js';
+/** Same value as SCHEMA_EXCLUDED_REASON in src/load/schema.ts (not imported: workers skip zod). */
+const SCHEMA_EXCLUDED_REASON = 'schema_excluded';
 
 export interface SeriesMapping {
   mapSeries(name: string, labels: Record<string, string>): { measurement: string; tags: Record<string, string> } | null;
