@@ -23,7 +23,7 @@ const scenario: Scenario = {
   name: 'engine-scaling',
   quick: true,
   async run({ quick, runs, log }): Promise<ScenarioResult> {
-    const size = quick ? { series: 1000, samplesPerSeries: 5000 } : { series: 2000, samplesPerSeries: 10_000 };
+    const size = quick ? { series: 1000, samplesPerSeries: 4000 } : { series: 2000, samplesPerSeries: 10_000 };
     const spec = (workers: number): EngineRunSpec => ({ ...size, workers, batchSize: 'auto' });
     const one: EngineRun[] = [];
     const two: EngineRun[] = [];

@@ -62,7 +62,7 @@ export class BatchSizer {
     this.target = opts.latencyTargetMs ?? 200;
     this.budget = opts.memoryBudgetBytes ?? 1024 * 1024 * 1024;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
-    this.size = opts.fixed ?? clamp(opts.initial ?? 50_000, this.min, this.max);
+    this.size = opts.fixed ?? clamp(opts.initial ?? 20_000, this.min, this.max);
     this.history.push([0, this.size]);
   }
 
