@@ -12,18 +12,10 @@ import type { EncodedBatch } from '../src/load/sink.js';
 import { lpLine, startInfluxd, type Influxd } from '../test/harness/influxdb.js';
 import { baselineFigure, comparedFigure } from './lib/figures.js';
 import { median, type Scenario, type ScenarioResult } from './lib/scenario.js';
+import { mulberry32 } from './lib/data.js';
 
 /** mulberry32: a small seeded PRNG so every run and every contender writes the same points. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface Data {
   lines: string[];
