@@ -50,7 +50,7 @@ function decode(json: string, w: WindowSpec = ALL, kinds = {}) {
   const rw = new RunWriter(b, w);
   const stats = decodePromJson(enc(json), { query: 'q', chunkId: 'q:0-1', kinds }, rw);
   rw.end();
-  return { stats, desc: b.finish(), rows: rowsOf(b.desc) };
+  return { stats, desc: b.finish(), rows: rowsOf(b.desc), sourceDropped: { ...b.sourceDropped } };
 }
 
 describe('number parsing', () => {
@@ -183,6 +183,13 @@ describe('JSON decoder', () => {
     // look-ahead: rows in [endMs, endMs + lookaheadMs) follow the run's own rows as context
     const rows = decode(j, { startMs: 15_000, endMs: 17_000, haloAll: false, haloSamples: 0, haloMs: 0, lookaheadMs: 2000 }).rows;
     assert.deepEqual(rows.map((r) => [r.t / 1000, r.halo]), [[15, false], [16, false], [17, true], [18, true]]);
+  });
+
+  it('a repeated or backwards timestamp in a series is not lost silently: counted as a source drop', () => {
+    const j = '{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"m"},"values":[[1,"1"],[2,"2"],[2,"2.5"],[1.5,"3"],[3,"4"]]}]}}';
+    const d = decode(j);
+    assert.deepEqual(d.rows.map((r) => r.t), [1000, 2000, 3000]);
+    assert.deepEqual(d.sourceDropped, { duplicate_timestamp: 1, out_of_order: 1 });
   });
 
   it('metric kinds come from metadata, with histogram/counter suffix rules', () => {

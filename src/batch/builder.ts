@@ -19,6 +19,12 @@ export class BatchBuilder {
   private runHalo = 0;
   private curSeries = 0;
   private readonly seriesIndex = new Map<string, number>();
+  /**
+   * Samples the source delivered for this chunk but the filler could not place (e.g. a timestamp
+   * not after the previous one of the same series), by reason. The worker counts them as input and
+   * as dropped, so they are accounted for like any other drop.
+   */
+  readonly sourceDropped: Record<string, number> = Object.create(null) as Record<string, number>;
 
   constructor(desc: BatchDescriptor) {
     this.desc = desc;
@@ -91,6 +97,11 @@ export class BatchBuilder {
     this.ts[i] = t;
     this.value[i] = v;
     this.flags[i] = 0;
+  }
+
+  /** Count a sample of this chunk that the source delivered but cannot be placed in the batch. */
+  dropSource(reason: string, n = 1): void {
+    this.sourceDropped[reason] = (this.sourceDropped[reason] ?? 0) + n;
   }
 
   /** Make room for `extra` more rows at once (lets hot loops skip per-push capacity checks). */

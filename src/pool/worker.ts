@@ -79,12 +79,14 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   }
 
   // 1. Fill (generate or decode) straight into the SharedArrayBuffer columns.
+  let sourceDropped: Record<string, number> | undefined;
   if (task.fill) {
     try {
       const b = new BatchBuilder(batch);
       fillerFor(task.fill.kind)(task.fill, b);
       batch = b.finish();
       res.batch = batch;
+      if (Object.keys(b.sourceDropped).length > 0) sourceDropped = b.sourceDropped;
     } catch (err) {
       res.error = {
         code: (err as { code?: string }).code ?? 'PROMFLUX_FILL_FAILED',
@@ -113,6 +115,8 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       if (t < oldest) oldest = t;
     }
   }
+  // Samples the source delivered but the filler could not place count as input and as dropped.
+  if (sourceDropped) for (const n of Object.values(sourceDropped)) samplesIn += n;
   res.samplesIn = samplesIn;
   res.newestMs = samplesIn ? newest : NaN;
   res.oldestMs = samplesIn ? oldest : NaN;
@@ -140,6 +144,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   const featureCols: Float64Array[] = c.features.map((f) => ctx.features.get(f) ?? ctx.feature(f));
 
   const dropped = ctx.dropped;
+  if (sourceDropped) for (const [k, n] of Object.entries(sourceDropped)) dropped[k] = (dropped[k] ?? 0) + n;
   const emitted = new Uint8Array(batch.seriesKeys.length);
   let rowsOut = 0;
   try {

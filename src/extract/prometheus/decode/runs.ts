@@ -66,6 +66,8 @@ export class RunWriter {
   sample(t: number, v: number): void {
     if (t <= this.lastT) {
       this.duplicates++;
+      // A sample of this chunk's own window that cannot follow the previous one: account for it.
+      if (t >= this.w.startMs && t < this.w.endMs) this.b.dropSource(t === this.lastT ? 'duplicate_timestamp' : 'out_of_order');
       return;
     }
     this.lastT = t;
