@@ -8,7 +8,7 @@ import { allocBatch, FLAG_HALO, RUN_STRIDE, viewBatch } from '../../src/batch/la
 import { BatchContext } from '../../src/transform/context.js';
 import type { Kernel } from '../../src/transform/kernel.js';
 import { compileTransforms, type TransformSpec } from '../../src/transform/registry.js';
-import { chainHalo } from '../../src/transform/kernels/index.js';
+import { haloOf } from '../../src/transform/registry.js';
 import { writeStaleNaN } from '../../src/transform/kernels/validate.js';
 
 export interface SeriesData {
@@ -99,7 +99,7 @@ export function runSplit(
   opts: { nowMs?: number; lookahead?: number; state?: ReadonlyMap<string, unknown> } = {},
 ): { rows: RowsOut; dropped: Record<string, number>; counters: Record<string, number> } {
   const kernels = compileTransforms(specs);
-  const halo = chainHalo(kernels);
+  const halo = haloOf(kernels);
   const names = kernels.flatMap((k) => [...k.outputs]);
   const bounds = [0, ...cuts, series.ts.length];
   const rows: RowsOut = { ts: [], value: [], flags: [], features: Object.fromEntries(names.map((n) => [n, [] as number[]])) };

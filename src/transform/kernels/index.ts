@@ -2,7 +2,7 @@
  * The built-in transform catalogue: `kind` → factory. Each kernel lives in its own file; see
  * docs/TRANSFORMS.md for the exact semantics of every option and feature.
  */
-import type { Kernel, KernelFactory } from '../kernel.js';
+import type { KernelFactory } from '../kernel.js';
 import type { TransformSpec } from '../registry.js';
 import { completenessKernel } from './completeness.js';
 import { imputeKernel } from './impute.js';
@@ -36,19 +36,3 @@ export function defaultFeatureSet(): TransformSpec[] {
   ];
 }
 
-/**
- * Halo a *chain* of kernels needs so every non-halo row is batch-invariant. A kernel that drops or
- * rewrites rows feeds the windows of the kernels after it, so their context needs its context too:
- * the requirement adds up along the chain (the max over kernels is not enough when, e.g., a
- * duplicate check with halo 1 precedes a 60-sample window: the oldest of 59 halo rows must itself
- * be checked against the row before it). Conservative: sums both figures.
- */
-export function chainHalo(kernels: readonly Kernel[]): { haloSamples: number; haloMs: number } {
-  let haloSamples = 0;
-  let haloMs = 0;
-  for (const k of kernels) {
-    haloSamples += k.haloSamples;
-    haloMs += k.haloMs;
-  }
-  return { haloSamples, haloMs };
-}
