@@ -7,7 +7,7 @@ import { featureName } from '../src/transform/kernels/rolling.js';
 import { defaultFeatureSet } from '../src/transform/kernels/index.js';
 import { collectRun, firstDifference, firstMismatch, runSpecs, runSplit } from './oracle/batch.js';
 import { refRolling, type RefWindow } from './oracle/reference.js';
-import { seriesArb, seriesWithCuts } from './oracle/arbitraries.js';
+import { cutsArb, seriesArb, seriesWithCuts } from './oracle/arbitraries.js';
 
 const KEY = 'm{job="a"}';
 const SAMPLE_STATS = ['mean', 'std', 'var', 'sum', 'count', 'min', 'max', 'p25', 'p50', 'p75', 'p95', 'p99', 'ewma', 'slope', 'zscore', 'momentum', 'rate', 'increase'];
@@ -79,6 +79,35 @@ test('rolling output is bit-identical whatever the batch split (halo carries the
         const d = firstDifference(split.rows.features[name]!, col);
         assert.equal(d, null, `${name} with cuts ${cuts}: ${d}`);
       }
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+// Evenly spaced series (Prometheus range queries return a fixed step) take the slope fast path
+// (time offsets as multiples of the step, no timestamp loads): the same reference and the same
+// split invariance must hold there, including windows that straddle a change of step.
+const evenly = (s: { ts: number[]; v: number[] }, step: number, jumpAt: number): { ts: number[]; v: number[] } => ({
+  v: s.v,
+  ts: s.v.map((_, i) => 1_700_000_000_000 + i * step + (i >= jumpAt ? 45_000 : 0)),
+});
+const evenArb = fc.tuple(seriesArb, fc.constantFrom(1, 1000, 15_000, 60_000, 3_600_000), fc.integer({ min: 0, max: 400 }));
+
+test('rolling slope / moments on evenly spaced series (fast path) match the reference', () => {
+  fc.assert(
+    fc.property(evenArb, ([s, step, jumpAt]) => checkAgainstReference([2, 5, 15, 60, 70], ['mean', 'std', 'slope', 'zscore', 'sum', 'var'], evenly(s, step, jumpAt))),
+    { numRuns: RUNS },
+  );
+});
+
+test('rolling slope on evenly spaced series is bit-identical whatever the batch split', () => {
+  const specs = [{ kind: 'rolling', windows: [5, 15, 60], stats: ['mean', 'std', 'slope', 'zscore'] }];
+  fc.assert(
+    fc.property(evenArb.chain(([s, step, jumpAt]) => cutsArb(s.v.length).map((cuts) => ({ s: evenly(s, step, jumpAt), cuts }))), ({ s, cuts }) => {
+      const series = { key: KEY, ts: s.ts, v: s.v };
+      const whole = runSplit(specs, series, []);
+      const split = runSplit(specs, series, cuts);
+      for (const [name, col] of Object.entries(whole.rows.features)) assert.equal(firstDifference(split.rows.features[name]!, col), null, `${name} with cuts ${cuts}`);
     }),
     { numRuns: RUNS },
   );

@@ -112,17 +112,35 @@ void rollingImpl(const Data& d, const std::vector<double>& value, const std::vec
     minP[k] = minp(spec.minPeriods, spec.windows[k]);
   }
 
+  // slope fast path (rolling.ts regularSlopeRow): valid-row prefix counts and even-step streaks
+  std::vector<long> pc, streak;
+  if (sl) {
+    pc.resize(R + 1);
+    streak.resize(R);
+  }
   for (uint32_t s = 0; s < d.series; s++) {
     const long start = long(d.begin(s)), end = long(d.end(s));
     for (int k = 0; k < W; k++) {
       lo[k] = start;
       sw[k].size = 0;
     }
+    if (sl) {
+      pc[start] = 0;
+      for (long i = start; i < end; i++) pc[i + 1] = pc[i] + (x[i] == x[i] ? 1 : 0);
+      double prev = NaN;
+      if (end > start) streak[start] = 0;
+      for (long i = start + 1; i < end; i++) {
+        const double dd = ts[i] - ts[i - 1];
+        streak[i] = dd == prev && dd > 0 ? streak[i - 1] + 1 : dd > 0 ? 1 : 0;
+        prev = dd;
+      }
+    }
     double shift = 0;  // newest valid value at or before i
     for (long i = start; i < end; i++) {
       const double xi = x[i];
       if (xi == xi) shift = xi;
       const double ti = ts[i];
+      bool regular = false;  // largest window dense and evenly spaced: time offsets are -k*step
       // 1. window left edges; sorted windows drop the row that left and take the new one
       for (int k = 0; k < W; k++) {
         const long nl = i - spec.windows[k] + 1;
@@ -146,7 +164,30 @@ void rollingImpl(const Data& d, const std::vector<double>& value, const std::vec
         }
         double n = 0, sd = 0, sq = 0, st = 0, stt = 0, std_ = 0;
         long j = i;
-        for (int q = 0; q < W; q++) {
+        if (sl) {
+          const long lAll = lo[order[W - 1]];
+          regular = i > lAll && pc[i + 1] - pc[lAll] == i - lAll + 1 && i - lAll <= streak[i];
+        }
+        if (sl && regular) {
+          // Σk·d with k = i - j (no timestamp loads); Σt, Σt² are closed forms in n
+          double kd = 0, kk = 0;
+          for (int q = 0; q < W; q++) {
+            const long k = order[q];
+            const long l = lo[k];
+            for (; j >= l; j--) {
+              const double dv = x[j] - shift;
+              n++;
+              sd += dv;
+              sq += dv * dv;
+              kd += kk * dv;
+              kk++;
+            }
+            aN[k] = n;
+            aS[k] = sd;
+            aQ[k] = sq;
+            aTD[k] = kd;
+          }
+        } else for (int q = 0; q < W; q++) {
           const long k = order[q];
           const long l = lo[k];
           for (; j >= l; j--) {
@@ -180,11 +221,25 @@ void rollingImpl(const Data& d, const std::vector<double>& value, const std::vec
           const double sd = aS[k];
           mean = shift + sd / n;
           m2 = aQ[k] - (sd * sd) / n;
-          if (sl) {
+          const double step = sl && regular ? (ti - ts[i - 1]) * 0.001 : 0;
+          if (sl && regular) {
+            sxy = step * (((n - 1) / 2) * sd - aTD[k]);
+            sxx = step * step * ((n * (n * n - 1)) / 12);
+          } else if (sl) {
             sxx = aTT[k] - (aT[k] * aT[k]) / n;
             sxy = aTD[k] - (aT[k] * sd) / n;
           }
-          if (m2 * CANCELLATION_LIMIT < aQ[k] || (sl && sxx * CANCELLATION_LIMIT < aTT[k])) {
+          if (sl && regular && m2 * CANCELLATION_LIMIT < aQ[k]) {
+            double tm2 = 0, b = 0;
+            const double tmean = -step * ((n - 1) / 2);
+            for (long j = i; j >= lo[k]; j--) {
+              const double dv = x[j] - mean;
+              tm2 += dv * dv;
+              b += (-step * double(i - j) - tmean) * dv;
+            }
+            m2 = tm2;
+            sxy = b;
+          } else if (m2 * CANCELLATION_LIMIT < aQ[k] || (sl && !regular && sxx * CANCELLATION_LIMIT < aTT[k])) {
             // exact centred sums for this window (rare)
             double tm2 = 0, tn = 0, tsum = 0;
             for (long j = i; j >= lo[k]; j--) {

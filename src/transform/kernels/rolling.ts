@@ -231,6 +231,7 @@ export class RollingKernel implements Kernel {
     const loAll = ctx.scratchI32(W * len, 1); // window k's left edges at [k * len, (k + 1) * len)
     const ranks = this.useTree ? ctx.scratchI32(len, 2) : null;
     const deque = ctx.scratchI32(len, 3);
+    const streak = ctx.scratchI32(len, 4);
     const cols = this.cols;
     const col = (idx: number): Float64Array => (idx === NONE ? dummy : cols[idx]!);
     // Moment outputs per group member: [mean, std, var, sum, z] × window, resolved once per batch.
@@ -278,7 +279,10 @@ export class RollingKernel implements Kernel {
       }
       for (const g of groups) {
         if (g.members.length === 0) continue;
-        if (g.withSlope) momentsSlopeNested(x, ts, kv, pc, loAll, len, g.members, g.minP, g.outs, g.slopes, start, end);
+        if (g.withSlope) {
+          stepStreaks(ts, start, end, streak);
+          momentsSlopeNested(x, ts, kv, pc, loAll, len, g.members, g.minP, g.outs, g.slopes, start, end, streak);
+        }
         else momentsNested(x, kv, pc, loAll, len, g.members, g.minP, g.outs, start, end);
       }
       for (let k = 0; k < W; k++) {
@@ -419,6 +423,7 @@ function momentsNested(
 function momentsSlopeNested(
   x: Float64Array, ts: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
   members: Int32Array, minP: Int32Array, outs: Float64Array[], slopes: Float64Array[], start: number, end: number,
+  streak: Int32Array,
 ): void {
   const G = members.length;
   const last = members[G - 1]! * len;
@@ -426,7 +431,12 @@ function momentsSlopeNested(
     const K = kv[i]!;
     const ti = ts[i]!;
     const xiValid = x[i]! === x[i]!;
-    const dense = pc[i + 1]! - pc[loAll[last + i]!]! === i - loAll[last + i]! + 1;
+    const lAll = loAll[last + i]!;
+    const dense = pc[i + 1]! - pc[lAll]! === i - lAll + 1;
+    if (dense && i - lAll <= streak[i]! && i > lAll) {
+      regularSlopeRow(x, ts, kv, pc, loAll, len, members, minP, outs, slopes, i, K, xiValid);
+      continue;
+    }
     let s0 = 0, s1 = 0, q0 = 0, q1 = 0, t0 = 0, t1 = 0, tt0 = 0, tt1 = 0, td0 = 0, td1 = 0;
     let j = i;
     for (let g = 0; g < G; g++) {
@@ -512,6 +522,86 @@ function momentsSlopeNested(
       outs[o + 4]![i] = xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN;
       slopes[g]![i] = n >= 2 && sxx > 0 ? sxy / sxx : NaN;
     }
+  }
+}
+
+/**
+ * Slope fast path for one row whose largest window is dense and evenly spaced (every step equal,
+ * `streak`): time offsets are then −k·step for k = i − j, so Σt and Σt² are closed forms in n and
+ * the scan needs only Σd, Σd² and Σk·d — no timestamp loads. Whether a window takes this path
+ * depends only on its own rows, so results stay a pure function of the window. Same cancellation
+ * fallback as the general path.
+ */
+function regularSlopeRow(
+  x: Float64Array, ts: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
+  members: Int32Array, minP: Int32Array, outs: Float64Array[], slopes: Float64Array[], i: number, K: number, xiValid: boolean,
+): void {
+  const G = members.length;
+  const step = (ts[i]! - ts[i - 1]!) * 0.001;
+  let s0 = 0, s1 = 0, q0 = 0, q1 = 0, kd0 = 0, kd1 = 0;
+  let k = 0; // k = i - j as a double
+  let j = i;
+  for (let g = 0; g < G; g++) {
+    const l = loAll[members[g]! * len + i]!;
+    for (; j > l; j -= 2) {
+      const d0 = x[j]! - K;
+      const d1 = x[j - 1]! - K;
+      s0 += d0; q0 += d0 * d0; kd0 += k * d0;
+      s1 += d1; q1 += d1 * d1; kd1 += (k + 1) * d1;
+      k += 2;
+    }
+    if (j === l) {
+      const d0 = x[j]! - K;
+      s0 += d0; q0 += d0 * d0; kd0 += k * d0;
+      k++;
+      j--;
+    }
+    const o = g * 5;
+    const n = i - l + 1;
+    if (n < minP[g]!) {
+      outs[o]![i] = NaN; outs[o + 1]![i] = NaN; outs[o + 2]![i] = NaN; outs[o + 3]![i] = NaN; outs[o + 4]![i] = NaN;
+      slopes[g]![i] = NaN;
+      continue;
+    }
+    const s = s0 + s1;
+    const q = q0 + q1;
+    const m = K + s / n;
+    let m2 = q - (s * s) / n;
+    // Σ(t − t̄)(d − d̄) = −step·(Σk·d − (n−1)/2·Σd); Σ(t − t̄)² = step²·n(n² − 1)/12
+    let sxy = step * (((n - 1) / 2) * s - (kd0 + kd1)); // (a − b)·step: +0, not −0, when flat
+    const sxx = step * step * ((n * (n * n - 1)) / 12);
+    const cancelled = m2 * CANCELLATION_LIMIT < q;
+    if (cancelled) {
+      m2 = centredM2(x, l, i, m);
+      // exact centred cross sum (rare: large offset relative to the spread)
+      const tm = -step * ((n - 1) / 2);
+      sxy = 0;
+      for (let jj = i; jj >= l; jj--) sxy += (-step * (i - jj) - tm) * (x[jj]! - m);
+    }
+    if (m2 < 0) m2 = 0;
+    const variance = n >= 2 ? m2 / (n - 1) : NaN;
+    const sd = Math.sqrt(variance);
+    outs[o]![i] = m;
+    outs[o + 1]![i] = sd;
+    outs[o + 2]![i] = variance;
+    outs[o + 3]![i] = K * n + s;
+    outs[o + 4]![i] = xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN;
+    slopes[g]![i] = n >= 2 && sxx > 0 ? sxy / sxx : NaN;
+  }
+}
+
+/**
+ * streak[i] = how many consecutive steps ending at row i equal ts[i] − ts[i−1] (0 at the run's
+ * first row): a window [l, i] is evenly spaced when i − l <= streak[i].
+ */
+function stepStreaks(ts: Float64Array, start: number, end: number, streak: Int32Array): void {
+  if (end <= start) return;
+  streak[start] = 0;
+  let prev = NaN;
+  for (let i = start + 1; i < end; i++) {
+    const d = ts[i]! - ts[i - 1]!;
+    streak[i] = d === prev && d > 0 ? streak[i - 1]! + 1 : d > 0 ? 1 : 0;
+    prev = d;
   }
 }
 
