@@ -133,6 +133,8 @@ interface MomentGroup {
   outs: Float64Array[];
   slopes: Float64Array[];
   withSlope: boolean;
+  /** Moment outputs any member asked for (bit k = [mean, std, var, sum, z][k]); others are not written. */
+  want: number;
 }
 
 export class RollingKernel implements Kernel {
@@ -207,6 +209,7 @@ export class RollingKernel implements Kernel {
         outs: [],
         slopes: [],
         withSlope: members.some((m) => m.p.slope !== NONE),
+        want: members.reduce((w, { p }) => w | (p.mean !== NONE ? 1 : 0) | (p.std !== NONE ? 2 : 0) | (p.var !== NONE ? 4 : 0) | (p.sum !== NONE ? 8 : 0) | (p.zscore !== NONE ? 16 : 0), 0),
       };
     };
     this.sampleGroup = group(false);
@@ -281,9 +284,9 @@ export class RollingKernel implements Kernel {
         if (g.members.length === 0) continue;
         if (g.withSlope) {
           stepStreaks(ts, start, end, streak);
-          momentsSlopeNested(x, ts, kv, pc, loAll, len, g.members, g.minP, g.outs, g.slopes, start, end, streak);
+          momentsSlopeNested(x, ts, kv, pc, loAll, len, g.members, g.minP, g.outs, g.want, g.slopes, start, end, streak);
         }
-        else momentsNested(x, kv, pc, loAll, len, g.members, g.minP, g.outs, start, end);
+        else momentsNested(x, kv, pc, loAll, len, g.members, g.minP, g.outs, g.want, start, end);
       }
       for (let k = 0; k < W; k++) {
         const p = this.plans[k]!;
@@ -340,7 +343,7 @@ function counts(pc: Int32Array, lo: Int32Array, start: number, end: number, out:
  */
 function momentsNested(
   x: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
-  members: Int32Array, minP: Int32Array, outs: Float64Array[], start: number, end: number,
+  members: Int32Array, minP: Int32Array, outs: Float64Array[], want: number, start: number, end: number,
 ): void {
   const G = members.length;
   const last = members[G - 1]! * len;
@@ -395,7 +398,7 @@ function momentsNested(
       const o = g * 5;
       const n = pc[i + 1]! - pc[l]!;
       if (n < minP[g]! || n === 0) {
-        outs[o]![i] = NaN; outs[o + 1]![i] = NaN; outs[o + 2]![i] = NaN; outs[o + 3]![i] = NaN; outs[o + 4]![i] = NaN;
+        emitMoments(outs, o, i, want, NaN, NaN, NaN, NaN, NaN);
         continue;
       }
       const s = s0 + s1;
@@ -406,12 +409,8 @@ function momentsNested(
       if (m2 < 0) m2 = 0;
       const variance = n >= 2 ? m2 / (n - 1) : NaN;
       const sd = Math.sqrt(variance);
-      outs[o]![i] = m;
-      outs[o + 1]![i] = sd;
-      outs[o + 2]![i] = variance;
-      outs[o + 3]![i] = K * n + s;
       // when x[i] is valid K === x[i], so x[i] - mean === -(s / n) as summed
-      outs[o + 4]![i] = xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN;
+      emitMoments(outs, o, i, want, m, sd, variance, K * n + s, xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN);
     }
   }
 }
@@ -422,7 +421,7 @@ function momentsNested(
  */
 function momentsSlopeNested(
   x: Float64Array, ts: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
-  members: Int32Array, minP: Int32Array, outs: Float64Array[], slopes: Float64Array[], start: number, end: number,
+  members: Int32Array, minP: Int32Array, outs: Float64Array[], want: number, slopes: Float64Array[], start: number, end: number,
   streak: Int32Array,
 ): void {
   const G = members.length;
@@ -434,7 +433,7 @@ function momentsSlopeNested(
     const lAll = loAll[last + i]!;
     const dense = pc[i + 1]! - pc[lAll]! === i - lAll + 1;
     if (dense && i - lAll <= streak[i]! && i > lAll) {
-      regularSlopeRow(x, ts, kv, pc, loAll, len, members, minP, outs, slopes, i, K, xiValid);
+      regularSlopeRow(x, ts, kv, pc, loAll, len, members, minP, outs, want, slopes, i, K, xiValid);
       continue;
     }
     let s0 = 0, s1 = 0, q0 = 0, q1 = 0, t0 = 0, t1 = 0, tt0 = 0, tt1 = 0, td0 = 0, td1 = 0;
@@ -484,7 +483,7 @@ function momentsSlopeNested(
       const o = g * 5;
       const n = pc[i + 1]! - pc[l]!;
       if (n < minP[g]! || n === 0) {
-        outs[o]![i] = NaN; outs[o + 1]![i] = NaN; outs[o + 2]![i] = NaN; outs[o + 3]![i] = NaN; outs[o + 4]![i] = NaN;
+        emitMoments(outs, o, i, want, NaN, NaN, NaN, NaN, NaN);
         slopes[g]![i] = NaN;
         continue;
       }
@@ -515,11 +514,7 @@ function momentsSlopeNested(
       if (m2 < 0) m2 = 0;
       const variance = n >= 2 ? m2 / (n - 1) : NaN;
       const sd = Math.sqrt(variance);
-      outs[o]![i] = m;
-      outs[o + 1]![i] = sd;
-      outs[o + 2]![i] = variance;
-      outs[o + 3]![i] = K * n + s;
-      outs[o + 4]![i] = xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN;
+      emitMoments(outs, o, i, want, m, sd, variance, K * n + s, xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN);
       slopes[g]![i] = n >= 2 && sxx > 0 ? sxy / sxx : NaN;
     }
   }
@@ -534,7 +529,7 @@ function momentsSlopeNested(
  */
 function regularSlopeRow(
   x: Float64Array, ts: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
-  members: Int32Array, minP: Int32Array, outs: Float64Array[], slopes: Float64Array[], i: number, K: number, xiValid: boolean,
+  members: Int32Array, minP: Int32Array, outs: Float64Array[], want: number, slopes: Float64Array[], i: number, K: number, xiValid: boolean,
 ): void {
   const G = members.length;
   const step = (ts[i]! - ts[i - 1]!) * 0.001;
@@ -559,7 +554,7 @@ function regularSlopeRow(
     const o = g * 5;
     const n = i - l + 1;
     if (n < minP[g]!) {
-      outs[o]![i] = NaN; outs[o + 1]![i] = NaN; outs[o + 2]![i] = NaN; outs[o + 3]![i] = NaN; outs[o + 4]![i] = NaN;
+      emitMoments(outs, o, i, want, NaN, NaN, NaN, NaN, NaN);
       slopes[g]![i] = NaN;
       continue;
     }
@@ -581,11 +576,7 @@ function regularSlopeRow(
     if (m2 < 0) m2 = 0;
     const variance = n >= 2 ? m2 / (n - 1) : NaN;
     const sd = Math.sqrt(variance);
-    outs[o]![i] = m;
-    outs[o + 1]![i] = sd;
-    outs[o + 2]![i] = variance;
-    outs[o + 3]![i] = K * n + s;
-    outs[o + 4]![i] = xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN;
+    emitMoments(outs, o, i, want, m, sd, variance, K * n + s, xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN);
     slopes[g]![i] = n >= 2 && sxx > 0 ? sxy / sxx : NaN;
   }
 }
@@ -603,6 +594,15 @@ function stepStreaks(ts: Float64Array, start: number, end: number, streak: Int32
     streak[i] = d === prev && d > 0 ? streak[i - 1]! + 1 : d > 0 ? 1 : 0;
     prev = d;
   }
+}
+
+/** Store one row's moment features, only those the group asked for (unasked ones go nowhere). */
+function emitMoments(outs: Float64Array[], o: number, i: number, want: number, mean: number, sd: number, variance: number, sum: number, z: number): void {
+  if (want & 1) outs[o]![i] = mean;
+  if (want & 2) outs[o + 1]![i] = sd;
+  if (want & 4) outs[o + 2]![i] = variance;
+  if (want & 8) outs[o + 3]![i] = sum;
+  if (want & 16) outs[o + 4]![i] = z;
 }
 
 /** Exact centred sum of squares (rare path: large offset relative to the spread). */
@@ -707,6 +707,11 @@ function quantilesSorted(x: Float64Array, lo: Int32Array, start: number, end: nu
   sw.clear();
   let l = start;
   const nq = qs.length;
+  // interpolation points h = q·(m − 1) split into ⌊h⌋ and fraction, recomputed only when the
+  // window's size changes (once it is full they are constants)
+  const qa = quantileIdx.length >= nq ? quantileIdx : (quantileIdx = new Int32Array(nq));
+  const qf = quantileFrac.length >= nq ? quantileFrac : (quantileFrac = new Float64Array(nq));
+  let lastM = -1;
   for (let i = start; i < end; i++) {
     const nl = lo[i]!;
     const v = x[i]!;
@@ -721,21 +726,31 @@ function quantilesSorted(x: Float64Array, lo: Int32Array, start: number, end: nu
       if (v === v) sw.insert(v);
     }
     const m = sw.size;
-    const ok = m >= minP && m > 0;
+    if (m < minP || m === 0) {
+      for (let k = 0; k < nq; k++) outs[k]![i] = NaN;
+      continue;
+    }
+    if (m !== lastM) {
+      lastM = m;
+      for (let k = 0; k < nq; k++) {
+        const h = qs[k]! * (m - 1);
+        const a = Math.floor(h);
+        qa[k] = a;
+        qf[k] = h - a;
+      }
+    }
     const b = sw.buf;
     for (let k = 0; k < nq; k++) {
-      let r = NaN;
-      if (ok) {
-        const idx = qs[k]! * (m - 1);
-        const a = Math.floor(idx);
-        const f = idx - a;
-        const va = b[a]!;
-        r = f === 0 ? va : va + f * (b[a + 1]! - va);
-      }
-      outs[k]![i] = r;
+      const a = qa[k]!;
+      const f = qf[k]!;
+      const va = b[a]!;
+      outs[k]![i] = f === 0 ? va : va + f * (b[a + 1]! - va);
     }
   }
 }
+
+let quantileIdx = new Int32Array(8);
+let quantileFrac = new Float64Array(8);
 
 function quantilesTree(ranks: Int32Array, sortedVals: Float64Array, lo: Int32Array, start: number, end: number, minP: number, t: RankTree, qs: Float64Array, outs: Float64Array[]): void {
   t.reset(end - start);
