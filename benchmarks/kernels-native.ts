@@ -1,7 +1,9 @@
 /**
  * Kernels vs the C++ reference (native-bench/), per kernel, one core each, on the same data file.
  * JS runs in-process through the real kernel registry and BatchContext over one batch built from
- * the file; C++ reads the file itself. Target: every kernel ≥ 0.8× native.
+ * the file; C++ reads the file itself. Target (issue: transform catalogue): the default feature set
+ * ≥ 0.8× native per core. The per-kernel and line-protocol rows are diagnostics: they show where
+ * the set's time goes on each side, with no target of their own.
  */
 import { compileTransforms, kernelKinds, type TransformSpec } from '../src/transform/registry.js';
 import { BatchContext } from '../src/transform/context.js';
@@ -263,7 +265,7 @@ const scenario: Scenario = {
       const base = nativeFig(g.native, g.label);
       if (g.info) base.note = g.info;
       figures.push(base);
-      if (kernels) figures.push(comparedFigure(`promflux: ${g.label}`, perSecond(d.rows, js), 'samples/s', base, { target: 0.8 }));
+      if (kernels) figures.push(comparedFigure(`promflux: ${g.label}`, perSecond(d.rows, js), 'samples/s', base, g.native === 'feature_set' ? { target: 0.8 } : {}));
     }
     // Line protocol of the default feature set's rows: JS encoder vs fmt's shortest formatting.
     const lpBase = nativeFig('lineprotocol', 'line protocol (value + features)', n.lineprotocol.lines, 'lines/s');
@@ -273,7 +275,6 @@ const scenario: Scenario = {
       if (lpLines !== n.lineprotocol.lines) notes.push(`line protocol: JS wrote ${lpLines} lines, C++ ${n.lineprotocol.lines}`);
       figures.push(
         comparedFigure('promflux: line protocol (value + features)', perSecond(lpLines, lpJs), 'lines/s', lpBase, {
-          target: 0.8,
           note: `${(lpBytes / lpLines).toFixed(0)} bytes/line`,
         }),
       );
@@ -290,7 +291,8 @@ const scenario: Scenario = {
         'on one thread through BatchContext over one batch built from the file (one run per series, no halo). Both allocate output ' +
         'columns outside the timed region and, for the per-kernel rows, run validation first (untimed) so windows skip the same ' +
         'dropped rows. The runs are interleaved (each round: every native kernel once, then every JS kernel once) so background load ' +
-        'hits both sides alike. Samples/s = rows / time; ratio = JS / native. Line protocol: the same rows and fields, series keys encoded ' +
+        'hits both sides alike. Samples/s = rows / time; ratio = JS / native. The target is on the default feature set; the ' +
+        'per-kernel and line-protocol rows are diagnostics without a target of their own. Line protocol: the same rows and fields, series keys encoded ' +
         'once per series on both sides, shortest round-trip floats (fmt `{}` vs JS), ms timestamps.',
       figures,
       notes,

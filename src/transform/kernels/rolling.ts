@@ -255,8 +255,8 @@ export class RollingKernel implements Kernel {
     for (let r = 0; r < ctx.runCount; r++) {
       const o = r * RUN_STRIDE;
       const s = runs[o]!;
-      const start = runs[o + 1]!;
-      const end = start + runs[o + 3]!;
+      const start = runs[o + 1]! | 0; // int32, not uint32: keeps loop indices in integer registers
+      const end = (start + runs[o + 3]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
       let last = NaN;
       let c = 0;
