@@ -188,7 +188,7 @@ test('report: tables, plain pass/miss statements, machine and method', () => {
   assert.equal(summary[enc + 1], '  - LineWriter: 5.00× of Point (target ≥ 10×): **MISSED**');
   assert.ok(summary.some((l) => /Prometheus → InfluxDB .*\(`influx-load`\)\*\* — not measured in this run: full mode only/.test(l)));
   assert.ok(summary.some((l) => /\(`decode`\)\*\* — not measured in this run: no such scenario file, or excluded/.test(l)));
-  assert.ok(summary.some((l) => /^- \*\*kernels ≥ 0\.8× the native C\+\+ reference/.test(l)), 'every issue target is listed');
+  assert.ok(summary.some((l) => /^- \*\*default feature set ≥ 0\.8× the native C\+\+ reference/.test(l)), 'every issue target is listed');
   const mdText = resultsMarkdown({
     results: [r],
     machine: machineInfo(),

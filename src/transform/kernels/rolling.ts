@@ -5,7 +5,10 @@
  *
  * Hot path, hand-written (a library would allocate per window or per sample, and a generic
  * per-row dispatcher deoptimises as soon as two rolling steps with different stats share it):
- * one small monomorphic loop per stat family and window, over typed arrays only.
+ * one small monomorphic loop per stat family and window, over typed arrays only. The three
+ * hottest loops — moment sums, slope sums, sorted-window percentiles — are AssemblyScript
+ * compiled to WebAssembly (wasm/rolling.as.ts): V8 runs the same loop written over typed arrays
+ * at about half the speed of its wasm tier (bounds checks, tagged indices, spilled registers).
  *  - moments (mean/std/var/sum/z-score) and slope: every window is summed from its newest row
  *    backwards, values shifted by the newest valid value. The result is a pure function of the
  *    window's contents, so it is bit-identical whatever the batch split (a sliding add/remove sum
@@ -22,13 +25,11 @@ import { checkKnown, optBool, optInt, optNumber, parseWindow, TransformOptionErr
 import { extrapolatedDelta } from './promql-rate.js';
 import { isCounterLike } from './series-info.js';
 import { RankTree, rankValues } from './window/rank-tree.js';
-import { SortedWindow } from './window/sorted-window.js';
+import { rollingArena } from './wasm/arena.js';
 
 const K = 'rolling';
 /** Sample windows up to this size keep a sorted array; larger ones (and time windows) a RankTree. */
 export const SORTED_WINDOW_MAX = 64;
-/** Var/slope sums are recomputed two-pass when cancellation would cost more than 3 digits. */
-const CANCELLATION_LIMIT = 1e3;
 
 export type StatKind =
   | 'mean' | 'std' | 'var' | 'sum' | 'count' | 'min' | 'max' | 'quantile'
@@ -121,7 +122,8 @@ interface WindowPlan {
   /** Quantile stats: q values and output indices, parallel. */
   qs: Float64Array;
   qCols: Int32Array;
-  sorted: SortedWindow | null;
+  /** Sample windows <= SORTED_WINDOW_MAX keep a sorted array of this many slots (in wasm), else 0. */
+  sortedCap: number;
   tree: RankTree | null;
 }
 
@@ -130,11 +132,7 @@ const NONE = -1;
 interface MomentGroup {
   members: Int32Array;
   minP: Int32Array;
-  outs: Float64Array[];
-  slopes: Float64Array[];
   withSlope: boolean;
-  /** Moment outputs any member asked for (bit k = [mean, std, var, sum, z][k]); others are not written. */
-  want: number;
 }
 
 export class RollingKernel implements Kernel {
@@ -163,7 +161,7 @@ export class RollingKernel implements Kernel {
         min: NONE, max: NONE, slope: NONE, ewma: NONE, momentum: NONE, rate: NONE, increase: NONE,
         qs: new Float64Array(0),
         qCols: new Int32Array(0),
-        sorted: null,
+        sortedCap: 0,
         tree: null,
       };
       const qs: number[] = [];
@@ -179,7 +177,7 @@ export class RollingKernel implements Kernel {
       p.qs = Float64Array.from(qs);
       p.qCols = Int32Array.from(qCols);
       if (qs.length) {
-        if (w.samples > 0 && w.samples <= SORTED_WINDOW_MAX) p.sorted = new SortedWindow(w.samples);
+        if (w.samples > 0 && w.samples <= SORTED_WINDOW_MAX) p.sortedCap = w.samples;
         else p.tree = new RankTree();
       }
       return p;
@@ -206,10 +204,7 @@ export class RollingKernel implements Kernel {
       return {
         members: Int32Array.from(members, (m) => m.k),
         minP: Int32Array.from(members, (m) => m.p.minP),
-        outs: [],
-        slopes: [],
         withSlope: members.some((m) => m.p.slope !== NONE),
-        want: members.reduce((w, { p }) => w | (p.mean !== NONE ? 1 : 0) | (p.std !== NONE ? 2 : 0) | (p.var !== NONE ? 4 : 0) | (p.sum !== NONE ? 8 : 0) | (p.zscore !== NONE ? 16 : 0), 0),
       };
     };
     this.sampleGroup = group(false);
@@ -221,41 +216,78 @@ export class RollingKernel implements Kernel {
     if (len === 0) return;
     for (let k = 0; k < this.outputs.length; k++) this.cols[k] = ctx.feature(this.outputs[k]!);
     const { flags, value, runs, ts } = ctx;
+    const W = this.plans.length;
+    const cols = this.cols;
+    const groups = [this.sampleGroup, this.timeGroup];
+    const slope = this.sampleGroup.withSlope || this.timeGroup.withSlope;
+    // Columns the WebAssembly loops read and write live in this thread's arena (one bump
+    // allocation per batch); the other statistics read the same memory through typed-array views.
+    const A = rollingArena();
+    A.reset();
+    const xP = A.alloc(8 * len);
+    const kvP = A.alloc(8 * len);
+    const tsP = slope ? A.alloc(8 * len) : 0;
+    const pcP = A.alloc(4 * (len + 1));
+    const loP = A.alloc(4 * W * len);
+    const streakP = slope ? A.alloc(4 * len) : 0;
+    // output columns computed in wasm: pairs of [arena offset, feature column index]
+    const wasmCols: number[] = [];
+    const outCol = (idx: number): number => {
+      if (idx === NONE) return 0;
+      const p = A.alloc(8 * len);
+      wasmCols.push(p, idx);
+      return p;
+    };
+    const tables = groups.map((g) => {
+      const G = g.members.length;
+      const t = { membersP: A.alloc(4 * G), minPP: A.alloc(4 * G), outsP: A.alloc(4 * 5 * G), slopesP: A.alloc(4 * G), outs: [] as number[], slopes: [] as number[] };
+      g.members.forEach((k) => {
+        const p = this.plans[k]!;
+        t.outs.push(outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore));
+        t.slopes.push(outCol(p.slope));
+      });
+      return t;
+    });
+    const qTables = this.plans.map((p) => {
+      if (!p.sortedCap) return null;
+      const nq = p.qs.length;
+      return { bufP: A.alloc(8 * (p.sortedCap + 1)), qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
+    });
+    A.commit();
+    groups.forEach((g, gi) => {
+      const t = tables[gi]!;
+      const G = g.members.length;
+      A.i32At(t.membersP, G).set(g.members);
+      A.i32At(t.minPP, G).set(g.minP);
+      A.i32At(t.outsP, 5 * G).set(t.outs);
+      A.i32At(t.slopesP, G).set(t.slopes);
+    });
+    this.plans.forEach((p, k) => {
+      const q = qTables[k];
+      if (!q) return;
+      A.f64At(q.qsP, p.qs.length).set(p.qs);
+      A.i32At(q.qOutsP, p.qs.length).set(q.outs);
+    });
     // x: the values the windows see — NaN for dropped rows — so inner loops test only `v === v`.
     // `+ 0` turns -0 into +0: equal values must be interchangeable in the order statistics, or a
     // percentile could return -0 or 0 depending on which rows came before the window.
-    const x = ctx.scratchF64(len, 0);
+    const x = A.f64At(xP, len);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
-    const kv = ctx.scratchF64(len, 1); // newest valid value at or before row i (the scan shift)
-    const dummy = ctx.scratchF64(len, 2); // sink for moment outputs nobody asked for
+    const kv = A.f64At(kvP, len); // newest valid value at or before row i (the scan shift)
+    if (slope) A.f64At(tsP, len).set(ts.subarray(0, len));
+    const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
+    const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
+    const streak = slope ? A.i32At(streakP, len) : null;
+    const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
     const sortedVals = this.useTree ? ctx.scratchF64(len, 3) : null;
-    const pc = ctx.scratchI32(len + 1, 0); // pc[i+1] - pc[l] = valid rows in [l, i]
-    const W = this.plans.length;
-    const loAll = ctx.scratchI32(W * len, 1); // window k's left edges at [k * len, (k + 1) * len)
     const ranks = this.useTree ? ctx.scratchI32(len, 2) : null;
     const deque = ctx.scratchI32(len, 3);
-    const streak = ctx.scratchI32(len, 4);
-    const cols = this.cols;
     const col = (idx: number): Float64Array => (idx === NONE ? dummy : cols[idx]!);
-    // Moment outputs per group member: [mean, std, var, sum, z] × window, resolved once per batch.
-    const groups = [this.sampleGroup, this.timeGroup];
-    for (const g of groups) {
-      g.outs.length = g.members.length * 5;
-      g.slopes.length = g.members.length;
-      g.members.forEach((k, m) => {
-        const p = this.plans[k]!;
-        g.slopes[m] = col(p.slope);
-        g.outs[m * 5] = col(p.mean);
-        g.outs[m * 5 + 1] = col(p.std);
-        g.outs[m * 5 + 2] = col(p.var);
-        g.outs[m * 5 + 3] = col(p.sum);
-        g.outs[m * 5 + 4] = col(p.zscore);
-      });
-    }
+    const fn = A.fn;
     for (let r = 0; r < ctx.runCount; r++) {
       const o = r * RUN_STRIDE;
       const s = runs[o]!;
-      const start = runs[o + 1]! | 0; // int32, not uint32: keeps loop indices in integer registers
+      const start = runs[o + 1]! | 0;
       const end = (start + runs[o + 3]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
       let last = NaN;
@@ -280,13 +312,15 @@ export class RollingKernel implements Kernel {
         const b = tg[m]! * len;
         for (let i = start; i < end; i++) if (loAll[b + i]! > loAll[a + i]!) loAll[b + i] = loAll[a + i]!;
       }
-      for (const g of groups) {
-        if (g.members.length === 0) continue;
+      for (let gi = 0; gi < 2; gi++) {
+        const g = groups[gi]!;
+        const G = g.members.length;
+        if (G === 0) continue;
+        const t = tables[gi]!;
         if (g.withSlope) {
-          stepStreaks(ts, start, end, streak);
-          momentsSlopeNested(x, ts, kv, pc, loAll, len, g.members, g.minP, g.outs, g.want, g.slopes, start, end, streak);
-        }
-        else momentsNested(x, kv, pc, loAll, len, g.members, g.minP, g.outs, g.want, start, end);
+          stepStreaks(ts, start, end, streak!);
+          fn.momentsSlope(xP, tsP, kvP, pcP, loP, streakP, len, t.membersP, G, t.minPP, t.outsP, t.slopesP, start, end);
+        } else fn.moments(xP, kvP, pcP, loP, len, t.membersP, G, t.minPP, t.outsP, start, end);
       }
       for (let k = 0; k < W; k++) {
         const p = this.plans[k]!;
@@ -300,15 +334,18 @@ export class RollingKernel implements Kernel {
           const resetAware = counter || !this.opts.counterAware;
           rates(x, ts, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase));
         }
-        if (p.qs.length) {
+        const q = qTables[k];
+        if (q) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
+        else if (p.qs.length) {
           const outsQ = this.qOut;
           outsQ.length = p.qs.length;
-          for (let q = 0; q < p.qs.length; q++) outsQ[q] = cols[p.qCols[q]!]!;
-          if (p.sorted) quantilesSorted(x, lo, start, end, p.minP, p.sorted, p.qs, outsQ);
-          else quantilesTree(ranks!, sortedVals!, lo, start, end, p.minP, p.tree!, p.qs, outsQ);
+          for (let qi = 0; qi < p.qs.length; qi++) outsQ[qi] = cols[p.qCols[qi]!]!;
+          quantilesTree(ranks!, sortedVals!, lo, start, end, p.minP, p.tree!, p.qs, outsQ);
         }
       }
     }
+    // the wasm-computed columns into the batch's feature columns (one memcpy each)
+    for (let k = 0; k < wasmCols.length; k += 2) cols[wasmCols[k + 1]!]!.set(A.f64At(wasmCols[k]!, len));
   }
 }
 
@@ -333,255 +370,6 @@ function counts(pc: Int32Array, lo: Int32Array, start: number, end: number, out:
 }
 
 /**
- * mean / var / std / sum / z-score (and, when `slopes` is given, least-squares slope against time)
- * for a group of nested windows (left edges non-increasing along the group) for every row of a
- * run: one backward scan per row, snapshotting at each window's left edge. Two accumulator sets
- * (alternating rows) halve the add-latency chain; the order of additions depends only on offsets
- * from row i, so results stay a pure function of the window. When the largest window has no
- * missing row (O(1) check on the valid-count prefix sums) the scan runs without NaN tests — same
- * additions in the same order, so the same bits. Unrequested outputs point at a dummy column.
- */
-function momentsNested(
-  x: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
-  members: Int32Array, minP: Int32Array, outs: Float64Array[], want: number, start: number, end: number,
-): void {
-  const G = members.length;
-  const last = members[G - 1]! * len;
-  for (let i = start; i < end; i++) {
-    const K = kv[i]!;
-    const xiValid = x[i]! === x[i]!;
-    const dense = pc[i + 1]! - pc[loAll[last + i]!]! === i - loAll[last + i]! + 1;
-    let s0 = 0, s1 = 0, q0 = 0, q1 = 0;
-    let j = i;
-    for (let g = 0; g < G; g++) {
-      const l = loAll[members[g]! * len + i]!;
-      if (dense) {
-        for (; j > l; j -= 2) {
-          const d0 = x[j]! - K;
-          const d1 = x[j - 1]! - K;
-          s0 += d0;
-          q0 += d0 * d0;
-          s1 += d1;
-          q1 += d1 * d1;
-        }
-        if (j === l) {
-          const d0 = x[j]! - K;
-          s0 += d0;
-          q0 += d0 * d0;
-          j--;
-        }
-      } else {
-        for (; j > l; j -= 2) {
-          const a = x[j]!;
-          const b = x[j - 1]!;
-          if (a === a) {
-            const d0 = a - K;
-            s0 += d0;
-            q0 += d0 * d0;
-          }
-          if (b === b) {
-            const d1 = b - K;
-            s1 += d1;
-            q1 += d1 * d1;
-          }
-        }
-        if (j === l) {
-          const a = x[j]!;
-          if (a === a) {
-            const d0 = a - K;
-            s0 += d0;
-            q0 += d0 * d0;
-          }
-          j--;
-        }
-      }
-      const o = g * 5;
-      const n = pc[i + 1]! - pc[l]!;
-      if (n < minP[g]! || n === 0) {
-        emitMoments(outs, o, i, want, NaN, NaN, NaN, NaN, NaN);
-        continue;
-      }
-      const s = s0 + s1;
-      const q = q0 + q1;
-      const m = K + s / n;
-      let m2 = q - (s * s) / n;
-      if (m2 * CANCELLATION_LIMIT < q) m2 = centredM2(x, l, i, m);
-      if (m2 < 0) m2 = 0;
-      const variance = n >= 2 ? m2 / (n - 1) : NaN;
-      const sd = Math.sqrt(variance);
-      // when x[i] is valid K === x[i], so x[i] - mean === -(s / n) as summed
-      emitMoments(outs, o, i, want, m, sd, variance, K * n + s, xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN);
-    }
-  }
-}
-
-/**
- * The same scan with the slope sums added (one pass serves moments and slope of a window).
- * Slope x = seconds relative to row i; shifted sums with an exact two-pass fallback.
- */
-function momentsSlopeNested(
-  x: Float64Array, ts: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
-  members: Int32Array, minP: Int32Array, outs: Float64Array[], want: number, slopes: Float64Array[], start: number, end: number,
-  streak: Int32Array,
-): void {
-  const G = members.length;
-  const last = members[G - 1]! * len;
-  for (let i = start; i < end; i++) {
-    const K = kv[i]!;
-    const ti = ts[i]!;
-    const xiValid = x[i]! === x[i]!;
-    const lAll = loAll[last + i]!;
-    const dense = pc[i + 1]! - pc[lAll]! === i - lAll + 1;
-    if (dense && i - lAll <= streak[i]! && i > lAll) {
-      regularSlopeRow(x, ts, kv, pc, loAll, len, members, minP, outs, want, slopes, i, K, xiValid);
-      continue;
-    }
-    let s0 = 0, s1 = 0, q0 = 0, q1 = 0, t0 = 0, t1 = 0, tt0 = 0, tt1 = 0, td0 = 0, td1 = 0;
-    let j = i;
-    for (let g = 0; g < G; g++) {
-      const l = loAll[members[g]! * len + i]!;
-      if (dense) {
-        for (; j > l; j -= 2) {
-          const d0 = x[j]! - K;
-          const d1 = x[j - 1]! - K;
-          const e0 = (ts[j]! - ti) * 0.001;
-          const e1 = (ts[j - 1]! - ti) * 0.001;
-          s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
-          s1 += d1; q1 += d1 * d1; t1 += e1; tt1 += e1 * e1; td1 += e1 * d1;
-        }
-        if (j === l) {
-          const d0 = x[j]! - K;
-          const e0 = (ts[j]! - ti) * 0.001;
-          s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
-          j--;
-        }
-      } else {
-        for (; j > l; j -= 2) {
-          const a = x[j]!;
-          const b = x[j - 1]!;
-          if (a === a) {
-            const d0 = a - K;
-            const e0 = (ts[j]! - ti) * 0.001;
-            s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
-          }
-          if (b === b) {
-            const d1 = b - K;
-            const e1 = (ts[j - 1]! - ti) * 0.001;
-            s1 += d1; q1 += d1 * d1; t1 += e1; tt1 += e1 * e1; td1 += e1 * d1;
-          }
-        }
-        if (j === l) {
-          const a = x[j]!;
-          if (a === a) {
-            const d0 = a - K;
-            const e0 = (ts[j]! - ti) * 0.001;
-            s0 += d0; q0 += d0 * d0; t0 += e0; tt0 += e0 * e0; td0 += e0 * d0;
-          }
-          j--;
-        }
-      }
-      const o = g * 5;
-      const n = pc[i + 1]! - pc[l]!;
-      if (n < minP[g]! || n === 0) {
-        emitMoments(outs, o, i, want, NaN, NaN, NaN, NaN, NaN);
-        slopes[g]![i] = NaN;
-        continue;
-      }
-      const s = s0 + s1;
-      const q = q0 + q1;
-      const st = t0 + t1;
-      const stt = tt0 + tt1;
-      const m = K + s / n;
-      let m2 = q - (s * s) / n;
-      let sxx = stt - (st * st) / n;
-      let sxy = td0 + td1 - (st * s) / n;
-      const cancelled = m2 * CANCELLATION_LIMIT < q;
-      if (cancelled) m2 = centredM2(x, l, i, m); // same rule as momentsNested: same bits for std
-      if (cancelled || sxx * CANCELLATION_LIMIT < stt) {
-        // exact centred sums for this window (rare: large offset relative to the spread)
-        const tm = st / n;
-        sxx = 0;
-        sxy = 0;
-        for (let jj = i; jj >= l; jj--) {
-          const v = x[jj]!;
-          if (v === v) {
-            const dt = (ts[jj]! - ti) * 0.001 - tm;
-            sxx += dt * dt;
-            sxy += dt * (v - m);
-          }
-        }
-      }
-      if (m2 < 0) m2 = 0;
-      const variance = n >= 2 ? m2 / (n - 1) : NaN;
-      const sd = Math.sqrt(variance);
-      emitMoments(outs, o, i, want, m, sd, variance, K * n + s, xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN);
-      slopes[g]![i] = n >= 2 && sxx > 0 ? sxy / sxx : NaN;
-    }
-  }
-}
-
-/**
- * Slope fast path for one row whose largest window is dense and evenly spaced (every step equal,
- * `streak`): time offsets are then −k·step for k = i − j, so Σt and Σt² are closed forms in n and
- * the scan needs only Σd, Σd² and Σk·d — no timestamp loads. Whether a window takes this path
- * depends only on its own rows, so results stay a pure function of the window. Same cancellation
- * fallback as the general path.
- */
-function regularSlopeRow(
-  x: Float64Array, ts: Float64Array, kv: Float64Array, pc: Int32Array, loAll: Int32Array, len: number,
-  members: Int32Array, minP: Int32Array, outs: Float64Array[], want: number, slopes: Float64Array[], i: number, K: number, xiValid: boolean,
-): void {
-  const G = members.length;
-  const step = (ts[i]! - ts[i - 1]!) * 0.001;
-  let s0 = 0, s1 = 0, q0 = 0, q1 = 0, kd0 = 0, kd1 = 0;
-  let k = 0; // k = i - j as a double
-  let j = i;
-  for (let g = 0; g < G; g++) {
-    const l = loAll[members[g]! * len + i]!;
-    for (; j > l; j -= 2) {
-      const d0 = x[j]! - K;
-      const d1 = x[j - 1]! - K;
-      s0 += d0; q0 += d0 * d0; kd0 += k * d0;
-      s1 += d1; q1 += d1 * d1; kd1 += (k + 1) * d1;
-      k += 2;
-    }
-    if (j === l) {
-      const d0 = x[j]! - K;
-      s0 += d0; q0 += d0 * d0; kd0 += k * d0;
-      k++;
-      j--;
-    }
-    const o = g * 5;
-    const n = i - l + 1;
-    if (n < minP[g]!) {
-      emitMoments(outs, o, i, want, NaN, NaN, NaN, NaN, NaN);
-      slopes[g]![i] = NaN;
-      continue;
-    }
-    const s = s0 + s1;
-    const q = q0 + q1;
-    const m = K + s / n;
-    let m2 = q - (s * s) / n;
-    // Σ(t − t̄)(d − d̄) = −step·(Σk·d − (n−1)/2·Σd); Σ(t − t̄)² = step²·n(n² − 1)/12
-    let sxy = step * (((n - 1) / 2) * s - (kd0 + kd1)); // (a − b)·step: +0, not −0, when flat
-    const sxx = step * step * ((n * (n * n - 1)) / 12);
-    const cancelled = m2 * CANCELLATION_LIMIT < q;
-    if (cancelled) {
-      m2 = centredM2(x, l, i, m);
-      // exact centred cross sum (rare: large offset relative to the spread)
-      const tm = -step * ((n - 1) / 2);
-      sxy = 0;
-      for (let jj = i; jj >= l; jj--) sxy += (-step * (i - jj) - tm) * (x[jj]! - m);
-    }
-    if (m2 < 0) m2 = 0;
-    const variance = n >= 2 ? m2 / (n - 1) : NaN;
-    const sd = Math.sqrt(variance);
-    emitMoments(outs, o, i, want, m, sd, variance, K * n + s, xiValid && n >= 2 ? (sd === 0 ? 0 : -(s / n) / sd) : NaN);
-    slopes[g]![i] = n >= 2 && sxx > 0 ? sxy / sxx : NaN;
-  }
-}
-
-/**
  * streak[i] = how many consecutive steps ending at row i equal ts[i] − ts[i−1] (0 at the run's
  * first row): a window [l, i] is evenly spaced when i − l <= streak[i].
  */
@@ -596,24 +384,6 @@ function stepStreaks(ts: Float64Array, start: number, end: number, streak: Int32
   }
 }
 
-/** Store one row's moment features, only those the group asked for (unasked ones go nowhere). */
-function emitMoments(outs: Float64Array[], o: number, i: number, want: number, mean: number, sd: number, variance: number, sum: number, z: number): void {
-  if (want & 1) outs[o]![i] = mean;
-  if (want & 2) outs[o + 1]![i] = sd;
-  if (want & 4) outs[o + 2]![i] = variance;
-  if (want & 8) outs[o + 3]![i] = sum;
-  if (want & 16) outs[o + 4]![i] = z;
-}
-
-/** Exact centred sum of squares (rare path: large offset relative to the spread). */
-function centredM2(x: Float64Array, l: number, i: number, m: number): number {
-  let m2 = 0;
-  for (let j = i; j >= l; j--) {
-    const v = x[j]!;
-    if (v === v) m2 += (v - m) * (v - m);
-  }
-  return m2;
-}
 
 /** Rolling min (dir -1) or max (dir 1) with a monotonic deque of row indices. */
 function extreme(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, out: Float64Array, dir: number, dq: Int32Array): void {
@@ -701,56 +471,6 @@ function rates(x: Float64Array, ts: Float64Array, lo: Int32Array, start: number,
     }
   }
 }
-
-/** Linear interpolation between closest ranks, as Polars' QuantileMethod::Linear. */
-function quantilesSorted(x: Float64Array, lo: Int32Array, start: number, end: number, minP: number, sw: SortedWindow, qs: Float64Array, outs: Float64Array[]): void {
-  sw.clear();
-  let l = start;
-  const nq = qs.length;
-  // interpolation points h = q·(m − 1) split into ⌊h⌋ and fraction, recomputed only when the
-  // window's size changes (once it is full they are constants)
-  const qa = quantileIdx.length >= nq ? quantileIdx : (quantileIdx = new Int32Array(nq));
-  const qf = quantileFrac.length >= nq ? quantileFrac : (quantileFrac = new Float64Array(nq));
-  let lastM = -1;
-  for (let i = start; i < end; i++) {
-    const nl = lo[i]!;
-    const v = x[i]!;
-    if (nl === l + 1 && v === v && x[l]! === x[l]!) {
-      sw.replace(x[l]!, v); // steady state: one row leaves, one enters
-      l++;
-    } else {
-      for (; l < nl; l++) {
-        const u = x[l]!;
-        if (u === u) sw.remove(u);
-      }
-      if (v === v) sw.insert(v);
-    }
-    const m = sw.size;
-    if (m < minP || m === 0) {
-      for (let k = 0; k < nq; k++) outs[k]![i] = NaN;
-      continue;
-    }
-    if (m !== lastM) {
-      lastM = m;
-      for (let k = 0; k < nq; k++) {
-        const h = qs[k]! * (m - 1);
-        const a = Math.floor(h);
-        qa[k] = a;
-        qf[k] = h - a;
-      }
-    }
-    const b = sw.buf;
-    for (let k = 0; k < nq; k++) {
-      const a = qa[k]!;
-      const f = qf[k]!;
-      const va = b[a]!;
-      outs[k]![i] = f === 0 ? va : va + f * (b[a + 1]! - va);
-    }
-  }
-}
-
-let quantileIdx = new Int32Array(8);
-let quantileFrac = new Float64Array(8);
 
 function quantilesTree(ranks: Int32Array, sortedVals: Float64Array, lo: Int32Array, start: number, end: number, minP: number, t: RankTree, qs: Float64Array, outs: Float64Array[]): void {
   t.reset(end - start);

@@ -1,0 +1,110 @@
+/**
+ * The WebAssembly side of the rolling kernel (rolling.as.ts, compiled by `npm run build` to
+ * rolling.wasm next to this file): one instance and one linear memory per thread, used as a bump
+ * arena that a kernel resets at the start of each batch. The memory only grows (like the batch
+ * buffer pools), so a worker's footprint plateaus at its largest batch.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PromfluxError } from '../../../errors.js';
+
+export interface RollingExports {
+  moments(
+    xP: number, kvP: number, pcP: number, loP: number, len: number,
+    membersP: number, G: number, minPP: number, outsP: number, start: number, end: number,
+  ): void;
+  momentsSlope(
+    xP: number, tsP: number, kvP: number, pcP: number, loP: number, streakP: number, len: number,
+    membersP: number, G: number, minPP: number, outsP: number, slopesP: number, start: number, end: number,
+  ): void;
+  quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
+}
+
+// The WebAssembly API, typed here: @types/node 20 does not declare it and the DOM lib is not used.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Memory: new (d: { initial: number }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+const PAGE = 65536;
+/** Offset 0 means "no column" in the tables, so allocations start above it. */
+const BASE = 64;
+
+export class WasmArena {
+  readonly fn: RollingExports;
+  private readonly memory: WasmMemory;
+  private top = BASE;
+  private f64 = new Float64Array(0);
+  private i32 = new Int32Array(0);
+
+  constructor(module: object) {
+    this.memory = new Wasm.Memory({ initial: 16 });
+    const inst = new Wasm.Instance(module, { env: { memory: this.memory } });
+    this.fn = inst.exports as unknown as RollingExports;
+    this.refresh();
+  }
+
+  /** Forget every allocation (views handed out before stay valid until the next `commit`). */
+  reset(): void {
+    this.top = BASE;
+  }
+
+  /** Reserve `bytes` (8-byte aligned); returns the byte offset. Call `commit` before using views. */
+  alloc(bytes: number): number {
+    const p = this.top;
+    this.top = p + ((bytes + 7) & ~7);
+    return p;
+  }
+
+  /** Grow the memory to hold every allocation so far (growing replaces the buffer: views after this). */
+  commit(): void {
+    const have = this.memory.buffer.byteLength;
+    if (this.top > have) {
+      this.memory.grow(Math.ceil((this.top - have) / PAGE));
+      this.refresh();
+    }
+  }
+
+  f64At(p: number, n: number): Float64Array {
+    return this.f64.subarray(p >>> 3, (p >>> 3) + n);
+  }
+
+  i32At(p: number, n: number): Int32Array {
+    return this.i32.subarray(p >>> 2, (p >>> 2) + n);
+  }
+
+  get bytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  private refresh(): void {
+    this.f64 = new Float64Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+  }
+}
+
+let arena: WasmArena | undefined;
+
+/** Where the compiled module is: next to this file in dist/, or dist/ when running from src/ (tsx). */
+function wasmPath(): string {
+  const here = fileURLToPath(new URL('./rolling.wasm', import.meta.url));
+  if (existsSync(here)) return here;
+  const built = here.replace(/([\\/])src([\\/]transform[\\/]kernels[\\/]wasm[\\/]rolling\.wasm)$/, '$1dist$1src$2');
+  if (existsSync(built)) return built;
+  throw new PromfluxError(
+    'PROMFLUX_WASM_MISSING',
+    `the rolling kernel's WebAssembly module is missing (looked for ${here}${built !== here ? ` and ${built}` : ''}): run \`npm run build\`, which compiles src/transform/kernels/wasm/rolling.as.ts`,
+  );
+}
+
+/** This thread's arena (the module is compiled and instantiated on first use). */
+export function rollingArena(): WasmArena {
+  if (!arena) arena = new WasmArena(new Wasm.Module(readFileSync(wasmPath())));
+  return arena;
+}
