@@ -91,9 +91,11 @@ export class WasmArena {
 
 let arena: WasmArena | undefined;
 
-/** Where the compiled module is: next to this file in dist/, or dist/ when running from src/ (tsx). */
-function wasmPath(): string {
-  const here = fileURLToPath(new URL('./rolling.wasm', import.meta.url));
+/**
+ * Where the compiled module is: next to this file in dist/, or in dist/ when running from src/
+ * (tsx). `here` is for tests.
+ */
+export function wasmPath(here = fileURLToPath(new URL('./rolling.wasm', import.meta.url))): string {
   if (existsSync(here)) return here;
   const built = here.replace(/([\\/])src([\\/]transform[\\/]kernels[\\/]wasm[\\/]rolling\.wasm)$/, '$1dist$1src$2');
   if (existsSync(built)) return built;
