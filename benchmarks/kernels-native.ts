@@ -287,8 +287,11 @@ const scenario: Scenario = {
         `${Object.values(n.dropped).reduce((a, b) => a + b, 0)} rows dropped by validation). C++: ${n.compiler} -O3 -march=native ` +
         '(no -ffast-math), single thread, the same algorithms as the JS kernels (one backward scan per row over the largest window ' +
         'with shifted sums for mean/std/slope/z-score, sorted window with binary-search insert/delete for percentiles) and the same ' +
-        'semantics (test/bench-native.test.ts checks every output column within 1e-9). JS: the registered kernels run in-process ' +
-        'on one thread through BatchContext over one batch built from the file (one run per series, no halo). Both allocate output ' +
+        'semantics (test/bench-native.test.ts checks every output column within 1e-9); both sides add each window newest to oldest ' +
+        'with one accumulator. JS: the registered kernels run in-process on one thread through BatchContext over one batch built ' +
+        "from the file (one run per series, no halo); the rolling kernel's moment, slope and sorted-window loops are its " +
+        'WebAssembly module (AssemblyScript), the rest TypeScript, and its time includes copying inputs into and outputs out of ' +
+        'the wasm memory. Both allocate output ' +
         'columns outside the timed region and, for the per-kernel rows, run validation first (untimed) so windows skip the same ' +
         'dropped rows. The runs are interleaved (each round: every native kernel once, then every JS kernel once) so background load ' +
         'hits both sides alike. Samples/s = rows / time; ratio = JS / native. The target is on the default feature set; the ' +

@@ -273,11 +273,9 @@ export class RollingKernel implements Kernel {
     // percentile could return -0 or 0 depending on which rows came before the window.
     const x = A.f64At(xP, len);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
-    const kv = A.f64At(kvP, len); // newest valid value at or before row i (the scan shift)
     if (slope) A.f64At(tsP, len).set(ts.subarray(0, len));
     const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
     const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
-    const streak = slope ? A.i32At(streakP, len) : null;
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
     const sortedVals = this.useTree ? ctx.scratchF64(len, 3) : null;
     const ranks = this.useTree ? ctx.scratchI32(len, 2) : null;
@@ -290,20 +288,13 @@ export class RollingKernel implements Kernel {
       const start = runs[o + 1]! | 0;
       const end = (start + runs[o + 3]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
-      let last = NaN;
-      let c = 0;
-      pc[start] = 0;
-      for (let i = start; i < end; i++) {
-        const v = x[i]!;
-        if (v === v) {
-          last = v;
-          c++;
-        }
-        kv[i] = last;
-        pc[i + 1] = c;
-      }
+      fn.prepare(xP, kvP, pcP, start, end);
       if (this.useTree) rankValues(x, start, end, sortedVals!, ranks!);
-      for (let k = 0; k < W; k++) windowEdges(ts, start, end, this.plans[k]!.spec, loAll, k * len);
+      for (let k = 0; k < W; k++) {
+        const spec = this.plans[k]!.spec;
+        if (spec.samples > 0) fn.sampleEdges(loP + 4 * k * len, start, end, spec.samples);
+        else windowEdges(ts, start, end, spec, loAll, k * len);
+      }
       // Nested time windows must not cross (only possible with unsorted timestamps): clamp so a
       // longer window always contains the shorter one.
       const tg = this.timeGroup.members;
@@ -318,7 +309,7 @@ export class RollingKernel implements Kernel {
         if (G === 0) continue;
         const t = tables[gi]!;
         if (g.withSlope) {
-          stepStreaks(ts, start, end, streak!);
+          fn.stepStreaks(tsP, streakP, start, end);
           fn.momentsSlope(xP, tsP, kvP, pcP, loP, streakP, len, t.membersP, G, t.minPP, t.outsP, t.slopesP, start, end);
         } else fn.moments(xP, kvP, pcP, loP, len, t.membersP, G, t.minPP, t.outsP, start, end);
       }
@@ -349,13 +340,8 @@ export class RollingKernel implements Kernel {
   }
 }
 
-/** lo[i] = first row of row i's window. Time windows: two pointers, (t - W, t]. */
+/** lo[i] = first row of row i's time window (t - W, t], two pointers (sample windows: wasm sampleEdges). */
 function windowEdges(ts: Float64Array, start: number, end: number, w: WindowSpec, lo: Int32Array, off: number): void {
-  if (w.samples > 0) {
-    const ws = w.samples;
-    for (let i = start; i < end; i++) lo[off + i] = i - ws + 1 > start ? i - ws + 1 : start;
-    return;
-  }
   const W = w.ms;
   let l = start;
   for (let i = start; i < end; i++) {
@@ -368,22 +354,6 @@ function windowEdges(ts: Float64Array, start: number, end: number, w: WindowSpec
 function counts(pc: Int32Array, lo: Int32Array, start: number, end: number, out: Float64Array): void {
   for (let i = start; i < end; i++) out[i] = pc[i + 1]! - pc[lo[i]!]!;
 }
-
-/**
- * streak[i] = how many consecutive steps ending at row i equal ts[i] − ts[i−1] (0 at the run's
- * first row): a window [l, i] is evenly spaced when i − l <= streak[i].
- */
-function stepStreaks(ts: Float64Array, start: number, end: number, streak: Int32Array): void {
-  if (end <= start) return;
-  streak[start] = 0;
-  let prev = NaN;
-  for (let i = start + 1; i < end; i++) {
-    const d = ts[i]! - ts[i - 1]!;
-    streak[i] = d === prev && d > 0 ? streak[i - 1]! + 1 : d > 0 ? 1 : 0;
-    prev = d;
-  }
-}
-
 
 /** Rolling min (dir -1) or max (dir 1) with a monotonic deque of row indices. */
 function extreme(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, out: Float64Array, dir: number, dq: Int32Array): void {

@@ -17,6 +17,9 @@ export interface RollingExports {
     xP: number, tsP: number, kvP: number, pcP: number, loP: number, streakP: number, len: number,
     membersP: number, G: number, minPP: number, outsP: number, slopesP: number, start: number, end: number,
   ): void;
+  prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;
+  sampleEdges(loP: number, start: number, end: number, w: number): void;
+  stepStreaks(tsP: number, streakP: number, start: number, end: number): void;
   quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
 }
 

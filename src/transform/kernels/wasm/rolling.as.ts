@@ -312,3 +312,46 @@ export function quantiles(
     }
   }
 }
+
+/**
+ * Per-run preparation for rows [start, end): kv[i] = newest valid value at or before row i (the
+ * scan shift, NaN before the first), pc[i + 1] = valid rows in [start, i] (pc[start] = 0).
+ */
+export function prepare(xP: usize, kvP: usize, pcP: usize, start: i32, end: i32): void {
+  let last: f64 = NaN;
+  let c = 0;
+  store<i32>(pcP + (<usize>start << 2), 0);
+  for (let i = start; i < end; i++) {
+    const v = ldf(xP, i);
+    if (v == v) {
+      last = v;
+      c++;
+    }
+    stf(kvP, i, last);
+    store<i32>(pcP + (<usize>(i + 1) << 2), c);
+  }
+}
+
+/** Left edges of a sample window of w rows: lo[i] = max(i − w + 1, start). */
+export function sampleEdges(loP: usize, start: i32, end: i32, w: i32): void {
+  for (let i = start; i < end; i++) {
+    const l = i - w + 1;
+    store<i32>(loP + (<usize>i << 2), l > start ? l : start);
+  }
+}
+
+/**
+ * streak[i] = how many consecutive steps ending at row i equal ts[i] − ts[i−1] (0 at the run's
+ * first row, 0 for a non-increasing step): window [l, i] is evenly spaced when i − l <= streak[i].
+ */
+export function stepStreaks(tsP: usize, streakP: usize, start: i32, end: i32): void {
+  if (end <= start) return;
+  store<i32>(streakP + (<usize>start << 2), 0);
+  let prev: f64 = NaN;
+  for (let i = start + 1; i < end; i++) {
+    const d = ldf(tsP, i) - ldf(tsP, i - 1);
+    const sp = ldi(streakP, i - 1);
+    store<i32>(streakP + (<usize>i << 2), d == prev && d > 0 ? sp + 1 : d > 0 ? 1 : 0);
+    prev = d;
+  }
+}
