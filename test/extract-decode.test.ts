@@ -238,10 +238,10 @@ describe('JSON decoder', () => {
             resultType: 'matrix',
             result: list.map((s, i) => ({
               metric: { __name__: 'm', i: String(i), job: s.job },
-              values: [...new Map(s.samples.map(([t, v]) => [t, v])).entries()].sort((a, b) => a[0] - b[0]).map(([t, v]) => ['@' + ts(t), fmt(v)]),
+              values: [...new Map(s.samples.map(([t, v]) => [t, v])).entries()].sort((a, b) => a[0] - b[0]).map(([t, v]) => ['\u00a7' + ts(t), fmt(v)]),
             })),
           },
-        }).replace(/"@([0-9.]+)"/g, '$1');
+        }).replace(/"\u00a7([0-9.]+)"/g, '$1'); // § marks timestamps to unquote: job labels are ASCII, so never match
         const got = decode(body).rows.map((r) => [r.key, r.t, r.v]);
         const doc = JSON.parse(body) as { data: { result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> } };
         const want: Array<[string, number, number]> = [];
