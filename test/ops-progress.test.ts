@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { progressTotal } from '../src/pipeline/run.js';
 import pino from 'pino';
 import { cliPath, runCli } from './harness/cli.js';
 import { ensureDebianPackage } from './harness/influxdb.js';
@@ -70,5 +71,13 @@ describe('progress', () => {
     assert.equal(lines.length, 1);
     assert.equal(lines[0]!.percent, 25);
     assert.equal(lines[0]!.etaSeconds, 8);
+  });
+
+  test('progress total = processed + what the source says is left: never past 100 % when its estimate is low', () => {
+    // a remote-read source estimated 1000 samples; the chunks it has handed out held 1500
+    assert.equal(progressTotal({ doneSamples: 600, totalSamples: 1000 }, 900), 1300); // 900 processed + 400 left
+    assert.equal(progressTotal({ doneSamples: 1000, totalSamples: 1000 }, 1500), 1500); // done: exactly 100 %
+    assert.equal(progressTotal({ doneSamples: 300, totalSamples: 1000 }, 200), 1000); // estimate not low: unchanged
+    assert.equal(progressTotal({ doneSamples: 5, totalSamples: null }, 5), null); // open-ended (stream)
   });
 });

@@ -9,7 +9,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { unpack } from 'msgpackr';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPrometheus, T0, T_END, dataset, type PromServer } from './harness/prometheus.js';
@@ -77,13 +78,35 @@ ${sinkExtra}    engine:
   return { db, config, checkpoint, summary, args: ['run', '--config', config, '--checkpoint', checkpoint, '--summary-json', summary] };
 }
 
-async function assertExact(db: string): Promise<void> {
+async function assertExact(db: string, context = ''): Promise<void> {
   const d = diffPoints(expected, await influxPoints(influxd, db));
+  const exact = d.missing === 0 && d.extra === 0 && d.wrong === 0 && d.found === expected.size;
+  // on failure, say where the points went (dead letters)
+  let why = '';
+  if (!exact) {
+    const dead = join(tmp, `${db}.dead.lp`);
+    why += existsSync(dead) ? ` dead letters: ${readFileSync(dead, 'utf8').slice(0, 1500)}` : ' no dead-letter file.';
+  }
   assert.deepEqual(
     { missing: d.missing, extra: d.extra, wrong: d.wrong, found: d.found },
     { missing: 0, extra: 0, wrong: 0, found: expected.size },
-    `InfluxDB content differs from the data set: ${JSON.stringify(d.examples)}`,
+    `${context}InfluxDB content differs from the data set: ${JSON.stringify(d.examples)}.${why}`,
   );
+}
+
+/** What a checkpoint directory claims (for failure messages): coverage and totals per file. */
+function describeCheckpoint(dir: string): string {
+  if (!existsSync(dir)) return 'no checkpoint';
+  return readdirSync(dir)
+    .map((f) => {
+      try {
+        const doc = unpack(readFileSync(join(dir, f))) as { covered?: unknown; totals?: unknown };
+        return `${f}: covered ${JSON.stringify(doc.covered)} totals ${JSON.stringify(doc.totals)}`;
+      } catch {
+        return `${f}: unreadable`;
+      }
+    })
+    .join('; ');
 }
 
 function readSummary(c: Case): Record<string, any> {
@@ -109,6 +132,7 @@ describe('crash and stop recovery (real Prometheus → real InfluxDB)', () => {
       assert.equal(killed.signal, 'SIGKILL', `trial ${trial}: the run was still going after ${delay} ms (stdout: ${killed.stdout})`);
       const partial = await countPoints(influxd, c.db);
       partials.push(partial);
+      const claimed = describeCheckpoint(c.checkpoint);
 
       const r = await runCli(c.args);
       assert.equal(r.code, 0, `trial ${trial}: rerun failed: ${r.stderr.slice(-2000)}`);
@@ -117,7 +141,7 @@ describe('crash and stop recovery (real Prometheus → real InfluxDB)', () => {
       assert.equal(s.checkpoint.done, true);
       assert.equal(s.samplesIn, s.linesOut + Object.values(s.dropped as Record<string, number>).reduce((a, b) => a + b, 0));
       resumedSamples.push(s.samplesIn);
-      await assertExact(c.db);
+      await assertExact(c.db, `trial ${trial} (killed after ${delay} ms with ${partial} points in; the rerun read ${s.samplesIn} samples, dropped ${JSON.stringify(s.dropped)}; checkpoint after the kill: ${claimed}): `);
       // The rerun resumed from the checkpoint rather than starting over (the checkpoint is written
       // at most once a second, so it trails the data by up to ~1 s of chunks).
       if (partial >= 3000) assert.ok(s.samplesIn < STORED, `trial ${trial}: ${partial} points were in before the kill, yet the rerun read all ${s.samplesIn} samples`);

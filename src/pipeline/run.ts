@@ -68,6 +68,17 @@ export interface RunSummary {
   fitPass?: { samplesIn: number; wallMs: number; status: string };
 }
 
+/**
+ * The total a progress bar should show: samples processed so far plus the source's estimate of
+ * what is left. A source's estimate can be low (remote read knows sample counts only after
+ * decoding), and "processed + left" keeps the percentage at or below 100 and lands on exactly
+ * 100 when the source is done, where the raw estimate would overshoot. null = open-ended.
+ */
+export function progressTotal(sp: { doneSamples: number; totalSamples: number | null }, samplesIn: number): number | null {
+  if (sp.totalSamples === null) return null;
+  return Math.max(sp.totalSamples, samplesIn + Math.max(0, sp.totalSamples - sp.doneSamples));
+}
+
 export interface ProgressEvent {
   samplesIn: number;
   linesOut: number;
@@ -229,7 +240,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         linesOut: totals.linesOut,
         batches: totals.batches,
         doneSamples: sp.doneSamples,
-        totalSamples: sp.totalSamples,
+        totalSamples: progressTotal(sp, totals.samplesIn),
         batchSize: sizer.current,
         elapsedMs: elapsed,
         samplesPerSec: elapsed > 0 ? (totals.samplesIn * 1000) / elapsed : 0,
