@@ -75,7 +75,7 @@ ${sinkExtra}    engine:
   );
   const checkpoint = join(tmp, `${db}.ckpt`);
   const summary = join(tmp, `${db}.summary.json`);
-  return { db, config, checkpoint, summary, args: ['run', '--config', config, '--checkpoint', checkpoint, '--summary-json', summary] };
+  return { db, config, checkpoint, summary, args: ['run', '--config', config, '--checkpoint', checkpoint, '--summary-json', summary, '--log-level', 'debug'] };
 }
 
 async function assertExact(db: string, context = ''): Promise<void> {
@@ -133,6 +133,8 @@ describe('crash and stop recovery (real Prometheus → real InfluxDB)', () => {
       const partial = await countPoints(influxd, c.db);
       partials.push(partial);
       const claimed = describeCheckpoint(c.checkpoint);
+      // what the killed run said it wrote, batch by batch (debug log), for the failure message
+      const wrote = killed.stderr.split('\n').filter((l) => l.includes('"msg":"batch written"')).slice(0, 8).join(' ');
 
       const r = await runCli(c.args);
       assert.equal(r.code, 0, `trial ${trial}: rerun failed: ${r.stderr.slice(-2000)}`);
@@ -141,7 +143,7 @@ describe('crash and stop recovery (real Prometheus → real InfluxDB)', () => {
       assert.equal(s.checkpoint.done, true);
       assert.equal(s.samplesIn, s.linesOut + Object.values(s.dropped as Record<string, number>).reduce((a, b) => a + b, 0));
       resumedSamples.push(s.samplesIn);
-      await assertExact(c.db, `trial ${trial} (killed after ${delay} ms with ${partial} points in; the rerun read ${s.samplesIn} samples, dropped ${JSON.stringify(s.dropped)}; checkpoint after the kill: ${claimed}): `);
+      await assertExact(c.db, `trial ${trial} (killed after ${delay} ms with ${partial} points in; the rerun read ${s.samplesIn} samples, dropped ${JSON.stringify(s.dropped)}; checkpoint after the kill: ${claimed}; the killed run's first batches: ${wrote}): `);
       // The rerun resumed from the checkpoint rather than starting over (the checkpoint is written
       // at most once a second, so it trails the data by up to ~1 s of chunks).
       if (partial >= 3000) assert.ok(s.samplesIn < STORED, `trial ${trial}: ${partial} points were in before the kill, yet the rerun read all ${s.samplesIn} samples`);

@@ -211,6 +211,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
         throw new BatchFailedError(id, chunk.id, 'load', undefined, `sink ${o.sink.kind} accounted for ${wr.written + deadLettered} of ${result.rowsOut} lines of batch ${id}`, 'PROMFLUX_SINK_ACCOUNTING');
       }
       outcome(false);
+      o.logger.debug({ batch: id, chunk: chunk.id, samplesIn: result.samplesIn, rowsOut: result.rowsOut, written: wr.written, deadLettered }, 'batch written');
       totals.samplesIn += result.samplesIn;
       totals.linesOut += wr.written;
       totals.batches++;
