@@ -60,6 +60,20 @@ function centredM2(xP: usize, l: i32, i: i32, m: f64): f64 {
 }
 
 /**
+ * One window's moment features from its shifted sums (Σd = s over n valid rows, centred sum of
+ * squares m2): mean K + s/n, sample variance and std (ddof 1), sum, and the z-score of row i
+ * (when x[i] is valid K == x[i], so x[i] − mean == −(s/n) as summed).
+ */
+// @ts-ignore: decorator
+@inline function finish(outsP: usize, o: i32, i: i32, K: f64, n: i32, s: f64, m2: f64, xiValid: bool): void {
+  const nf = <f64>n;
+  if (m2 < 0) m2 = 0;
+  const variance = n >= 2 ? m2 / (nf - 1) : NaN;
+  const sd = Math.sqrt(variance);
+  emit(outsP, o, i, K + s / nf, sd, variance, K * nf + s, xiValid && n >= 2 ? (sd == 0 ? 0 : -(s / nf) / sd) : NaN);
+}
+
+/**
  * Moments (mean, std, var, sum, z-score) of nested windows for rows [start, end): per row one
  * backward scan from the newest row, values shifted by K = the newest valid value, one
  * accumulator, snapshotting at each member's left edge. A result is a pure function of its window.
@@ -92,14 +106,9 @@ export function moments(
         continue;
       }
       const nf = <f64>n;
-      const m = K + s / nf;
       let m2 = q - (s * s) / nf;
-      if (m2 * CANCELLATION_LIMIT < q) m2 = centredM2(xP, l, i, m);
-      if (m2 < 0) m2 = 0;
-      const variance = n >= 2 ? m2 / (nf - 1) : NaN;
-      const sd = Math.sqrt(variance);
-      // when x[i] is valid K == x[i], so x[i] - mean == -(s / n) as summed
-      emit(outsP, o, i, m, sd, variance, K * nf + s, xiValid && n >= 2 ? (sd == 0 ? 0 : -(s / nf) / sd) : NaN);
+      if (m2 * CANCELLATION_LIMIT < q) m2 = centredM2(xP, l, i, K + s / nf);
+      finish(outsP, o, i, K, n, s, m2, xiValid);
     }
   }
 }
@@ -171,10 +180,7 @@ export function momentsSlope(
           }
         }
       }
-      if (m2 < 0) m2 = 0;
-      const variance = n >= 2 ? m2 / (nf - 1) : NaN;
-      const sd = Math.sqrt(variance);
-      emit(outsP, o, i, m, sd, variance, K * nf + s, xiValid && n >= 2 ? (sd == 0 ? 0 : -(s / nf) / sd) : NaN);
+      finish(outsP, o, i, K, n, s, m2, xiValid);
       if (sp) stf(sp, i, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
     }
   }
@@ -218,10 +224,7 @@ function regularRow(
       sxy = 0;
       for (let jj = i; jj >= l; jj--) sxy += (-step * <f64>(i - jj) - tm) * (ldf(xP, jj) - m);
     }
-    if (m2 < 0) m2 = 0;
-    const variance = n >= 2 ? m2 / (nf - 1) : NaN;
-    const sd = Math.sqrt(variance);
-    emit(outsP, o, i, m, sd, variance, K * nf + s, xiValid && n >= 2 ? (sd == 0 ? 0 : -(s / nf) / sd) : NaN);
+    finish(outsP, o, i, K, n, s, m2, xiValid);
     if (sp) stf(sp, i, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
   }
 }
