@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rollingArena, wasmPath } from '../src/transform/kernels/wasm/arena.js';
+import { readFileSync } from 'node:fs';
+import { rollingArena, wasmPath, WasmArena } from '../src/transform/kernels/wasm/arena.js';
 import { PromfluxError } from '../src/errors.js';
 import { runSpecs } from './oracle/batch.js';
 
@@ -32,4 +33,14 @@ test('the per-thread arena grows for a large batch and a later small batch reuse
   const again = runSpecs(specs, [series(300)]).ctx;
   assert.equal(rollingArena().bytes, grown, 'memory is kept, not reallocated');
   for (const [name, col] of small.features) assert.deepEqual(Array.from(again.features.get(name)!), Array.from(col), name);
+});
+
+test('a batch too large for WebAssembly memory is a clear error naming the fix, not a RangeError', () => {
+  // a separate arena (not this thread's): ask for more than wasm32's 4 GiB
+  const arena = new WasmArena(new (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object } }).WebAssembly.Module(readFileSync(wasmPath())));
+  arena.alloc(5 * 2 ** 30);
+  assert.throws(
+    () => arena.commit(),
+    (e: unknown) => e instanceof PromfluxError && e.code === 'PROMFLUX_WASM_MEMORY' && /engine\.batchSize/.test(e.message) && /5121 MiB/.test(e.message),
+  );
 });

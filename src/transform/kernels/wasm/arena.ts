@@ -61,7 +61,7 @@ export class WasmArena {
   /** Reserve `bytes` (8-byte aligned); returns the byte offset. Call `commit` before using views. */
   alloc(bytes: number): number {
     const p = this.top;
-    this.top = p + ((bytes + 7) & ~7);
+    this.top = p + Math.ceil(bytes / 8) * 8; // not `& ~7`: sizes can pass 2^31
     return p;
   }
 
@@ -69,7 +69,17 @@ export class WasmArena {
   commit(): void {
     const have = this.memory.buffer.byteLength;
     if (this.top > have) {
-      this.memory.grow(Math.ceil((this.top - have) / PAGE));
+      try {
+        this.memory.grow(Math.ceil((this.top - have) / PAGE));
+      } catch (err) {
+        // wasm32 memory ends at 4 GiB, and the host may refuse earlier
+        throw new PromfluxError(
+          'PROMFLUX_WASM_MEMORY',
+          `the rolling kernel needs ${Math.ceil(this.top / 2 ** 20)} MiB of WebAssembly memory for this batch and could not get it ` +
+            `(${(err as Error).message}); use a smaller engine.batchSize (or leave it adaptive) or fewer rolling features per kernel`,
+          { cause: err },
+        );
+      }
       this.refresh();
     }
   }
