@@ -303,13 +303,13 @@ export class RollingKernel implements Kernel {
         const b = tg[m]! * len;
         for (let i = start; i < end; i++) if (loAll[b + i]! > loAll[a + i]!) loAll[b + i] = loAll[a + i]!;
       }
+      if (slope) fn.stepStreaks(tsP, streakP, start, end); // once per run, shared by both groups
       for (let gi = 0; gi < 2; gi++) {
         const g = groups[gi]!;
         const G = g.members.length;
         if (G === 0) continue;
         const t = tables[gi]!;
         if (g.withSlope) {
-          fn.stepStreaks(tsP, streakP, start, end);
           fn.momentsSlope(xP, tsP, kvP, pcP, loP, streakP, len, t.membersP, G, t.minPP, t.outsP, t.slopesP, start, end);
         } else fn.moments(xP, kvP, pcP, loP, len, t.membersP, G, t.minPP, t.outsP, start, end);
       }

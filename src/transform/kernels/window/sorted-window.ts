@@ -51,36 +51,6 @@ export class SortedWindow {
     for (let k = lo; k < n; k++) b[k] = b[k + 1]!;
   }
 
-  /**
-   * Remove one occurrence of `out` (present) and insert `v`, moving only the slots between the
-   * two positions (a sliding window's steady state: one row leaves, one enters).
-   */
-  replace(out: number, v: number): void {
-    const b = this.buf;
-    const n = this.size;
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (b[mid]! < out) lo = mid + 1;
-      else hi = mid;
-    }
-    let p = lo; // slot of `out`
-    if (v > out) {
-      // walk towards v's place, moving each passed value one slot back
-      while (p + 1 < n && b[p + 1]! < v) {
-        b[p] = b[p + 1]!;
-        p++;
-      }
-    } else {
-      while (p > 0 && b[p - 1]! > v) {
-        b[p] = b[p - 1]!;
-        p--;
-      }
-    }
-    b[p] = v;
-  }
-
   /** k-th smallest, 0-based. */
   at(k: number): number {
     return this.buf[k]!;
