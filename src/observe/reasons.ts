@@ -1,0 +1,96 @@
+/**
+ * Every drop reason and every named counter promflux can report, declared once. The table in
+ * docs/ACCOUNTING.md is checked against this list by test/accounting-reasons.test.ts, and that test
+ * also scans src/ for reasons used in code, so a new reason cannot go undocumented.
+ *
+ * Names with a `<…>` part are families: `dead_letter:<reason>` matches `dead_letter:invalid_line`.
+ * Kept free of imports so any thread can use it.
+ */
+
+export interface ReasonInfo {
+  /** The name as it appears in `dropped` / `counters`, or a family pattern with one `<part>`. */
+  readonly name: string;
+  /** Pipeline stage that counts it. */
+  readonly stage: 'extract' | 'transform' | 'encode' | 'load' | 'engine';
+  /** What happened to the sample. */
+  readonly meaning: string;
+  /** What the operator can do about it. */
+  readonly action: string;
+}
+
+/** Samples removed from the output, each counted under exactly one of these. */
+export const DROP_REASONS: readonly ReasonInfo[] = [
+  // extract: the decoder, before any kernel
+  { name: 'duplicate_timestamp', stage: 'extract', meaning: 'the source returned a second sample of a series at a timestamp it already had (only the first is kept)', action: 'usually overlapping blocks or a federation loop upstream; nothing to do unless it is frequent' },
+  { name: 'out_of_order', stage: 'extract', meaning: 'a sample older than the previous one of its series, in the source response or (validate `order`) within the lookback', action: 'check clocks and relabelling upstream; `validate.order: flag` keeps them flagged' },
+  // transform: validate's rules (a rule's `action: drop`)
+  { name: 'nan', stage: 'transform', meaning: 'NaN sample value (`validate.nan: drop`, the default)', action: '`validate.nan: flag` keeps it as a null slot' },
+  { name: 'inf', stage: 'transform', meaning: '±Inf sample value (`validate.inf: drop`)', action: '`validate.inf: clip` or `flag`' },
+  { name: 'stale', stage: 'transform', meaning: 'a Prometheus staleness marker (`validate.stale: drop`)', action: 'expected when targets disappear' },
+  { name: 'type', stage: 'transform', meaning: 'a value impossible for the metric type, e.g. a negative counter (`validate.types`)', action: '`validate.types: clip` or `flag`' },
+  { name: 'duplicate', stage: 'transform', meaning: 'a repeated timestamp within `validate.order.lookback` rows', action: '`validate.order: flag`' },
+  { name: 'future', stage: 'transform', meaning: 'a timestamp later than now + `validate.future.tolerance`', action: 'check the clock of the exporting host' },
+  { name: 'gap', stage: 'transform', meaning: 'the sample after a gap longer than `validate.gap.max` (`action: drop`)', action: '`validate.gap.action: flag`' },
+  { name: 'range', stage: 'transform', meaning: 'outside a `validate.ranges` entry that has no `name`', action: 'widen the range or use `action: clip` / `flag`' },
+  { name: '<range rule name>', stage: 'transform', meaning: 'outside a named `validate.ranges` entry (the reason is its `name`)', action: 'widen the range or use `action: clip` / `flag`' },
+  { name: '<business rule name>', stage: 'transform', meaning: 'failed a `validate.business` rule (its `name`)', action: 'fix the rule or use `action: flag`' },
+  { name: 'outlier', stage: 'transform', meaning: 'an outlier by the `outliers` kernel with `action: drop`', action: '`outliers.action: flag` or `clip`' },
+  { name: 'missing', stage: 'transform', meaning: 'a missing value `impute` could not fill, with `impute.dropUnfilled: true`', action: 'raise `impute.limit` / `impute.maxGap`, or choose another method' },
+  { name: 'incomplete', stage: 'transform', meaning: 'the row\'s share of present values (sample value and listed features) was below `completeness.threshold`', action: 'lower `completeness.threshold`' },
+  { name: 'unscaled', stage: 'transform', meaning: '`scale` with `missing: drop` met a series with no fitted parameters', action: 'fit first (`scale.fit`), or `missing: pass`' },
+  // encode: a series' rows that cannot be written
+  { name: 'schema_excluded', stage: 'encode', meaning: 'the series is excluded by `sink.schema` (a `drop`/`include` rule)', action: 'change the schema mapping' },
+  { name: 'no_fields', stage: 'encode', meaning: 'the row has no finite value and no feature left to write (a point needs one field)', action: 'expected for kept NaN rows without features' },
+  { name: 'unencodable_<reason>', stage: 'encode', meaning: 'the series key cannot be written to InfluxDB: `empty_name`, `trailing_backslash`, `comment_line` (measurement starts with `#`), `reserved_key` (`time`), `key_too_long` (> 65535 bytes)', action: 'map the name or label with `sink.schema`; see docs/LOAD.md' },
+  // load
+  { name: 'dead_letter:<reason>', stage: 'load', meaning: 'InfluxDB rejected the line; it is in the dead-letter file with its reason: `invalid_line`, `outside_retention`, `field_type_conflict`, `limit_exceeded`, `line_too_large`, `rejected`', action: 'read the dead-letter file (`sink.deadLetter`), fix, re-send' },
+  // engine
+  { name: 'batch_failed:<stage or kernel>', stage: 'engine', meaning: 'a batch failed (a kernel threw, or fill/encode failed) and `engine.onError: skip` skipped it', action: 'read the logged error; `engine.onError: fail` stops instead' },
+];
+
+/** Named counters (summary `counters`): events that do not remove a sample. */
+export const COUNTERS: readonly ReasonInfo[] = [
+  { name: 'missing', stage: 'transform', meaning: 'a missing value seen (NaN kept by `validate.nan: flag`, or an absent step) — the quality score\'s completeness input', action: 'see `impute`' },
+  { name: 'imputed', stage: 'transform', meaning: 'a value filled by `impute`', action: 'none' },
+  { name: 'fail:<flag>', stage: 'transform', meaning: 'a sample failed the rule whose flag is `<flag>`, whatever its action', action: 'none' },
+  { name: 'flagged:<rule>', stage: 'transform', meaning: 'a sample flagged (kept, flag bit set) by rule `<rule>`', action: 'none' },
+  { name: 'clipped:<rule>', stage: 'transform', meaning: 'a sample clipped into range by rule `<rule>`', action: 'none' },
+];
+
+function toRegExp(pattern: string): RegExp {
+  const esc = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/<[^>]+>/g, '.+');
+  return new RegExp(`^${esc}$`);
+}
+
+const dropMatchers = DROP_REASONS.filter((r) => !r.name.startsWith('<')).map((r) => ({ r, re: toRegExp(r.name) }));
+
+/**
+ * The documented entry for a drop reason, or undefined. Names no fixed entry matches are
+ * user-named validate rules (ranges, business), which the caller knows from the config.
+ */
+export function dropReasonInfo(name: string): ReasonInfo | undefined {
+  for (const m of dropMatchers) if (m.re.test(name)) return m.r;
+  return undefined;
+}
+
+export const reasonPattern = toRegExp;
+
+function row(r: ReasonInfo): string {
+  return `| \`${r.name}\` | ${r.stage} | ${r.meaning} | ${r.action} |`;
+}
+
+/** The two tables of docs/ACCOUNTING.md, as Markdown (the doc holds exactly this between markers). */
+export function renderReasonTables(): string {
+  const head = '| name | stage | meaning | what to do |\n|---|---|---|---|';
+  return [
+    '### Drop reasons (`dropped` in the summary, `promflux_dropped_total{reason}`)',
+    '',
+    head,
+    ...DROP_REASONS.map(row),
+    '',
+    '### Counters (`counters` in the summary)',
+    '',
+    head,
+    ...COUNTERS.map(row),
+  ].join('\n');
+}
