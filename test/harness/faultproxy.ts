@@ -15,7 +15,9 @@ export type Fault =
   /** Read the request, then destroy the socket (ECONNRESET / "other side closed" on the client). */
   | { kind: 'reset' }
   /** Forward after `ms` (a slow server; past the client's timeout it becomes a timeout). */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Answer 204 (accepted) without forwarding: the write is lost silently, as behind a broken proxy. */
+  | { kind: 'ack-drop' };
 
 export interface LoggedRequest {
   path: string;
@@ -122,6 +124,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           break;
         case 'delay':
           setTimeout(() => forward(req, body, res, entry), fault.ms);
+          break;
+        case 'ack-drop':
+          entry.status = 204;
+          res.writeHead(204);
+          res.end();
           break;
       }
     });

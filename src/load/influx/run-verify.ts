@@ -166,15 +166,17 @@ export class RunVerifyState {
 }
 
 /**
- * Split a line-protocol series key (`m,k=v,…`, escaped) into what InfluxDB stores: the parser
- * treats `\` + any byte as a pair, then unescapes `\,` `\ ` (and `\=` in tags), as models/points.go.
+ * Split a line-protocol series key (`m,k=v,…`, escaped) into what InfluxDB 1.x stores. Its parser
+ * (models/points.go, checked against influxd) takes a `,` or `=` as escaped when the byte before it
+ * is a backslash (not pair-aware: `k=a\\\,b` stores `a\\,b`), then replaces `\,` `\ ` (and `\=` in tags)
+ * by the character. Keys where a label value's own backslash precedes such a character are
+ * ambiguous in line protocol; #11's tag-value policy keeps promflux from writing them.
  */
 export function parseLineKey(key: string): { measurement: string; tags: Record<string, string> } {
   const parts: string[] = [];
   let from = 0;
   for (let i = 0; i < key.length; i++) {
-    if (key[i] === '\\') i++;
-    else if (key[i] === ',') {
+    if (key[i] === ',' && key[i - 1] !== '\\') {
       parts.push(key.slice(from, i));
       from = i + 1;
     }
@@ -185,8 +187,7 @@ export function parseLineKey(key: string): { measurement: string; tags: Record<s
   for (const p of parts.slice(1)) {
     let eq = -1;
     for (let i = 0; i < p.length; i++) {
-      if (p[i] === '\\') i++;
-      else if (p[i] === '=') {
+      if (p[i] === '=' && p[i - 1] !== '\\') {
         eq = i;
         break;
       }
