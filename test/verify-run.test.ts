@@ -125,6 +125,36 @@ describe('promflux run --verify', () => {
     }
   });
 
+  test('a proxy that changes one value (counts unchanged) is caught by the sampled series, naming the series', async () => {
+    await influxd.query('CREATE DATABASE v_value');
+    const proxy = await startFaultProxy(influxd.url);
+    let changed = '';
+    try {
+      // The first request's first test_gauge{instance="a"} line gets a different value.
+      proxy.script({
+        kind: 'rewrite',
+        fn: (lp) =>
+          lp.replace(/^(test_gauge,instance=a,job=node value=)([^, ]+)/m, (_m, head: string, v: string) => {
+            changed = v;
+            return `${head}${Number(v) + 0.5}`;
+          }),
+      });
+      const s = await createPipeline(pipeline('v_value', { influxUrl: proxy.url }), { workers: 1, batchSize: 2_000 }).run();
+      assert.notEqual(changed, '', 'the proxy rewrote a value');
+      assert.equal(s.status, 'failed');
+      const v = s.verified!;
+      assert.deepEqual(v.mismatches.filter((m) => m.check !== 'sample'), [], 'counts agree: only a value changed');
+      const bad = v.mismatches.filter((m) => m.check === 'sample');
+      assert.equal(bad.length, 1);
+      assert.equal(bad[0]!.series, 'test_gauge{instance="a",job="node"}');
+      assert.equal(bad[0]!.expected - bad[0]!.found, 1, 'exactly one point differs');
+      assert.match(s.error!.message, /test_gauge\{instance="a",job="node"\}/);
+      assert.match(bad[0]!.cause, new RegExp(`wrote ${changed.replace('.', '\\.')}, read ${String(Number(changed) + 0.5).replace('.', '\\.')}`));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('--no-verify skips the check: the same lost write exits 0 and the summary has no "verified"', async () => {
     await influxd.query('CREATE DATABASE v_skip');
     const proxy = await startFaultProxy(influxd.url);

@@ -408,6 +408,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             logger: log,
             sourceCounts: plan && !skipped ? async () => (await import('../extract/prometheus/counts.js')).countStoredSamples(cfg.source as PrometheusSourceConfig, plan, log) : undefined,
             ...(skipped ? { sourceCountsSkipped: skipped } : {}),
+            // Shards interleave in time: a shard's range holds the other shards' points too.
+            ...(shard && shard.count > 1 ? { countsSkipped: 'a shard shares its time range with the other shards; verify the union with promflux verify --summary <every shard>.json' } : {}),
           });
           if (!verified.ok) error = verifyError(verified);
           log.info({ ok: verified.ok, measurements: verified.measurements, points: verified.points, sampledSeries: verified.sampledSeries, sourceCounts: verified.sourceCounts, mismatches: verified.mismatches.length }, 'verify finished');
