@@ -229,6 +229,14 @@ describe('promflux run --verify', () => {
     assert.equal(v.sourceSamples, stored, 'samples decoded over both attempts');
   });
 
+  test('--verify with a sink that cannot be read back is a usage error (exit 2) that says so', async () => {
+    const cfg = join(tmp, 'file-sink.yaml');
+    writeFileSync(cfg, yaml({ name: 'f', source: { kind: 'synthetic', series: 2, samplesPerSeries: 10 }, sink: { kind: 'file', path: join(tmp, 'f.lp') } }));
+    const r = await runCli(['run', '-c', cfg, '--verify']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /verify reads points back from InfluxDB, but pipeline "f" writes to a file sink/);
+  });
+
   test('parseLineKey recovers measurement and tags from an encoded series key as influxd parses it', () => {
     const text = fc.string({ unit: fc.constantFrom('a', 'Z', ',', ' ', '=', '\\', '"', "'", '%', 'é', '中', '😀', 'x'), maxLength: 12 });
     fc.assert(
