@@ -18,7 +18,7 @@ import { parseLineKey } from '../src/load/influx/run-verify.js';
 import { dataset, startPrometheus, T0, T_END, type PromServer } from './harness/prometheus.js';
 import { startInfluxd, type Influxd } from './harness/influxdb.js';
 import { startFaultProxy, type FaultProxy } from './harness/faultproxy.js';
-import { runCli } from './harness/cli.js';
+import { runCli, startCli } from './harness/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'promflux-verify-'));
 let prom: PromServer;
@@ -227,6 +227,46 @@ describe('promflux run --verify', () => {
     assert.equal(v.expectedPoints, v.points);
     assert.equal(v.sourceCounts, stored);
     assert.equal(v.sourceSamples, stored, 'samples decoded over both attempts');
+  });
+
+  test('kill -9 after some batches, then the same command: the resume verifies every attempt\'s points (reloaded chunks counted once)', async () => {
+    await influxd.query('CREATE DATABASE v_kill');
+    const proxy = await startFaultProxy(influxd.url);
+    try {
+      // Slow writes, so the run is still going when it is killed.
+      proxy.rule = () => ({ kind: 'delay', ms: 150 });
+      const ck = join(tmp, 'ck-kill');
+      const cfg = join(tmp, 'kill.yaml');
+      const p = pipeline('v_kill', { influxUrl: proxy.url, sampleRate: 0.5 });
+      writeFileSync(cfg, yaml({ ...p, source: { ...(p.source as object), maxChunk: '30m' } as PipelineInput['source'] }));
+      const args = ['run', '-c', cfg, '--workers', '1', '--checkpoint', ck, '--log-level', 'debug'];
+      const run1 = startCli(args);
+      let seen = 0;
+      await run1.waitForStderr(/"msg":"batch written"/);
+      while (seen < 4) {
+        await new Promise((r) => setTimeout(r, 50));
+        seen = run1.logs().filter((l) => l.msg === 'batch written').length;
+      }
+      run1.child.kill('SIGKILL');
+      const killed = await run1.exited;
+      assert.equal(killed.signal, 'SIGKILL', 'killed mid-run');
+      proxy.rule = null;
+      const sj = join(tmp, 'kill.json');
+      const r = await runCli([...args.slice(0, -2), '--summary-json', sj]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const s = JSON.parse(readFileSync(sj, 'utf8')) as RunSummary;
+      const v = s.verified!;
+      assert.equal(v.resumed, true);
+      assert.deepEqual(v.mismatches, []);
+      assert.ok(s.samplesIn < stored, 'the resume read only the rest');
+      const held = await countsIn('v_kill');
+      assert.equal(v.points, Object.values(held).reduce((a, b) => a + b, 0));
+      assert.equal(v.points, v.expectedPoints);
+      assert.equal(v.sourceSamples, stored, 'every stored sample counted once over both attempts');
+      assert.equal(v.sourceCounts, stored);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('--verify with a sink that cannot be read back is a usage error (exit 2) that says so', async () => {
