@@ -414,7 +414,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           if (!verified.ok) error = verifyError(verified);
           log.info({ ok: verified.ok, measurements: verified.measurements, points: verified.points, sampledSeries: verified.sampledSeries, sourceCounts: verified.sourceCounts, mismatches: verified.mismatches.length }, 'verify finished');
         } catch (err) {
-          error = new PromfluxError('PROMFLUX_VERIFY_FAILED', `verify could not read back what the run wrote: ${(err as Error).message}; the data is written — rerun promflux verify when the servers answer`, { cause: err });
+          error = new PromfluxError('PROMFLUX_VERIFY_FAILED', `verify could not read back what the run wrote: ${(err as Error).message}; the data is written: run promflux verify when the servers answer, or turn verification off (--no-verify, verify: false) for a target that answers neither InfluxQL nor Flux (e.g. VictoriaMetrics)`, { cause: err });
         }
         if (error) log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed verification');
       }
