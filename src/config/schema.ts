@@ -102,8 +102,8 @@ export const pipelineSchema = z
             enabled: z.boolean().optional(),
             /** Fraction of series (seeded hash of the series key) whose values are read back. */
             sampleRate: z.number().min(0).max(1).default(0.05),
-            /** At most this many sampled series (the smallest hashes: the same whatever the batching). */
-            maxSampledSeries: z.number().int().min(0).default(50),
+            /** At most this many sampled series (the smallest hashes: the same whatever the batching). Memory: 16 bytes per sampled point. */
+            maxSampledSeries: z.number().int().min(0).default(20),
             seed: z.number().int().default(1),
             /** Compare with Prometheus count_over_time (raw extractions only). */
             sourceCounts: z.boolean().default(true),

@@ -92,7 +92,7 @@ export function resolveVerify(cfg: PipelineConfig, flag: boolean | undefined): V
   return {
     seed: obj?.seed ?? 1,
     sampleRate: obj?.sampleRate ?? 0.05,
-    maxSampledSeries: obj?.maxSampledSeries ?? 50,
+    maxSampledSeries: obj?.maxSampledSeries ?? 20,
     sourceCounts: obj?.sourceCounts ?? true,
     settleMs: Number(settle[1]) * (settle[2] === 's' ? 1000 : 1),
   };
