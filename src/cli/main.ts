@@ -56,6 +56,8 @@ export function buildProgram(): Command {
     .option('--metrics-listen <addr>', 'serve /metrics, /healthz, /readyz on this address during the run (e.g. 127.0.0.1:9464)')
     .option('--shard <i/N>', 'take shard i of N of the plan (0-based), with its own checkpoint')
     .option('--checkpoint <dir>', 'checkpoint directory (resume after a crash with the same command)')
+    .option('--verify', 'after the run, read point counts and sampled series back from InfluxDB (and, for raw extractions, compare with Prometheus counts); a mismatch exits 1. Default: on for mode backfill with an influx sink')
+    .option('--no-verify', 'skip that check')
     .action(async (opts: RunFlags) => {
       process.exitCode = await runCommand(opts);
     });
@@ -76,6 +78,7 @@ interface RunFlags {
   metricsListen?: string;
   shard?: string;
   checkpoint?: string;
+  verify?: boolean;
 }
 
 async function runCommand(opts: RunFlags): Promise<number> {
@@ -102,6 +105,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
     logger,
     ...(shard ? { shard } : {}),
     ...(opts.checkpoint ? { checkpointDir: opts.checkpoint } : {}),
+    ...(opts.verify !== undefined ? { verify: opts.verify } : {}),
     ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
     ...faultsFromEnv(),

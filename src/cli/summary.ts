@@ -18,5 +18,16 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`  peak RSS        ${(s.peakRssBytes / 1048576).toFixed(0)} MiB`);
   const sinkDesc = Object.entries(s.sink).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
   lines.push(`  sink            ${sinkDesc}`);
+  const v = s.verified;
+  if (v) {
+    const src = v.sourceCounts !== null ? `, source ${fmt(v.sourceCounts)} samples (Prometheus) vs ${fmt(v.sourceSamples ?? 0)} read` : v.sourceCountsSkipped ? `, source counts skipped (${v.sourceCountsSkipped})` : '';
+    lines.push(
+      `  verified        ${v.ok ? 'OK' : `MISMATCH (${v.mismatches.length})`}: ${fmt(v.points)} of ${fmt(v.expectedPoints)} points in ${fmt(v.measurements)} measurement${v.measurements === 1 ? '' : 's'}, ${fmt(v.sampledSeries)} sampled series (${fmt(v.sampledPoints)} values)${src}${v.resumed ? ', counts include earlier attempts' : ''}`,
+    );
+    for (const m of v.mismatches.slice(0, 10)) {
+      const what = m.check === 'source' ? `source ${m.metric}` : m.check === 'sample' ? `sample ${m.series}` : `${m.measurement}${m.field ? `.${m.field}` : ''}`;
+      lines.push(`    ✗ ${what}: expected ${fmt(m.expected)}, found ${fmt(m.found)}`);
+    }
+  }
   return lines.join('\n');
 }

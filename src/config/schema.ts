@@ -89,6 +89,30 @@ export const pipelineSchema = z
     state: z.string().optional(),
     /** Checkpoint directory for resumable runs. */
     checkpoint: z.union([z.string(), z.object({ dir: z.string() }).strict()]).optional(),
+    /**
+     * `run --verify` (docs/LOAD.md#run---verify): read point counts and sampled series back from the
+     * InfluxDB sink, and for raw extractions compare with Prometheus' own counts. Default: on for
+     * `mode: backfill` with an influx sink. `true`/`false` or the options object.
+     */
+    verify: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            enabled: z.boolean().optional(),
+            /** Fraction of series (seeded hash of the series key) whose values are read back. */
+            sampleRate: z.number().min(0).max(1).default(0.05),
+            /** At most this many sampled series (the smallest hashes: the same whatever the batching). Memory: 16 bytes per sampled point. */
+            maxSampledSeries: z.number().int().min(0).default(20),
+            seed: z.number().int().default(1),
+            /** Compare with Prometheus count_over_time (raw extractions only). */
+            sourceCounts: z.boolean().default(true),
+            /** Keep re-reading short counts this long (eventual visibility in 2.x / VictoriaMetrics). */
+            settle: z.string().regex(/^\d+(ms|s)$/).default('2s'),
+          })
+          .strict(),
+      ])
+      .optional(),
     /** Health thresholds logged as warnings (src/observe/health.ts); defaults apply when absent. */
     health: healthSchema.optional(),
     /** Data-quality metrics: weights of the score, and whether to write a `promflux_quality` point per run. */

@@ -29,6 +29,8 @@ interface CheckpointDoc {
   /** Run totals so far (for the summary of a resumed run). */
   totals: { samplesIn: number; linesOut: number; dropped: Record<string, number> };
   done: boolean;
+  /** `run --verify` counts of every attempt so far (src/load/influx/run-verify.ts), written with the coverage. */
+  verify?: unknown;
 }
 
 export class CheckpointStore {
@@ -78,6 +80,17 @@ export class CheckpointStore {
   add(key: string, start: number, end: number, totals?: CheckpointDoc['totals']): void {
     this.doc.covered[key] = mergeInterval(this.doc.covered[key] ?? [], [start, end]);
     if (totals) this.doc.totals = { samplesIn: totals.samplesIn, linesOut: totals.linesOut, dropped: { ...totals.dropped } };
+    this.dirty = true;
+  }
+
+  /** The verify counts recorded with the coverage (undefined if none were). */
+  get verify(): unknown {
+    return this.doc.verify;
+  }
+
+  /** Record verify counts; persisted by the next flush together with the coverage added with them. */
+  setVerify(v: unknown): void {
+    this.doc.verify = v;
     this.dirty = true;
   }
 

@@ -27,6 +27,10 @@ import { createSink, createSource } from './components.js';
 import { dispatch, newTotals, type BatchEvent, type DispatchTotals } from './dispatcher.js';
 import type { Source } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
+import { RunVerifyState, verifyError, verifyRun, type PersistedVerify, type VerifiedSummary, type VerifySettings } from '../load/influx/run-verify.js';
+import type { InfluxSinkConfig } from '../load/influx/config.js';
+import type { CountPlanQuery } from '../extract/prometheus/counts.js';
+import type { PrometheusSourceConfig } from '../extract/prometheus/config.js';
 
 export interface RunSummary {
   pipeline: string;
@@ -66,6 +70,32 @@ export interface RunSummary {
   statesWritten: string[];
   /** Summary of the fit pass when a `scale` step runs in fit-apply mode. */
   fitPass?: { samplesIn: number; wallMs: number; status: string };
+  /** `run --verify`: what was read back from InfluxDB and the source (docs/LOAD.md#run---verify). */
+  verified?: VerifiedSummary;
+}
+
+/**
+ * Whether and how `run --verify` runs: the CLI flag, else the pipeline's `verify`, else on for
+ * `mode: backfill` with an influx sink. Asking for it with another sink is a config error.
+ */
+export function resolveVerify(cfg: PipelineConfig, flag: boolean | undefined): VerifySettings | null {
+  const v = cfg.verify;
+  const obj = typeof v === 'object' ? v : undefined;
+  const configured = typeof v === 'boolean' ? v : obj?.enabled;
+  const isDefault = (cfg.source as { mode?: string }).mode === 'backfill' && cfg.sink.kind === 'influx';
+  const enabled = flag ?? configured ?? isDefault;
+  if (!enabled) return null;
+  if (cfg.sink.kind !== 'influx') {
+    throw new ConfigError(`verify reads points back from InfluxDB, but pipeline "${cfg.name}" writes to a ${cfg.sink.kind} sink; drop --verify / verify: true, or use an influx sink`, { key: `pipelines.${cfg.name}.verify` });
+  }
+  const settle = /^(\d+)(ms|s)$/.exec(obj?.settle ?? '2s')!;
+  return {
+    seed: obj?.seed ?? 1,
+    sampleRate: obj?.sampleRate ?? 0.05,
+    maxSampledSeries: obj?.maxSampledSeries ?? 20,
+    sourceCounts: obj?.sourceCounts ?? true,
+    settleMs: Number(settle[1]) * (settle[2] === 's' ? 1000 : 1),
+  };
 }
 
 /**
@@ -115,6 +145,8 @@ export interface PipelineOptions {
   shard?: { index: number; count: number };
   /** Checkpoint directory (overrides the config's `checkpoint`). */
   checkpointDir?: string;
+  /** `run --verify` / `--no-verify` (overrides the config's `verify`). */
+  verify?: boolean;
 }
 
 export interface PipelineEvents {
@@ -157,7 +189,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const withMode = (mode: string) => specs.map((t) => (t.kind === 'scale' && t.mode === 'fit-apply' ? { ...t, mode } : t));
     const fitCfg: PipelineConfig = { ...this.config, transform: withMode('fit'), sink: { kind: 'null' } };
     delete (fitCfg as { checkpoint?: unknown }).checkpoint;
-    const fit = await new Pipeline(fitCfg, { ...this.opts, sink: undefined, source: undefined, checkpointDir: undefined }).run({ ...(runOpts.signal ? { signal: runOpts.signal } : {}) });
+    const fit = await new Pipeline(fitCfg, { ...this.opts, sink: undefined, source: undefined, checkpointDir: undefined, verify: false }).run({ ...(runOpts.signal ? { signal: runOpts.signal } : {}) });
     if (fit.status !== 'ok') return { ...fit, fitPass: { samplesIn: fit.samplesIn, wallMs: fit.wallMs, status: fit.status } };
     const s = await this.runPass(withMode('apply'), runOpts);
     return { ...s, fitPass: { samplesIn: fit.samplesIn, wallMs: fit.wallMs, status: fit.status } };
@@ -189,11 +221,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     let reports: ReportAccumulator | undefined;
     // Schema mapping runs where keys are encoded (workers): the pipeline's, else the influx sink's.
     const schemaCfg = cfg.schema ?? (cfg.sink as { schema?: unknown }).schema;
+    const verifySettings = resolveVerify(cfg, this.opts.verify);
+    const rawSource = cfg.source.kind === 'prometheus' && (cfg.source as { extraction?: string }).extraction !== 'range';
     const spec: WorkerPipelineSpec = {
       key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
       transforms,
       encode: { ...cfg.encode, ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}) },
       ...(stateFile ? { stateFile } : {}),
+      ...(verifySettings
+        ? { verify: { seed: verifySettings.seed, sampleRate: verifySettings.maxSampledSeries > 0 ? verifySettings.sampleRate : 0, sourceCounts: rawSource && verifySettings.sourceCounts } }
+        : {}),
     };
     const ckDirForDeps = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
     const deps = { logger: log, registry: this.metrics.registry, pipeline: cfg.name, ...(ckDirForDeps ? { stateDir: ckDirForDeps } : {}) };
@@ -206,6 +243,14 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const planHash = createHash('sha1').update(JSON.stringify([cfg.source, cfg.transform, shard ?? null])).digest('hex');
     const ckName = shard ? `${cfg.name}.shard-${shard.index}-of-${shard.count}` : cfg.name;
     const store = ckDir ? CheckpointStore.open(ckDir, ckName, planHash) : undefined;
+    const vstate = verifySettings ? new RunVerifyState(verifySettings) : undefined;
+    // Resumed: the counts of earlier attempts come back from the checkpoint (written with their coverage).
+    let verifyUnresumable: string | undefined;
+    if (vstate && store) {
+      const pv = store.verify as PersistedVerify | undefined;
+      if (pv?.v === 1) vstate.restore(pv);
+      else if (store.covered().size > 0) verifyUnresumable = `the checkpoint ${store.path} holds no verify counts for the earlier attempts`;
+    }
     if (store) this.metrics.checkpointLagSources.set(cfg.name, () => (store.lagMs() || performance.now() - t0) / 1000);
     // A finished bounded plan (backfill, synthetic) has nothing left to do. Incremental and stream
     // sources are never finished: each run continues from the watermarks to a later "now".
@@ -303,6 +348,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           : {}),
         onBatch: (e) => {
           if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
+          if (vstate) {
+            vstate.add(e.result.verify, e.result.perMeasurement, e.result.oldestMs, e.result.newestMs);
+            vstate.setDeadLettered(sink.stats?.().deadLetteredByMeasurement as Record<string, number> | undefined);
+            if (store && e.chunk.coverageKey !== undefined) store.setVerify(vstate.persisted());
+          }
           if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
             store.flush(1000);
@@ -333,6 +383,41 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     } finally {
       health?.stop();
       await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
+    }
+    // Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged).
+    let verified: VerifiedSummary | undefined;
+    if (vstate && !error && !signal.aborted) {
+      if (verifyUnresumable) log.warn({ reason: verifyUnresumable }, 'verify skipped: counts of earlier attempts are unknown (delete the checkpoint and rerun to verify)');
+      else {
+        vstate.setDeadLettered(sink.stats?.().deadLetteredByMeasurement as Record<string, number> | undefined);
+        const plan = (source as { countPlan?: () => CountPlanQuery[] | null }).countPlan?.() ?? null;
+        const skipped = !rawSource
+          ? 'not a raw extraction (extraction: range evaluates PromQL; there are no stored samples to count)'
+          : !verifySettings!.sourceCounts
+            ? 'verify.sourceCounts is false'
+            : shard && shard.count > 1
+              ? 'a shard reads part of the plan; verify the union with promflux verify'
+              : !plan
+                ? 'the source has no fixed window (stream mode)'
+                : undefined;
+        try {
+          verified = await verifyRun(vstate, {
+            sink: cfg.sink as InfluxSinkConfig,
+            precision: cfg.encode.precision,
+            floatDigits: cfg.encode.floatDigits,
+            logger: log,
+            sourceCounts: plan && !skipped ? async () => (await import('../extract/prometheus/counts.js')).countStoredSamples(cfg.source as PrometheusSourceConfig, plan, log) : undefined,
+            ...(skipped ? { sourceCountsSkipped: skipped } : {}),
+            // Shards interleave in time: a shard's range holds the other shards' points too.
+            ...(shard && shard.count > 1 ? { countsSkipped: 'a shard shares its time range with the other shards; verify the union with promflux verify --summary <every shard>.json' } : {}),
+          });
+          if (!verified.ok) error = verifyError(verified);
+          log.info({ ok: verified.ok, measurements: verified.measurements, points: verified.points, sampledSeries: verified.sampledSeries, sourceCounts: verified.sourceCounts, mismatches: verified.mismatches.length }, 'verify finished');
+        } catch (err) {
+          error = new PromfluxError('PROMFLUX_VERIFY_FAILED', `verify could not read back what the run wrote: ${(err as Error).message}; the data is written: run promflux verify when the servers answer, or turn verification off (--no-verify, verify: false) for a target that answers neither InfluxQL nor Flux (e.g. VictoriaMetrics)`, { cause: err });
+        }
+        if (error) log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed verification');
+      }
     }
     if (store) {
       // Graceful stop or success: persist what is covered. Only a complete, successful run is "done".
@@ -390,6 +475,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       quality,
       statesWritten,
       ...(qualityLines ? { qualityLines } : {}),
+      ...(verified ? { verified } : {}),
     };
     const final = progress();
     this.emit('progress', final);

@@ -24,6 +24,10 @@ export interface SeriesEncoder {
   countEmittable(view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>): number;
   keeps(seriesKey: string): boolean;
   rowHasFields(value: Float64Array, features: Float64Array[], row: number): boolean;
+  /** Run verification (src/load/influx/run-verify.ts): the measurement and encoded line-protocol key a series is written under, or null. */
+  target(seriesKey: string): { measurement: string; key: Uint8Array } | null;
+  /** Field keys as written (after schema mapping; null = not written): the value column, then each feature. */
+  readonly fieldNames: { value: string | null; valueInt: boolean; features: Array<string | null>; featuresInt: boolean[] };
 }
 
 const MAX_CACHED_KEYS = 200_000;
@@ -152,5 +156,15 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
     countEmittable: (view, features, dropped, emitted, perMeasurement) => walk(view, features, dropped, emitted, null, perMeasurement),
     keeps: (seriesKey) => keyOf(seriesKey) !== null,
     rowHasFields,
+    target: (seriesKey) => {
+      const key = keyOf(seriesKey);
+      return key ? { measurement: measurementCache.get(seriesKey)!, key } : null;
+    },
+    fieldNames: {
+      value: valueMap ? valueMap.name : null,
+      valueInt,
+      features: featureNames.map((f) => mapping.mapField(f)?.name ?? null),
+      featuresInt: featInt,
+    },
   };
 }

@@ -5,6 +5,7 @@ import type { BatchDescriptor } from '../batch/layout.js';
 import type { FillSpec } from '../extract/source.js';
 import type { FeatureColumns } from '../load/sink.js';
 import type { TransformSpec } from '../transform/registry.js';
+import type { BatchVerify, VerifyTaskSpec } from '../load/influx/verify-collect.js';
 
 export interface EncodeSpec {
   /** Timestamp precision of the line protocol. */
@@ -26,6 +27,8 @@ export interface WorkerPipelineSpec {
   encode: EncodeSpec;
   /** Scaling/other per-series state file to load (msgpackr), if any. */
   stateFile?: string;
+  /** `run --verify`: report per-batch verification counts and sampled values (src/load/influx/verify-collect.ts). */
+  verify?: VerifyTaskSpec;
 }
 
 export interface ProcessTask {
@@ -70,5 +73,7 @@ export interface ProcessResult {
   newestMs: number;
   oldestMs: number;
   timings: { fillMs: number; kernelMs: Record<string, number>; encodeMs: number; totalMs: number };
+  /** With pipeline.verify: field counts, source samples per metric, sampled series' values. */
+  verify?: BatchVerify;
   error?: TaskError;
 }

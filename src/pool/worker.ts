@@ -17,6 +17,7 @@ import { LineWriter } from '../encode/lineprotocol.js';
 import type { FeatureColumns } from '../load/sink.js';
 import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from './task.js';
 import { loadStateForWorker } from './state.js';
+import { collectWritten, countSourceSamples, type BatchVerify } from '../load/influx/verify-collect.js';
 
 interface Compiled {
   kernels: Kernel[];
@@ -118,6 +119,13 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   // Samples the source delivered but the filler could not place count as input and as dropped.
   if (sourceDropped) for (const n of Object.values(sourceDropped)) samplesIn += n;
   res.samplesIn = samplesIn;
+  const vspec = task.pipeline.verify;
+  const verify: BatchVerify | undefined = vspec ? { fields: {}, sourceByMetric: {}, samples: [] } : undefined;
+  if (verify && vspec!.sourceCounts) {
+    // Before kernels: they may rewrite values (a staleness marker is recognised by its bits).
+    countSourceSamples(view, verify.sourceByMetric);
+    if (sourceDropped) for (const n of Object.values(sourceDropped)) verify.sourceByMetric['(unplaced)'] = (verify.sourceByMetric['(unplaced)'] ?? 0) + n;
+  }
   res.newestMs = samplesIn ? newest : NaN;
   res.oldestMs = samplesIn ? oldest : NaN;
 
@@ -168,6 +176,10 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted, res.perMeasurement);
     }
     if (task.want.columns) res.columns = compact(view, featureCols, c.features, c.encoder, rowsOut);
+    if (verify) {
+      collectWritten(view, featureCols, c.encoder, vspec!, verify);
+      res.verify = verify;
+    }
   } catch (err) {
     res.error = { code: 'PROMFLUX_ENCODE_FAILED', message: `encoding batch ${batch.id} (chunk ${batch.chunkId}): ${msg(err)}`, stage: 'encode' };
     return res;

@@ -15,7 +15,11 @@ export type Fault =
   /** Read the request, then destroy the socket (ECONNRESET / "other side closed" on the client). */
   | { kind: 'reset' }
   /** Forward after `ms` (a slow server; past the client's timeout it becomes a timeout). */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Answer 204 (accepted) without forwarding: the write is lost silently, as behind a broken proxy. */
+  | { kind: 'ack-drop' }
+  /** Forward the body (gunzipped) as `fn` rewrites it: a proxy that corrupts data. */
+  | { kind: 'rewrite'; fn: (lineProtocol: string) => string };
 
 export interface LoggedRequest {
   path: string;
@@ -122,6 +126,19 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           break;
         case 'delay':
           setTimeout(() => forward(req, body, res, entry), fault.ms);
+          break;
+        case 'rewrite': {
+          const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
+          const out = Buffer.from(fault.fn(raw.toString('utf8')), 'utf8');
+          delete req.headers['content-encoding'];
+          req.headers['content-length'] = String(out.length);
+          forward(req, out, res, entry);
+          break;
+        }
+        case 'ack-drop':
+          entry.status = 204;
+          res.writeHead(204);
+          res.end();
           break;
       }
     });

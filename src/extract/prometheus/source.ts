@@ -29,6 +29,7 @@ import { extractSelectors, parseSelector, type Selector } from './selector.js';
 import { alignDown, alignUp, formatDuration, parseTime } from './time.js';
 import { FileWatermarkStore, MemoryWatermarkStore, type WatermarkStore } from './watermarks.js';
 import { sleep } from '../retry.js';
+import type { CountPlanQuery } from './counts.js';
 
 export interface PrometheusSourceDeps {
   logger: Logger;
@@ -77,6 +78,8 @@ export class PrometheusSource implements Source {
   private failed: unknown;
   /** Halo time requested at open (raw modes keep rows within it). */
   private haloMs = 0;
+  /** [start, end) of each query as planned at open (`run --verify` counts the source over it). */
+  private readonly openWindows = new Map<string, [number, number]>();
 
   constructor(cfg: PrometheusSourceConfig, deps: PrometheusSourceDeps) {
     try {
@@ -140,6 +143,7 @@ export class PrometheusSource implements Source {
     }
     for (const q of this.rc.queries) {
       const [start, end] = this.initialWindow(q.name, now);
+      this.openWindows.set(q.name, [start, end]);
       this.queries.push({ name: q.name, expr: q.expr.trim(), series: 1, cursor: start, end, done: done.get(q.name) ?? [] });
       if (raw) this.selectors.set(q.name, parseSelector(q.expr));
     }
@@ -235,6 +239,19 @@ export class PrometheusSource implements Source {
       // metadata is a nicety (older servers, proxies may not have it): name conventions still apply
       this.logger.warn({ err: (err as Error).message }, 'prometheus metadata unavailable; metric kinds inferred from names');
     }
+  }
+
+  /**
+   * `run --verify`: each query's selector and [start, end) window as planned at open, for counting
+   * the stored samples in Prometheus (src/extract/prometheus/counts.ts). null when the extraction
+   * does not read stored samples (range) or the window is open-ended (stream).
+   */
+  countPlan(): CountPlanQuery[] | null {
+    if (this.rc.cfg.extraction === 'range' || this.rc.cfg.mode === 'stream') return null;
+    return this.queries.map((q) => {
+      const [startMs, endMs] = this.openWindows.get(q.name)!;
+      return { name: q.name, selector: this.selectors.get(q.name)!, startMs, endMs, series: q.series };
+    });
   }
 
   next(targetRows: number): Promise<SourceChunk | null> {

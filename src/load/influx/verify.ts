@@ -21,11 +21,15 @@ export interface VerifyOptions {
   values?: boolean;
   /** Field that every point has (default "value"). */
   field?: string;
+  /** Also return the count of every field (`fields`). */
+  fieldCounts?: boolean;
 }
 
 export interface MeasurementCheck {
   expected?: number;
   found: number;
+  /** Points carrying each field (COUNT of the field), as read back. */
+  fields?: Record<string, number>;
   min?: number | null;
   max?: number | null;
   sum?: number | null;
@@ -54,6 +58,7 @@ export async function verifyInflux(cfg: InfluxSinkConfig, opts: VerifyOptions): 
         check.expected = opts.expected[m]!;
         if (check.expected !== f.found) ok = false;
       }
+      if (!opts.fieldCounts) delete check.fields;
       if (!opts.values) {
         delete check.min;
         delete check.max;
@@ -93,7 +98,7 @@ async function readV1(cfg: InfluxSinkConfig, admin: AdminClient, opts: VerifyOpt
     part.forEach((m, j) => {
       const s = results.find((r) => r.statement_id === j)?.series?.[0];
       if (!s) {
-        out.set(m, { found: 0, min: null, max: null, sum: null });
+        out.set(m, { found: 0, fields: {}, min: null, max: null, sum: null });
         return;
       }
       const row = s.values[0] ?? [];
@@ -108,7 +113,11 @@ async function readV1(cfg: InfluxSinkConfig, admin: AdminClient, opts: VerifyOpt
           if (c.startsWith('count_')) count = Math.max(count!, Number(row[k] ?? 0));
         });
       }
-      out.set(m, { found: count, min: get(`min_${field}`), max: get(`max_${field}`), sum: get(`sum_${field}`) });
+      const fields: Record<string, number> = {};
+      s.columns.forEach((c, k) => {
+        if (c.startsWith('count_') && row[k] !== null && row[k] !== undefined) fields[c.slice(6)] = Number(row[k]);
+      });
+      out.set(m, { found: count, fields, min: get(`min_${field}`), max: get(`max_${field}`), sum: get(`sum_${field}`) });
     });
   }
   return out;
@@ -135,6 +144,22 @@ async function readV2(cfg: InfluxSinkConfig, admin: AdminClient, opts: VerifyOpt
       if (m === undefined) continue;
       const e = out.get(m) ?? { found: 0, min: null, max: null, sum: null };
       (e as unknown as Record<string, unknown>)[key] = Number(row._value);
+      out.set(m, e);
+    }
+  }
+  if (opts.fieldCounts) {
+    const q =
+      `from(bucket: ${fluxString(cfg.bucket!)})\n` +
+      `  |> range(start: time(v: ${Math.floor(opts.startMs)}000000), stop: time(v: ${Math.floor(opts.endMs)}000000))\n` +
+      `  |> group(columns: ["_measurement", "_field"])\n  |> count()`;
+    const body = JSON.stringify({ query: q, type: 'flux', dialect: { header: true, annotations: [] } });
+    const { status, text } = await admin.call('POST', path, body, 'application/json', 'application/csv');
+    if (status >= 300) throw admin.httpError('Flux query', status, text);
+    for (const row of parseCsv(text)) {
+      const m = row._measurement;
+      if (m === undefined || row._field === undefined) continue;
+      const e = out.get(m) ?? { found: 0, min: null, max: null, sum: null };
+      (e.fields ??= {})[row._field] = Number(row._value);
       out.set(m, e);
     }
   }
