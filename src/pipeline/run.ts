@@ -189,10 +189,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     let reports: ReportAccumulator | undefined;
     // Schema mapping runs where keys are encoded (workers): the pipeline's, else the influx sink's.
     const schemaCfg = cfg.schema ?? (cfg.sink as { schema?: unknown }).schema;
+    // Series-key policy of the line-protocol sinks (docs/LOAD.md "Series keys"); the sink given
+    // to the Pipeline (opts.sink, --sink) takes it from the config's sink entry.
+    const keyCfg = cfg.sink as { tagValues?: 'escape' | 'replace' | 'drop'; tagReplacement?: string; onCollision?: 'fail' | 'drop' };
+    const bounded = !['incremental', 'stream'].includes((cfg.source as { mode?: string }).mode ?? '');
+    const onCollision = keyCfg.onCollision ?? (bounded ? 'fail' : 'drop');
     const spec: WorkerPipelineSpec = {
       key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
       transforms,
-      encode: { ...cfg.encode, ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}) },
+      encode: {
+        ...cfg.encode,
+        ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}),
+        ...(keyCfg.tagValues ? { tagValues: keyCfg.tagValues } : {}),
+        ...(keyCfg.tagReplacement !== undefined ? { tagReplacement: keyCfg.tagReplacement } : {}),
+      },
       ...(stateFile ? { stateFile } : {}),
     };
     const ckDirForDeps = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
@@ -282,6 +292,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         maxInFlight,
         onError: eng.onError,
         retries: eng.retries,
+        onCollision,
         ...(eng.maxErrorRate ? { maxErrorRate: eng.maxErrorRate } : {}),
         logger: log,
         metrics: this.metrics,
