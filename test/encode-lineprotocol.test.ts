@@ -440,13 +440,15 @@ describe('encode: key policy (sink.tagValues)', () => {
     assert.equal(text(encodeSeriesKey('m', { t: 'a\\u{b}' })), 'm,t=a\\u{5c}u{b}'); // the escape escaped
     assert.equal(text(encodeSeriesKey('m', { t: '100% "q" a\\b x=y, é😀' })), 'm,t=100%\\ "q"\\ a\\b\\ x\\=y\\,\\ é😀'); // ordinary: as Point
     assert.equal(applyKeyPolicy('#x', 'tagValue', 'escape'), '#x'); // '#' matters only leading a measurement
+    assert.equal(applyKeyPolicy('\t\0x\t', 'measurement', 'escape'), '\\u{9}\0x\t'); // InfluxDB skips a leading tab/NUL
+    assert.equal(applyKeyPolicy('\0x', 'tagValue', 'escape'), '\0x');
     assert.equal(applyKeyPolicy('time', 'tagValue', 'escape'), 'time');
     assert.equal(applyKeyPolicy('time', 'measurement', 'escape'), 'time');
   });
 
   it('decodeTagValue inverts escape for every string and part', () => {
     const unit = fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom('\\', 'u', '{', '}', '\n', '#', 't', 'i', 'm', 'e', 'a', '5', 'c') },
+      { weight: 3, arbitrary: fc.constantFrom('\\', 'u', '{', '}', '\n', '#', '\t', '\0', 't', 'i', 'm', 'e', 'a', '5', 'c') },
       { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
     );
     fc.assert(
@@ -455,7 +457,7 @@ describe('encode: key policy (sink.tagValues)', () => {
         assert.equal(decodeTagValue(e), s);
         assert.equal(e.includes('\n'), false);
         assert.equal(e.endsWith('\\'), false);
-        if (part === 'measurement') assert.equal(e.startsWith('#'), false);
+        if (part === 'measurement') assert.equal(/^[#\t\0]/.test(e), false);
         if (part === 'tagKey') assert.notEqual(e, 'time');
       }),
       { numRuns: 5000 },

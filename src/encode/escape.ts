@@ -9,11 +9,13 @@
  *      - LF anywhere (it ends the line);
  *      - `\` as the last character (it would escape the `,`/`=`/space after it);
  *      - `#` as the first character of a measurement (the line becomes a comment, dropped silently);
+ *      - tab or NUL as the first character of a measurement (InfluxDB skips them as leading
+ *        whitespace: `\tx` is stored as `x`);
  *      - the tag key `time` (InfluxDB drops the point: "invalid tag key").
  *    `escape` (default) writes each of these as `\u{HEX}` (its code point in lowercase hex) and,
  *    so that the rule is an exact inverse, also the backslash of a literal `\u{` already in the
  *    text (`\u{` → `\u{5c}u{`). Nothing else changes: a name without LF, `\u{`, a trailing `\`
- *    (and, for a measurement, a leading `#`; for a tag key, the exact key `time`) is written
+ *    (and, for a measurement, a leading `#`, tab or NUL; for a tag key, the exact key `time`) is written
  *    unchanged. `decodeTagValue` is the inverse for every string. `replace` writes the offending
  *    character as a replacement character instead (lossy); `drop` refuses the name (the encoder
  *    drops the series' samples as `unencodable_series_key`).
@@ -126,14 +128,18 @@ export type KeyPart = 'measurement' | 'tagKey' | 'tagValue';
 export const DEFAULT_REPLACEMENT = '_';
 
 /**
- * Whether a replacement character can be carried itself: one code point, not LF, not `\`, not `#`
- * (a leading `#` would turn a measurement into a comment), and not `t` (`time` → `time`).
+ * Whether a replacement character can be carried itself in every position: one code point, not a
+ * C0 control (LF; tab and NUL lead-stripped), not `\`, not `#` (a leading `#` makes a measurement a
+ * comment), and not `t` (`time` → `time`).
  */
 export function replacementProblem(r: string): string | null {
   if ([...r].length !== 1) return 'must be exactly one character';
-  if (r === '\n' || r === '\\' || r === '#' || r === 't') return `${JSON.stringify(r)} cannot be carried by line protocol in every position`;
+  if (r.charCodeAt(0) < 32 || r === '\\' || r === '#' || r === 't') return `${JSON.stringify(r)} cannot be carried by line protocol in every position`;
   return null;
 }
+
+/** Measurement first characters InfluxDB does not keep: `#` (comment), tab and NUL (skipped). */
+const badLead = (c: number): boolean => c === 35 || c === 9 || c === 0;
 
 /** One test for everything the policy may have to touch (per series, not per sample). */
 const SUSPECT = /\n|\\u\{|\\$/;
@@ -145,7 +151,7 @@ const hex = (c: number): string => `\\u{${c.toString(16)}}`;
  * cannot be carried. Built once per series by the encoder, never per sample.
  */
 export function applyKeyPolicy(s: string, part: KeyPart, policy: KeyPolicy, replacement: string = DEFAULT_REPLACEMENT): string | null {
-  const leadHash = part === 'measurement' && s.charCodeAt(0) === 35;
+  const leadHash = part === 'measurement' && badLead(s.charCodeAt(0));
   const reserved = part === 'tagKey' && s === 'time';
   if (!leadHash && !reserved && !SUSPECT.test(s)) return s;
   if (policy === 'drop') {
