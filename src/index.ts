@@ -37,7 +37,12 @@ export type { ScalingState } from './transform/scaling-state.js';
 export { qualityFromCounts, DEFAULT_QUALITY_WEIGHTS } from './transform/quality.js';
 export type { QualityMetrics, QualityWeights } from './transform/quality.js';
 export { defaultFeatureSet } from './transform/kernels/index.js';
-export { LineWriter, encodeSeriesKey, encodeFieldKey } from './encode/lineprotocol.js';
+export { LineWriter, encodeSeriesKey, encodeFieldKey, mapSeriesKey, seriesKeyText } from './encode/lineprotocol.js';
+export type { KeyOptions, MappedKey } from './encode/lineprotocol.js';
+/** Inverse of the default key policy: readers of the data decode tag values (and keys, measurements) with it. */
+export { decodeTagValue, applyKeyPolicy } from './encode/escape.js';
+export type { KeyPolicy, KeyPart } from './encode/escape.js';
+export { SERIES_COLLISION_REASON, UNENCODABLE_SERIES_KEY_REASON } from './load/schema.js';
 export { createPrometheusSource } from './extract/prometheus/source.js';
 export type { PrometheusSourceConfig } from './extract/prometheus/config.js';
 export { createInfluxSink, setupInflux, verifyInflux } from './load/influx/index.js';

@@ -1,6 +1,7 @@
 /**
- * Float formatting: writeFloat must equal String(v) byte for byte (what Point writes); the N-digit
- * mode must equal the decimal toPrecision(N) denotes, trailing zeros trimmed, laid out like String().
+ * Float formatting: writeFloat must equal String(v) byte for byte (what Point writes), except that
+ * -0 keeps its sign ("-0"); the N-digit mode must equal the decimal toPrecision(N) denotes, trailing
+ * zeros trimmed, laid out like String() (and "-0" for -0).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,10 +12,12 @@ const buf = new Uint8Array(64);
 const dec = new TextDecoder();
 const fmt = (v: number): string => dec.decode(buf.subarray(0, writeFloat(buf, 0, v)));
 const fmtN = (v: number, n: number): string => dec.decode(buf.subarray(0, writeFloatDigits(buf, 0, v, n)));
+/** String(v), but "-0" for -0: the sign InfluxDB must keep. */
+const jsStr = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
 
 /** Reference for the N-digit mode, from toPrecision's text (independent of the implementation). */
 function refDigits(v: number, d: number): string {
-  if (v === 0) return '0';
+  if (v === 0) return Object.is(v, -0) ? '-0' : '0';
   const s = Math.abs(v).toPrecision(d);
   const [mant, e] = s.split('e');
   const [ip, fp = ''] = mant!.split('.');
@@ -58,11 +61,11 @@ describe('encode: writeFloat === String(v)', () => {
       5e-324, 1.7976931348623157e308, 0.000001234, 99999999999999.99, 9007199254740993, 1e15 + 0.3,
       100, 1000000, 12.5, 0.5, 0.25, 0.125, 1 - 2 ** -53, 1 + 2 ** -52,
     ];
-    for (const v of cases) assert.equal(fmt(v), String(v), `v=${v}`);
+    for (const v of cases) assert.equal(fmt(v), jsStr(v), `v=${v}`);
     for (let e = -1074; e <= 1023; e++) {
       for (const m of [1, 3, 1 - 2 ** -53, 1.5]) {
         const v = 2 ** e * m;
-        if (Number.isFinite(v)) assert.equal(fmt(v), String(v), `2^${e}·${m}`);
+        if (Number.isFinite(v)) assert.equal(fmt(v), jsStr(v), `2^${e}·${m}`);
       }
     }
   });
@@ -70,7 +73,7 @@ describe('encode: writeFloat === String(v)', () => {
   it('random doubles (fc.double, raw bits, short decimals, neighbours)', () => {
     fc.assert(
       fc.property(fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), bitsDouble, shortDecimal, neighbour), (v) => {
-        assert.equal(fmt(v), String(v));
+        assert.equal(fmt(v), jsStr(v));
       }),
       { numRuns: 20000 },
     );
@@ -88,7 +91,7 @@ describe('encode: writeFloat === String(v)', () => {
     for (let i = 0; i < 200000; i++) {
       const v = (rnd() - 0.5) * 10 ** Math.floor(rnd() * 30 - 10);
       const got = fmt(v);
-      if (got !== String(v)) assert.equal(got, String(v));
+      if (got !== jsStr(v)) assert.equal(got, jsStr(v));
     }
   });
 
@@ -107,7 +110,9 @@ describe('encode: writeFloatDigits (floatDigits: N)', () => {
     assert.equal(fmtN(0.000012345678, 6), '0.0000123457');
     assert.equal(fmtN(1e-9 / 3, 6), '3.33333e-10');
     assert.equal(fmtN(2.5, 6), '2.5');
-    assert.equal(fmtN(-0, 6), '0');
+    assert.equal(fmtN(-0, 6), '-0');
+    assert.equal(fmt(-0), '-0');
+    assert.equal(fmt(0), '0');
     assert.equal(fmtN(0.1 + 0.2, 15), '0.3');
     assert.equal(fmtN(0.1 + 0.2, 17), '0.30000000000000004');
     assert.equal(fmtN(9.5, 1), '10'); // toPrecision gives "1e+1": same decimal
@@ -121,7 +126,7 @@ describe('encode: writeFloatDigits (floatDigits: N)', () => {
         const got = fmtN(v, d);
         assert.equal(got, refDigits(v, d));
         // beyond the double range toPrecision's decimal no longer parses back to a finite double
-        if (d <= 15 && Math.abs(v) < 1e300 && Math.abs(v) > 1e-300) assert.equal(got, String(Number(v.toPrecision(d))));
+        if (d <= 15 && !Object.is(v, -0) && Math.abs(v) < 1e300 && Math.abs(v) > 1e-300) assert.equal(got, String(Number(v.toPrecision(d))));
       }),
       { numRuns: 20000 },
     );

@@ -69,7 +69,7 @@ describe('zero-copy hand-off', () => {
 });
 
 describe('odd label values', () => {
-  test('escaped exactly, and a series InfluxDB would reject is dropped with a named reason', async () => {
+  test('escaped exactly; a trailing backslash is written reversibly (sink.tagValues: escape)', async () => {
     const pool = new WorkerPool({ workers: 1 });
     try {
       const desc = allocBatch(2, 'odd', 8, 4);
@@ -89,9 +89,10 @@ describe('odd label values', () => {
       });
       assert.equal(result.error, undefined);
       assert.equal(result.samplesIn, 3);
-      assert.equal(result.rowsOut, 1);
-      assert.deepEqual(result.dropped, { unencodable_trailing_backslash: 2 });
-      assert.equal(new TextDecoder().decode(result.lp!), 'm,a=x\\ y\\,z\\=1\\ "q"\\ ü value=3 1000\n');
+      assert.equal(result.rowsOut, 3);
+      assert.deepEqual(result.dropped, {});
+      assert.equal(new TextDecoder().decode(result.lp!), 'm,path=C:\\u{5c} value=1 1000\nm,path=C:\\u{5c} value=2 2000\nm,a=x\\ y\\,z\\=1\\ "q"\\ ü value=3 1000\n');
+      assert.deepEqual(result.targetKeys, ['m,path=C:\\u{5c}', 'm,a=x\\ y\\,z\\=1\\ "q"\\ ü']);
     } finally {
       await pool.close();
     }

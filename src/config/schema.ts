@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { syntheticSourceSchema } from '../extract/synthetic.js';
 import { sourceSchemas, sinkSchemas } from './plugins.js';
 import { healthSchema } from '../observe/health.js';
+import { seriesKeyOptionsShape } from '../load/schema.js';
 
 const transformSchema = z.looseObject({ kind: z.string().min(1) });
 
@@ -15,6 +16,7 @@ export const fileSinkSchema = z
     /** Output path; `.gz` or `gzip: true` compresses. */
     path: z.string().min(1),
     gzip: z.boolean().optional(),
+    ...seriesKeyOptionsShape,
   })
   .strict();
 

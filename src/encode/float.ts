@@ -356,11 +356,13 @@ function writeShortestScaled(buf: Uint8Array, pos: number, a: number): number {
 }
 
 /**
- * Write `v` exactly as `String(v)` does (shortest round-trip, JS layout). The caller has checked
- * that `v` is finite. -0 writes "0", like String(-0).
+ * Write `v` exactly as `String(v)` does (shortest round-trip, JS layout), except -0, which writes
+ * "-0" (String(-0) and Point write "0", which InfluxDB reads back as +0; Go's ParseFloat keeps the
+ * sign of "-0"). The caller has checked that `v` is finite.
  */
 export function writeFloat(buf: Uint8Array, pos: number, v: number): number {
   if (v === 0) {
+    if (1 / v < 0) buf[pos++] = 45;
     buf[pos] = 48;
     return pos + 1;
   }
@@ -384,11 +386,13 @@ export function writeFloat(buf: Uint8Array, pos: number, v: number): number {
  * denotes (round half away from zero on the exact binary value), trailing zeros removed, laid out
  * like String() — plain decimal when 1e-7 <= |result| < 1e21, otherwise `d[.ddd]e±x`.
  * With digits = 6: 3.14159265 → "3.14159", 1234567 → "1234570", 0.000012345678 → "0.0000123457",
- * 1e-9/3 → "3.33333e-10", 2.5 → "2.5", -0 → "0". For digits <= 15 the text is exactly
- * String(Number(v.toPrecision(digits))). InfluxDB parses all of these (Go strconv.ParseFloat).
+ * 1e-9/3 → "3.33333e-10", 2.5 → "2.5", -0 → "-0" (the sign is kept, as in writeFloat). For
+ * digits <= 15 and v ≠ -0 the text is exactly String(Number(v.toPrecision(digits))). InfluxDB
+ * parses all of these (Go strconv.ParseFloat).
  */
 export function writeFloatDigits(buf: Uint8Array, pos: number, v: number, digits: number): number {
   if (v === 0) {
+    if (1 / v < 0) buf[pos++] = 45;
     buf[pos] = 48;
     return pos + 1;
   }

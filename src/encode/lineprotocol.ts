@@ -4,19 +4,22 @@
  *
  * Output is byte-identical to `new Point(m).tag(..)…toLineProtocol()` of @influxdata/influxdb-client
  * (+ '\n', UTF-8) when fields are written in Point's order (keys sorted, see `sortKeys`), for every
- * input Point encodes into a line InfluxDB accepts. Where Point would emit a line InfluxDB rejects
- * or silently ignores, key encoding throws EncodeError instead, so the caller can drop the series
- * with a counted reason (see `seriesKeyProblem`).
+ * input Point encodes into a line InfluxDB accepts and stores as given, with deliberate
+ * differences where Point loses data: series-key names go through the key policy first (Point
+ * writes a newline as the two characters `\n`, which merges it with a literal `\n`; see
+ * src/encode/escape.ts), tab and CR in series keys are written raw (Point's `\t` `\r` are stored
+ * as backslash + letter), and -0 is written as `-0` (Point writes `0`). Where a key cannot be written, key encoding throws EncodeError
+ * so the caller can drop the series with a counted reason (see `mapSeriesKey`).
  *
  * Usage (once per series / per field name, then per row):
  *   const key = encodeSeriesKey('cpu', { host: 'a' }); const fk = encodeFieldKey('value');
  *   w.begin(key); w.float(fk, 0.5); w.end(tsMs);
  */
 import { PromfluxError } from '../errors.js';
-import { escapeFieldKey, escapeMeasurement, escapeTag, stringFieldMaxBytes, writeStringField } from './escape.js';
+import { applyKeyPolicy, escapeFieldKey, escapeKeyMeasurement, escapeKeyTag, stringFieldMaxBytes, writeStringField, type KeyPolicy } from './escape.js';
 import { MAX_NUMBER_BYTES, writeFloat, writeFloatDigits, writeInt, writeUint } from './float.js';
 
-export { escapeFieldKey, escapeMeasurement, escapeStringField, escapeTag } from './escape.js';
+export { applyKeyPolicy, decodeTagValue, escapeFieldKey, escapeMeasurement, escapeStringField, escapeTag, type KeyPolicy, type KeyPart } from './escape.js';
 
 export type Precision = 's' | 'ms' | 'us' | 'ns';
 
@@ -24,12 +27,15 @@ export type Precision = 's' | 'ms' | 'us' | 'ns';
 export type UnencodableReason =
   /** Empty measurement or field key (Point returns no line). */
   | 'empty_name'
-  /** Name, tag key or tag value ends in `\`: it would escape the following `,`/`=`/space (InfluxDB: "invalid tag format"). */
+  /** Field key ends in `\`: it would escape the following `=` (InfluxDB: "invalid field format"). */
   | 'trailing_backslash'
-  /** Measurement starts with `#`: InfluxDB takes the whole line for a comment and drops it silently. */
-  | 'comment_line'
-  /** Tag key or field key `time`: InfluxDB drops the point ("invalid tag key"/"invalid field name"). */
+  /** Field key `time`: InfluxDB drops the point ("invalid field name"). */
   | 'reserved_key'
+  /**
+   * Under the key policy `drop`: the measurement, a tag key or a tag value holds something line
+   * protocol cannot carry (LF, a trailing `\`, a leading `#` in a measurement, the tag key `time`).
+   */
+  | 'series_key'
   /** Measurement + tags longer than InfluxDB's 65535-byte series-key limit. */
   | 'key_too_long';
 
@@ -42,6 +48,14 @@ export class EncodeError extends PromfluxError {
     super('PROMFLUX_ENCODE_UNENCODABLE', message);
     this.name = 'EncodeError';
   }
+}
+
+/** How series keys treat what line protocol cannot carry (see src/encode/escape.ts). */
+export interface KeyOptions {
+  /** Default 'escape'. */
+  policy?: KeyPolicy;
+  /** Replacement character of the 'replace' policy (default '_'). */
+  replacement?: string;
 }
 
 /** InfluxDB's limit on measurement + tags (models.MaxKeyLength). */
@@ -61,21 +75,58 @@ function describe(s: string): string {
   return JSON.stringify(s.length > 80 ? s.slice(0, 80) + '…' : s);
 }
 
+/** Measurement and tags after the key policy (not yet line-protocol-escaped), or why not. */
+export interface MappedKey {
+  measurement: string;
+  /** [key, value] pairs sorted by key (Point's order); empty keys and values already left out. */
+  tags: [string, string][];
+}
+
 /**
- * Why `measurement` + `tags` cannot be written, or null when they can. Tags with an empty key or
- * empty value are skipped (as Point does) and so never cause a problem.
+ * Apply the key policy to a measurement and its tags: the names as InfluxDB will store them, or the
+ * reason the series cannot be written. Tags with an empty key or empty value are skipped (as Point
+ * does). Two tag keys that the policy maps to one key (`replace` only) are a `series_key` problem.
  */
-export function seriesKeyProblem(measurement: string, tags: Readonly<Record<string, string>>): UnencodableReason | null {
+export function mapSeriesKey(measurement: string, tags: Readonly<Record<string, string>>, opts: KeyOptions = {}): MappedKey | UnencodableReason {
   if (!measurement) return 'empty_name';
-  if (measurement.charCodeAt(0) === 35) return 'comment_line';
-  if (measurement.endsWith('\\')) return 'trailing_backslash';
-  for (const k of Object.keys(tags)) {
+  const policy = opts.policy ?? 'escape';
+  const r = opts.replacement;
+  const m = applyKeyPolicy(measurement, 'measurement', policy, r);
+  if (m === null) return 'series_key';
+  const out: [string, string][] = [];
+  const keysIn: string[] = [];
+  for (const k of Object.keys(tags).sort()) {
     const v = tags[k];
     if (!k || !v) continue;
-    if (k.endsWith('\\') || v.endsWith('\\')) return 'trailing_backslash';
-    if (k === 'time') return 'reserved_key';
+    keysIn.push(k);
+    const k2 = applyKeyPolicy(k, 'tagKey', policy, r);
+    const v2 = applyKeyPolicy(v, 'tagValue', policy, r);
+    if (k2 === null || v2 === null) return 'series_key';
+    out.push([k2, v2]);
   }
-  return null;
+  // Sorted by the written key (a rewritten key may sort elsewhere), so equal tag sets give equal
+  // text; `replace` can map two keys to one, which would merge two tags.
+  if (m !== measurement || out.some((t, i) => t[0] !== keysIn[i])) {
+    out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (let i = 1; i < out.length; i++) if (out[i]![0] === out[i - 1]![0]) return 'series_key';
+  }
+  return { measurement: m, tags: out };
+}
+
+/**
+ * Why `measurement` + `tags` cannot be written under `opts`, or null when they can (the length
+ * limit is checked by encodeSeriesKey, which needs the bytes).
+ */
+export function seriesKeyProblem(measurement: string, tags: Readonly<Record<string, string>>, opts: KeyOptions = {}): UnencodableReason | null {
+  const k = mapSeriesKey(measurement, tags, opts);
+  return typeof k === 'string' ? k : null;
+}
+
+/** The line-protocol text of a mapped key: what InfluxDB identifies the series by. */
+export function seriesKeyText(k: MappedKey): string {
+  let s = escapeKeyMeasurement(k.measurement);
+  for (const [key, v] of k.tags) s += ',' + escapeKeyTag(key) + '=' + escapeKeyTag(v);
+  return s;
 }
 
 /** Why `name` cannot be a field key, or null when it can. */
@@ -87,22 +138,23 @@ export function fieldKeyProblem(name: string): UnencodableReason | null {
 }
 
 /**
- * Escaped `measurement[,tag=value...]` as UTF-8: tags sorted by key like Point (see sortKeys), tags
- * with an empty key or value skipped like Point. Built once per series (allocates; not per row).
- * @throws EncodeError when the key cannot be written (see seriesKeyProblem).
+ * Escaped `measurement[,tag=value...]` as UTF-8, after the key policy (default `escape`, see
+ * src/encode/escape.ts): tags sorted by key like Point (see sortKeys), tags with an empty key or
+ * value skipped like Point. Built once per series (allocates; not per row). For names the policy
+ * leaves alone this is byte-identical to Point's key.
+ * @throws EncodeError when the key cannot be written (see mapSeriesKey; and `key_too_long`).
  */
-export function encodeSeriesKey(measurement: string, tags: Readonly<Record<string, string>>): Uint8Array {
-  const problem = seriesKeyProblem(measurement, tags);
-  if (problem) {
-    throw new EncodeError(problem, `cannot encode series ${describe(measurement)} ${describe(JSON.stringify(tags))} as line protocol: ${problem}; drop or rename it (e.g. with a schema mapping)`);
+export function encodeSeriesKey(measurement: string, tags: Readonly<Record<string, string>>, opts: KeyOptions = {}): Uint8Array {
+  const k = mapSeriesKey(measurement, tags, opts);
+  if (typeof k === 'string') {
+    throw new EncodeError(k, `cannot encode series ${describe(measurement)} ${describe(JSON.stringify(tags))} as line protocol: ${k}; choose sink.tagValues escape or replace, or drop or rename it (e.g. with a schema mapping)`);
   }
-  let s = escapeMeasurement(measurement);
-  for (const k of Object.keys(tags).sort()) {
-    const v = tags[k];
-    if (!k || !v) continue;
-    s += ',' + escapeTag(k) + '=' + escapeTag(v);
-  }
-  const bytes = textEncoder.encode(s);
+  return encodeMappedKey(k, measurement);
+}
+
+/** UTF-8 of seriesKeyText(k), checked against InfluxDB's key length limit. */
+export function encodeMappedKey(k: MappedKey, measurement: string = k.measurement): Uint8Array {
+  const bytes = textEncoder.encode(seriesKeyText(k));
   if (bytes.length > MAX_SERIES_KEY_BYTES) {
     throw new EncodeError('key_too_long', `series key of ${describe(measurement)} is ${bytes.length} bytes, over InfluxDB's ${MAX_SERIES_KEY_BYTES}; drop or shorten its tags`);
   }

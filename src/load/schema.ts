@@ -10,9 +10,46 @@
  * under the drop reason SCHEMA_EXCLUDED_REASON, so every sample still ends written or dropped.
  */
 import { z } from 'zod';
+import { replacementProblem } from '../encode/escape.js';
 
 /** Drop reason the encoder counts for rows of series excluded by the mapping. */
 export const SCHEMA_EXCLUDED_REASON = 'schema_excluded';
+
+/**
+ * Drop reason for rows of a series whose target series key (measurement + tag set after mapping and
+ * key policy) another source series already holds in this run (`sink.onCollision: drop`).
+ */
+export const SERIES_COLLISION_REASON = 'series_collision';
+
+/** Drop reason under `sink.tagValues: drop` for a series whose names line protocol cannot carry. */
+export const UNENCODABLE_SERIES_KEY_REASON = 'unencodable_series_key';
+
+/**
+ * Series-key options of the line-protocol sinks (file, influx); spread into their schemas. Optional
+ * here so configs built in code need not name them; defaults are resolved where the run starts.
+ */
+export const seriesKeyOptionsShape = {
+  /**
+   * What to do with what line protocol cannot carry in a measurement, tag key or tag value (LF, a
+   * trailing backslash, a leading `#` in a measurement, the tag key `time`): `escape` (default) as
+   * `\u{HEX}`, reversible with decodeTagValue; `replace` with `tagReplacement`; `drop` the series.
+   */
+  tagValues: z.enum(['escape', 'replace', 'drop']).optional(),
+  /** Replacement character for `tagValues: replace` (default `_`). */
+  tagReplacement: z
+    .string()
+    .superRefine((r, ctx) => {
+      const p = replacementProblem(r);
+      if (p) ctx.addIssue({ code: 'custom', message: `tagReplacement ${p}` });
+    })
+    .optional(),
+  /**
+   * Two source series written as one target series: `fail` the run (default for `mode: backfill`
+   * and bounded synthetic runs) or `drop` the later one's samples as `series_collision` (default for
+   * incremental and stream runs).
+   */
+  onCollision: z.enum(['fail', 'drop']).optional(),
+};
 
 const glob = z.string().min(1);
 

@@ -55,6 +55,11 @@ export interface DispatcherOptions {
   maxInFlight: number;
   onError: 'fail' | 'skip' | 'retry';
   retries: number;
+  /**
+   * Two source series with one target series key (line-protocol sinks): fail the run, or drop the
+   * series that did not hold the key first (its samples counted as `series_collision`). Default fail.
+   */
+  onCollision?: 'fail' | 'drop';
   logger: Logger;
   metrics?: EngineMetrics;
   signal?: AbortSignal;
@@ -130,10 +135,36 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   };
   const pipe = o.pipelineName;
 
+  // Series-key collisions, checked per series (never per sample) over the whole run: target series
+  // key (line-protocol text of measurement + tags, after schema mapping and key policy) → the source
+  // series key that holds it. The first batch to reach the sink with a target key claims it; within
+  // one batch the smallest source key (JS string order) wins. `losers` are the series dropped for it.
+  const claims = new Map<string, string>();
+  const losers = new Set<string>();
+  const onCollision = o.onCollision ?? 'fail';
+  const collisionsOf = (r: ProcessResult): { source: string; holder: string; target: string }[] => {
+    const n = r.seriesKeys.length;
+    if (!want.lp || r.targetKeys.length !== n) return [];
+    const order = [...r.seriesKeys.keys()].sort((a, b) => (r.seriesKeys[a]! < r.seriesKeys[b]! ? -1 : r.seriesKeys[a]! > r.seriesKeys[b]! ? 1 : 0));
+    const local = new Map<string, string>();
+    const found: { source: string; holder: string; target: string }[] = [];
+    for (const i of order) {
+      const source = r.seriesKeys[i]!;
+      const target = r.targetKeys[i]!;
+      if (!target) continue;
+      const holder = claims.get(target) ?? local.get(target);
+      if (holder === undefined) local.set(target, source);
+      else if (holder !== source) found.push({ source, holder, target });
+    }
+    if (found.length === 0) for (const [t, s] of local) claims.set(t, s);
+    return found;
+  };
+
   const processChunk = async (firstChunk: SourceChunk, size: number): Promise<void> => {
     let chunk = firstChunk;
     const id = nextId++;
     let attempt = 0;
+    let reruns = 0;
     for (;;) {
       const batch = buffers.acquire(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
       const t0 = performance.now();
@@ -146,7 +177,8 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
           nowMs: Date.now(),
           want,
           ...(want.lp ? { out: outBuffers.acquire(Math.ceil(chunk.estRows * lpBytesPerRow * 1.1) + 4096) } : {}),
-          ...(o.faults?.has(id) && attempt === 0 ? { fault: o.faults.get(id)! } : {}),
+          ...(o.faults?.has(id) && attempt === 0 && reruns === 0 ? { fault: o.faults.get(id)! } : {}),
+          ...(losers.size > 0 ? { exclude: [...losers] } : {}),
         });
       } catch (err) {
         // The worker died or threw outside our guard (e.g. out of memory): retry on a fresh worker.
@@ -187,6 +219,38 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
           return;
         }
         throw new BatchFailedError(id, chunk.id, err.stage, err.kernel, err.message, err.code);
+      }
+      const collisions = collisionsOf(result);
+      if (collisions.length > 0) {
+        const c = collisions[0]!;
+        if (onCollision === 'fail') {
+          o.metrics?.errors.inc({ pipeline: pipe, stage: 'load', code: 'PROMFLUX_SERIES_COLLISION' });
+          throw new BatchFailedError(
+            id,
+            chunk.id,
+            'load',
+            undefined,
+            `series collision in batch ${id} (chunk ${chunk.id}): source series ${c.holder} and ${c.source} would both be written as the InfluxDB series ${JSON.stringify(c.target)}, merging their points` +
+              (collisions.length > 1 ? ` (and ${collisions.length - 1} more pair(s) in this batch)` : '') +
+              `. Keep the label that tells them apart (schema.tags allow/deny/rename), use sink.tagValues: escape, or set sink.onCollision: drop to drop the later series (counted as series_collision)`,
+            'PROMFLUX_SERIES_COLLISION',
+          );
+        }
+        // drop: the main thread never edits line-protocol bytes; the batch is encoded again in a
+        // worker without the losing series (fill and kernels rerun: collisions are rare).
+        for (const x of collisions) {
+          if (losers.has(x.source)) continue;
+          losers.add(x.source);
+          o.logger.warn(
+            { batch: id, chunk: chunk.id, kept: x.holder, dropped: x.source, target: x.target },
+            'series collision: two source series map to one target series; dropping the later one (sink.onCollision=drop, counted as series_collision)',
+          );
+        }
+        buffers.release(result.batch);
+        if (result.lp?.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
+        reruns++;
+        if (reruns > 100) throw new BatchFailedError(id, chunk.id, 'load', undefined, `batch ${id} (chunk ${chunk.id}): series collisions did not settle after 100 re-encodings`, 'PROMFLUX_SERIES_COLLISION');
+        continue;
       }
       // Ship to the sink; the slot stays taken until it is accepted (backpressure).
       const wr = await o.sink.write({

@@ -223,10 +223,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const schemaCfg = cfg.schema ?? (cfg.sink as { schema?: unknown }).schema;
     const verifySettings = resolveVerify(cfg, this.opts.verify);
     const rawSource = cfg.source.kind === 'prometheus' && (cfg.source as { extraction?: string }).extraction !== 'range';
+    // Series-key policy of the line-protocol sinks (docs/LOAD.md "Series keys"); the sink given
+    // to the Pipeline (opts.sink, --sink) takes it from the config's sink entry.
+    const keyCfg = cfg.sink as { tagValues?: 'escape' | 'replace' | 'drop'; tagReplacement?: string; onCollision?: 'fail' | 'drop' };
+    const bounded = !['incremental', 'stream'].includes((cfg.source as { mode?: string }).mode ?? '');
+    const onCollision = keyCfg.onCollision ?? (bounded ? 'fail' : 'drop');
     const spec: WorkerPipelineSpec = {
       key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
       transforms,
-      encode: { ...cfg.encode, ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}) },
+      encode: {
+        ...cfg.encode,
+        ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}),
+        ...(keyCfg.tagValues ? { tagValues: keyCfg.tagValues } : {}),
+        ...(keyCfg.tagReplacement !== undefined ? { tagReplacement: keyCfg.tagReplacement } : {}),
+      },
       ...(stateFile ? { stateFile } : {}),
       ...(verifySettings
         ? { verify: { seed: verifySettings.seed, sampleRate: verifySettings.maxSampledSeries > 0 ? verifySettings.sampleRate : 0, sourceCounts: rawSource && verifySettings.sourceCounts } }
@@ -327,6 +337,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         maxInFlight,
         onError: eng.onError,
         retries: eng.retries,
+        onCollision,
         ...(eng.maxErrorRate ? { maxErrorRate: eng.maxErrorRate } : {}),
         logger: log,
         metrics: this.metrics,

@@ -7,10 +7,12 @@ import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, parseSeriesKey, type BatchView } f
 
 /** Rows never emitted: dropped, or context (leading halo and trailing look-ahead). */
 const NOT_EMITTED = FLAG_DROPPED | FLAG_HALO;
-import { encodeFieldKey, encodeSeriesKey, seriesKeyProblem, type LineWriter } from '../encode/lineprotocol.js';
+import { encodeFieldKey, encodeMappedKey, EncodeError, mapSeriesKey, seriesKeyText, type LineWriter } from '../encode/lineprotocol.js';
 import type { EncodeSpec } from './task.js';
 /** Same value as SCHEMA_EXCLUDED_REASON in src/load/schema.ts (not imported: workers skip zod). */
 const SCHEMA_EXCLUDED_REASON = 'schema_excluded';
+/** Same value as SERIES_COLLISION_REASON in src/load/schema.ts: rows of series the dispatcher excluded. */
+const SERIES_COLLISION_REASON = 'series_collision';
 
 export interface SeriesMapping {
   mapSeries(name: string, labels: Record<string, string>): { measurement: string; tags: Record<string, string> } | null;
@@ -18,11 +20,17 @@ export interface SeriesMapping {
 }
 
 export interface SeriesEncoder {
-  /** Encode emitted rows into w; counts rows that cannot be emitted into `dropped`; marks emitted series. */
-  encode(w: LineWriter, view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>): number;
+  /**
+   * Encode emitted rows into w; counts rows that cannot be emitted into `dropped`; marks emitted
+   * series. Series in `exclude` (source series keys) are not written: their rows count as
+   * `series_collision` (the dispatcher found another series with the same target key).
+   */
+  encode(w: LineWriter, view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>, exclude?: ReadonlySet<string>): number;
   /** Same accounting as encode, without producing bytes (columns-only sinks). */
-  countEmittable(view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>): number;
+  countEmittable(view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>, exclude?: ReadonlySet<string>): number;
   keeps(seriesKey: string): boolean;
+  /** Line-protocol text of the series key a source series is written under (after schema and key policy). */
+  targetKey(seriesKey: string): string | undefined;
   rowHasFields(value: Float64Array, features: Float64Array[], row: number): boolean;
   /** Run verification (src/load/influx/run-verify.ts): the measurement and encoded line-protocol key a series is written under, or null. */
   target(seriesKey: string): { measurement: string; key: Uint8Array } | null;
@@ -46,6 +54,8 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
   // Per series: encoded key bytes, or the reason its rows cannot be written (counted as drops).
   const keyCache = new Map<string, Uint8Array | string>();
   const measurementCache = new Map<string, string>();
+  const targetCache = new Map<string, string>();
+  const keyOpts = { policy: spec.tagValues ?? 'escape', ...(spec.tagReplacement !== undefined ? { replacement: spec.tagReplacement } : {}) } as const;
   const keyOrReason = (seriesKey: string): Uint8Array | string => {
     let k = keyCache.get(seriesKey);
     if (k === undefined) {
@@ -53,9 +63,21 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
       const m = mapping.mapSeries(name, labels);
       if (!m) k = SCHEMA_EXCLUDED_REASON;
       else {
-        // Keys InfluxDB would reject or silently ignore (trailing backslash, '#' measurement, …).
-        const problem = seriesKeyProblem(m.measurement, m.tags);
-        k = problem ? `unencodable_${problem}` : encodeSeriesKey(m.measurement, m.tags);
+        // The key policy (sink.tagValues) rewrites or refuses what line protocol cannot carry.
+        const mk = mapSeriesKey(m.measurement, m.tags, keyOpts);
+        if (typeof mk === 'string') k = `unencodable_${mk}`;
+        else {
+          try {
+            k = encodeMappedKey(mk, m.measurement);
+          } catch (err) {
+            if (!(err instanceof EncodeError)) throw err;
+            k = `unencodable_${err.reason}`;
+          }
+        }
+        if (typeof k !== 'string' && typeof mk !== 'string') {
+          if (targetCache.size >= MAX_CACHED_KEYS) targetCache.clear();
+          targetCache.set(seriesKey, seriesKeyText(mk));
+        }
       }
       if (keyCache.size >= MAX_CACHED_KEYS) {
         keyCache.clear();
@@ -97,6 +119,7 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
     emitted: Uint8Array,
     w: LineWriter | null,
     perMeasurement?: Record<string, number>,
+    exclude?: ReadonlySet<string>,
   ): number => {
     const { runs, flags, ts, value } = view;
     const keys = view.desc.seriesKeys;
@@ -107,7 +130,7 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
       const s = runs[o]!;
       const start = runs[o + 1]! + runs[o + 2]!;
       const end = runs[o + 1]! + runs[o + 3]!;
-      const key = keyOrReason(keys[s]!);
+      const key = exclude?.has(keys[s]!) ? SERIES_COLLISION_REASON : keyOrReason(keys[s]!);
       if (typeof key === 'string') {
         let n = 0;
         for (let i = start; i < end; i++) if ((flags[i]! & NOT_EMITTED) === 0) n++;
@@ -152,9 +175,16 @@ export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string
   };
 
   return {
-    encode: (w, view, features, dropped, emitted, perMeasurement) => walk(view, features, dropped, emitted, w, perMeasurement),
-    countEmittable: (view, features, dropped, emitted, perMeasurement) => walk(view, features, dropped, emitted, null, perMeasurement),
+    encode: (w, view, features, dropped, emitted, perMeasurement, exclude) => walk(view, features, dropped, emitted, w, perMeasurement, exclude),
+    countEmittable: (view, features, dropped, emitted, perMeasurement, exclude) => walk(view, features, dropped, emitted, null, perMeasurement, exclude),
     keeps: (seriesKey) => keyOf(seriesKey) !== null,
+    targetKey: (seriesKey) => {
+      if (!targetCache.has(seriesKey)) {
+        keyCache.delete(seriesKey); // recompute (the target cache may have been cleared on its own)
+        keyOrReason(seriesKey);
+      }
+      return targetCache.get(seriesKey);
+    },
     rowHasFields,
     target: (seriesKey) => {
       const key = keyOf(seriesKey);

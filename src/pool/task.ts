@@ -18,6 +18,10 @@ export interface EncodeSpec {
   flagsField: boolean;
   /** Schema mapping config (see src/load/schema.ts); undefined = metric name → measurement, labels → tags. */
   schema?: unknown;
+  /** Key policy for what line protocol cannot carry (sink.tagValues; default 'escape'). */
+  tagValues?: 'escape' | 'replace' | 'drop';
+  /** Replacement character of the 'replace' policy (sink.tagReplacement; default '_'). */
+  tagReplacement?: string;
 }
 
 /** What a worker needs to run one pipeline (compiled once per worker, cached by `key`). */
@@ -42,6 +46,11 @@ export interface ProcessTask {
   out?: SharedArrayBuffer;
   /** Test builds only (PROMFLUX_FAULTS=1): make this task throw or kill its worker. */
   fault?: 'throw' | 'exit';
+  /**
+   * Source series keys not to write (counted as `series_collision`): the dispatcher found them
+   * colliding with another series' target key and re-runs the batch without them.
+   */
+  exclude?: string[];
 }
 
 export interface TaskError {
@@ -67,6 +76,11 @@ export interface ProcessResult {
   columns: FeatureColumns | null;
   /** Series keys of emitted rows. */
   seriesKeys: string[];
+  /**
+   * Per entry of seriesKeys (line-protocol tasks only, else empty): the target series key as
+   * line-protocol text (measurement + tag set after schema mapping and key policy).
+   */
+  targetKeys: string[];
   /** Emitted rows per measurement (after schema mapping). */
   perMeasurement: Record<string, number>;
   /** Newest / oldest non-halo timestamp (ms), NaN when none. */

@@ -56,6 +56,7 @@ function emptyResult(task: ProcessTask, batch: BatchDescriptor): ProcessResult {
     lp: null,
     columns: null,
     seriesKeys: [],
+    targetKeys: [],
     perMeasurement: {},
     newestMs: NaN,
     oldestMs: NaN,
@@ -154,6 +155,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   const dropped = ctx.dropped;
   if (sourceDropped) for (const [k, n] of Object.entries(sourceDropped)) dropped[k] = (dropped[k] ?? 0) + n;
   const emitted = new Uint8Array(batch.seriesKeys.length);
+  const exclude = task.exclude?.length ? new Set(task.exclude) : undefined;
   let rowsOut = 0;
   try {
     if (task.want.lp) {
@@ -163,7 +165,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       // (Never write into whatever buffer the writer held last: it may be back in the pool and in use.)
       const target = new Uint8Array(task.out ?? new SharedArrayBuffer(Math.max(4096, n * 256)));
       w.resetInto(target);
-      rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted, res.perMeasurement);
+      rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted, res.perMeasurement, exclude);
       const bytes = w.bytes();
       if (w.writesInto(target)) res.lp = bytes;
       else {
@@ -173,11 +175,11 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
         res.lp = lp;
       }
     } else {
-      rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted, res.perMeasurement);
+      rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted, res.perMeasurement, exclude);
     }
-    if (task.want.columns) res.columns = compact(view, featureCols, c.features, c.encoder, rowsOut);
+    if (task.want.columns) res.columns = compact(view, featureCols, c.features, c.encoder, rowsOut, exclude);
     if (verify) {
-      collectWritten(view, featureCols, c.encoder, vspec!, verify);
+      collectWritten(view, featureCols, c.encoder, vspec!, verify, exclude);
       res.verify = verify;
     }
   } catch (err) {
@@ -191,6 +193,8 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   const keys: string[] = [];
   for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);
   res.seriesKeys = keys;
+  // Per emitted series (not per row): what it is written as, for the dispatcher's collision check.
+  if (task.want.lp) res.targetKeys = keys.map((k) => c.encoder.targetKey(k) ?? '');
   const t3 = performance.now();
   res.timings.encodeMs = t3 - t2;
   res.timings.totalMs = t3 - t0;
@@ -207,7 +211,9 @@ function compact(
   featureNames: string[],
   encoder: SeriesEncoder,
   rows: number,
+  exclude?: ReadonlySet<string>,
 ): FeatureColumns {
+  const keeps = (k: string): boolean => encoder.keeps(k) && !exclude?.has(k);
   const sab = (bytes: number) => new SharedArrayBuffer(Math.max(8, bytes));
   const series = new Uint32Array(sab(rows * 4));
   const ts = new Float64Array(sab(rows * 8));
@@ -223,7 +229,7 @@ function compact(
   for (let r = 0; r < view.runCount; r++) {
     const o = r * RUN_STRIDE;
     const s = runs[o]!;
-    if (!encoder.keeps(seriesKeys[s]!)) continue;
+    if (!keeps(seriesKeys[s]!)) continue;
     const start = runs[o + 1]! + runs[o + 2]!;
     const end = runs[o + 1]! + runs[o + 3]!;
     for (let i = start; i < end; i++) {
@@ -241,7 +247,7 @@ function compact(
   for (let r = 0; r < view.runCount; r++) {
     const o = r * RUN_STRIDE;
     const s = runs[o]!;
-    if (!encoder.keeps(seriesKeys[s]!)) continue;
+    if (!keeps(seriesKeys[s]!)) continue;
     const start = runs[o + 1]! + runs[o + 2]!;
     const end = runs[o + 1]! + runs[o + 3]!;
     const kb = utf8[s]!;

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../../errors.js';
-import { schemaMappingSchema } from '../schema.js';
+import { schemaMappingSchema, seriesKeyOptionsShape } from '../schema.js';
 
 /** InfluxQL duration or a friendlier one: 30d, 52w, 5y (= 1825d), 720h, INF. */
 const durationString = z
@@ -53,6 +53,7 @@ const versionSchema = z.preprocess(
 export const influxSinkSchema = z
   .object({
     kind: z.literal('influx'),
+    ...seriesKeyOptionsShape,
     /** Base URL of the server, e.g. http://127.0.0.1:8086 (a path prefix is kept). */
     url: z.url({ protocol: /^https?$/ }),
     /** 1 = /write (InfluxDB 1.x); 2 = /api/v2/write (InfluxDB 2.x, 3.x, Cloud, VictoriaMetrics). */

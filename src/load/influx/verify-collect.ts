@@ -103,7 +103,7 @@ export function countSourceSamples(view: BatchView, out: Record<string, number>)
 const decoder = new TextDecoder();
 
 /** Field counts of the emitted rows, and the values of sampled series (after every kernel). */
-export function collectWritten(view: BatchView, features: Float64Array[], encoder: SeriesEncoder, spec: VerifyTaskSpec, out: BatchVerify): void {
+export function collectWritten(view: BatchView, features: Float64Array[], encoder: SeriesEncoder, spec: VerifyTaskSpec, out: BatchVerify, exclude?: ReadonlySet<string>): void {
   const { runs, flags, ts, value } = view;
   const keys = view.desc.seriesKeys;
   const names = encoder.fieldNames;
@@ -113,6 +113,7 @@ export function collectWritten(view: BatchView, features: Float64Array[], encode
   for (let r = 0; r < view.runCount; r++) {
     const o = r * RUN_STRIDE;
     const s = runs[o]!;
+    if (exclude?.has(keys[s]!)) continue; // not written: the dispatcher excluded it (series collision)
     const target = encoder.target(keys[s]!);
     if (!target) continue;
     const start = runs[o + 1]! + runs[o + 2]!;
