@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import { validatePipeline } from '../config/load.js';
 import type { PipelineConfig, PipelineInput } from '../config/schema.js';
 import { ConfigError, PromfluxError } from '../errors.js';
-import { createEngineMetrics, type EngineMetrics } from '../observe/metrics.js';
+import { createEngineMetrics, noteNewestSample, type EngineMetrics } from '../observe/metrics.js';
+import { StallWatch, type StallState } from '../observe/stall.js';
 import { silentLogger } from '../observe/logger.js';
 import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
@@ -130,6 +131,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly logger: Logger;
   private readonly transforms: TransformSpec[];
   private healthMonitor: HealthMonitor | undefined;
+  private stallWatch: StallWatch | undefined;
 
   constructor(config: PipelineConfig, private readonly opts: PipelineOptions = {}) {
     super();
@@ -147,6 +149,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Health thresholds of the current (or last) run: breached checks (src/observe/health.ts). */
   get health(): HealthStatus {
     return this.healthMonitor?.status ?? { ok: true, breaches: [] };
+  }
+
+  /** Whether the current run is stalled, and on what (src/observe/stall.ts). */
+  get stall(): StallState {
+    return this.stallWatch?.state() ?? { stalled: false, seconds: 0, waitingOn: null, reason: 'not running' };
   }
 
   async run(runOpts: RunOptions = {}): Promise<RunSummary> {
@@ -197,8 +204,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     };
     const ckDirForDeps = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
     const deps = { logger: log, registry: this.metrics.registry, pipeline: cfg.name, ...(ckDirForDeps ? { stateDir: ckDirForDeps } : {}) };
-    const source = this.opts.source ?? createSource(cfg.source, deps);
-    const sink = this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps);
+    const stall = new StallWatch({ pipeline: cfg.name, logger: log, streaming: (cfg.source as { mode?: string }).mode === 'stream' });
+    this.stallWatch = stall;
+    const source = stall.wrapSource(this.opts.source ?? createSource(cfg.source, deps));
+    const sink = stall.wrapSink(this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps));
     const internal = new AbortController();
     const signal = runOpts.signal ? AbortSignal.any([runOpts.signal, internal.signal]) : internal.signal;
     const ckDir = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
@@ -270,6 +279,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         read: () => ({ samplesIn: totals.samplesIn, batches: totals.batches, errors: totals.retries + totals.failedBatches }),
       }).start();
       this.healthMonitor = health;
+      this.metrics.stalledSources.set(cfg.name, () => stall.seconds());
+      stall.start();
       const maxInvalid = eng.maxInvalidRatio;
       await dispatch({
         totals,
@@ -302,6 +313,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             }
           : {}),
         onBatch: (e) => {
+          noteNewestSample(this.metrics, cfg.name, totals.newestMs);
           if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
           if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
@@ -332,6 +344,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed');
     } finally {
       health?.stop();
+      stall.stop();
+      this.metrics.stalledSources.delete(cfg.name);
+      this.metrics.stalled.set({ pipeline: cfg.name }, 0);
       await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
     }
     if (store) {
@@ -391,6 +406,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       statesWritten,
       ...(qualityLines ? { qualityLines } : {}),
     };
+    this.metrics.runs.inc({ pipeline: cfg.name, status: summary.status });
     const final = progress();
     this.emit('progress', final);
     runOpts.onProgress?.(final);
