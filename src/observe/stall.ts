@@ -15,6 +15,20 @@ import type { Logger } from 'pino';
 import type { Source } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
 
+/**
+ * `target` with some methods replaced. Every other method runs on the target itself (a Proxy,
+ * not a prototype copy: state a method sets stays on the one real object).
+ */
+function override<T extends object>(target: T, methods: Partial<T>): T {
+  return new Proxy(target, {
+    get(t, k) {
+      if (Object.prototype.hasOwnProperty.call(methods, k)) return (methods as Record<string | symbol, unknown>)[k];
+      const v = Reflect.get(t, k, t) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
+
 export interface StallWatchOptions {
   pipeline: string;
   logger: Logger;
@@ -59,7 +73,7 @@ export class StallWatch {
   wrapSink(sink: Sink): Sink {
     this.sink = sink;
     const write = sink.write.bind(sink);
-    return Object.assign(Object.create(sink) as Sink, {
+    return override(sink, {
       write: async (batch: Parameters<Sink['write']>[0]) => {
         const id = this.writeSeq++;
         this.writes.set(id, this.now());
@@ -80,7 +94,7 @@ export class StallWatch {
   /** The source, with its next() timed. */
   wrapSource(source: Source): Source {
     const next = source.next.bind(source);
-    return Object.assign(Object.create(source) as Source, {
+    return override(source, {
       next: async (rows: number) => {
         this.sourceWaitSince = this.now();
         try {

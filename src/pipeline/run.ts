@@ -12,6 +12,8 @@ import type { PipelineConfig, PipelineInput } from '../config/schema.js';
 import { ConfigError, PromfluxError } from '../errors.js';
 import { createEngineMetrics, noteNewestSample, type EngineMetrics } from '../observe/metrics.js';
 import { StallWatch, type StallState } from '../observe/stall.js';
+import { initKnownLabels } from '../observe/known-labels.js';
+import { isStopRequest } from './stop.js';
 import { silentLogger } from '../observe/logger.js';
 import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
@@ -31,7 +33,8 @@ import type { Sink } from '../load/sink.js';
 
 export interface RunSummary {
   pipeline: string;
-  status: 'ok' | 'failed' | 'aborted';
+  /** `stopped`: a graceful stop (signal, serve shutdown), resumable; `aborted`: any other abort (caller's signal, timeout). */
+  status: 'ok' | 'failed' | 'aborted' | 'stopped';
   error?: { code: string; message: string };
   samplesIn: number;
   linesOut: number;
@@ -255,6 +258,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         samplesPerSec: elapsed > 0 ? (totals.samplesIn * 1000) / elapsed : 0,
       };
     };
+    initKnownLabels(this.metrics, cfg.name, transforms, cfg.sink.kind, eng.onError);
     log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
@@ -378,7 +382,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const wallMs = performance.now() - t0;
     const summary: RunSummary = {
       pipeline: cfg.name,
-      status: error ? 'failed' : signal.aborted && !alreadyDone ? 'aborted' : 'ok',
+      status: error ? 'failed' : signal.aborted && !alreadyDone ? (isStopRequest(signal.reason) ? 'stopped' : 'aborted') : 'ok',
       ...(store ? { checkpoint: { path: store.path, done: store.done } } : {}),
       ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
       ...(error ? { error: { code: (error as PromfluxError).code ?? 'PROMFLUX_RUN_FAILED', message: error.message } } : {}),
