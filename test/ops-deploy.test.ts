@@ -137,6 +137,7 @@ describe('deploy/grafana dashboard and the metrics the code exports', () => {
       { metrics },
     ).run();
     assert.equal(s.status, 'ok');
+    assert.ok(s.samplesIn > 0 && s.batches > 0, 'the run moved data (batch metrics were touched)');
     exported = await exportedNames(registry);
   });
 

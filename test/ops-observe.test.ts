@@ -13,6 +13,7 @@ import { knownDropReasons } from '../src/observe/known-labels.js';
 import { StallWatch } from '../src/observe/stall.js';
 import { createPipeline } from '../src/pipeline/run.js';
 import { StopRequested } from '../src/pipeline/stop.js';
+import { startMetricsServer } from '../src/observe/server.js';
 import type { EncodedBatch, Sink, SinkWriteResult } from '../src/load/sink.js';
 
 const synthetic = { kind: 'synthetic' as const, series: 7, samplesPerSeries: 2000, nanRate: 0.01 };
@@ -124,6 +125,34 @@ describe('stall watch', () => {
     await pending;
     assert.equal(w.state().stalled, false, 'progress resets the clock');
     w.stop();
+  });
+
+  test('/readyz answers 503 "stalled" with the reason while a pipeline is stalled, 200 once it moves', async () => {
+    let now = 0;
+    const sink = stallingSink();
+    const w = new StallWatch({ pipeline: 'p', logger: pino({ level: 'silent' }), streaming: false, now: () => now, intervalMs: 3_600_000 });
+    const wrapped = w.wrapSink(sink);
+    w.start();
+    const srv = await startMetricsServer(createEngineMetrics().registry, '0', undefined, (): Record<string, string> => {
+      const st = w.state();
+      return st.stalled ? { p: st.reason } : {};
+    });
+    try {
+      srv.setReady(true);
+      const pending = wrapped.write({ batchId: 0, chunkId: 'c0', lp: new Uint8Array(0), lines: 0, columns: null, seriesKeys: [] });
+      now += 15_000;
+      const r = await fetch(`${srv.url}/readyz`);
+      assert.equal(r.status, 503);
+      const body = (await r.json()) as { status: string; stalled: Record<string, string> };
+      assert.equal(body.status, 'stalled');
+      assert.match(body.stalled.p!, /^waiting on sink stalling: 1 batch write\(s\) pending, oldest 15 s/);
+      sink.release();
+      await pending;
+      assert.equal((await fetch(`${srv.url}/readyz`)).status, 200);
+    } finally {
+      w.stop();
+      await srv.close();
+    }
   });
 
   test('a stream source waiting for its next poll is idle, a bounded one is stalled on the source', async () => {

@@ -110,7 +110,10 @@ async function runCommand(opts: RunFlags): Promise<number> {
   const progress = createProgressReporter(logger);
   pipeline.on('progress', (e) => progress.update(e));
   const server = opts.metricsListen || config.metrics?.enabled
-    ? await startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464')
+    ? await startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464', undefined, () => {
+        const st = pipeline.stall;
+        return st.stalled ? { [p.name]: `stalled ${Math.round(st.seconds)} s: ${st.reason}` } : {};
+      })
     : undefined;
   if (server) {
     server.setReady(true);

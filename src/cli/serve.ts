@@ -102,7 +102,10 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
       // Health thresholds breached by running pipelines (warnings, not failures).
       warnings: Object.fromEntries([...running].map(([n, r]) => [n, r.pipeline?.health.breaches ?? []]).filter(([, b]) => (b as unknown[]).length > 0)),
     },
-  }));
+  }), () => Object.fromEntries([...running].flatMap(([n, r]) => {
+    const st = r.pipeline?.stall;
+    return st?.stalled ? [[n, `stalled ${Math.round(st.seconds)} s: ${st.reason}`]] : [];
+  })));
   log.info({ url: server.url }, 'metrics endpoint listening');
 
   const streams: Promise<void>[] = [];
