@@ -10,6 +10,7 @@
  * ```
  */
 export { createPipeline, Pipeline, droppedTotal } from './pipeline/run.js';
+export { StopRequested } from './pipeline/stop.js';
 export type { RunSummary, ProgressEvent, RunOptions, PipelineOptions, PipelineEvents } from './pipeline/run.js';
 export type { BatchEvent } from './pipeline/dispatcher.js';
 export { loadConfigFile, parseConfigText, validatePipeline, selectPipeline } from './config/load.js';

@@ -164,7 +164,7 @@ describe('crash and stop recovery (real Prometheus → real InfluxDB)', () => {
     assert.equal(e.code, 0, e.stderr.slice(-2000));
     assert.match(e.stderr, /stopping: finishing in-flight batches/);
     const s1 = readSummary(c);
-    assert.equal(s1.status, 'aborted');
+    assert.equal(s1.status, 'stopped', 'a graceful SIGTERM is "stopped", not "aborted"');
     assert.equal(s1.checkpoint.done, false);
     assert.ok(existsSync(s1.checkpoint.path), 'checkpoint file written');
     assert.ok(s1.samplesIn > 0 && s1.samplesIn < STORED, `stopped mid-run (${s1.samplesIn} of ${STORED})`);

@@ -112,6 +112,16 @@ describe('promflux serve', () => {
       for (const name of METRICS) assert.match(metrics, new RegExp(`^${name}(\\{[^}]*\\})? `, 'm'), `/metrics has samples of ${name}`);
       assert.match(metrics, /^promflux_samples_in_total\{pipeline="slow"\} [1-9]/m);
       assert.match(metrics, /^promflux_checkpoint_lag_seconds\{pipeline="long"\} /m);
+      // Labelled counters exist at 0 before their first increment (dashboards show 0, not "no data").
+      assert.match(metrics, /^promflux_dropped_total\{pipeline="slow",reason="nan"\} 0$/m);
+      assert.match(metrics, /^promflux_errors_total\{pipeline="slow",stage="transform",code="PROMFLUX_KERNEL_FAILED"\} 0$/m);
+      assert.match(metrics, /^promflux_extract_gaps_total\{query="gauge"\} 0$/m);
+      assert.match(metrics, /^promflux_runs_total\{pipeline="slow",status="ok"\} [1-9]/m);
+      // serve wires the progress reporter (a line in pipes), and a cron run logs when the next one is.
+      assert.ok(p.logs().some((l) => l.pipeline === 'long' && l.msg === 'progress'), 'serve logs progress lines');
+      const nextLines = p.logs().filter((l) => l.pipeline === 'slow' && typeof l.msg === 'string' && l.msg.startsWith('next run at '));
+      assert.ok(nextLines.length >= 2, 'each cron run logs the next run time');
+      assert.ok(Number.isFinite(Date.parse(String(nextLines[0]!.next))));
 
       const health = await fetch(`${url}/healthz`);
       assert.equal(health.status, 200);
@@ -132,6 +142,9 @@ describe('promflux serve', () => {
     for (const name of ['slow', 'long']) {
       const seq = logs.filter((l) => l.pipeline === name && l.trigger && (l.msg === 'run starting' || l.msg === 'run finished')).map((l) => l.msg);
       seq.forEach((m, i) => assert.equal(m, i % 2 === 0 ? 'run starting' : 'run finished', `${name}: ${seq.join(' → ')}`));
+      // Logged once per run: no second, untagged pair.
+      const all = logs.filter((l) => l.pipeline === name && (l.msg === 'run starting' || l.msg === 'run finished'));
+      assert.equal(all.length, seq.length, `${name}: every "run starting"/"run finished" line is the run's own (once per run)`);
     }
     const skipped = logs.filter((l) => l.pipeline === 'slow' && l.msg === 'previous run still in progress; skipping this trigger');
     assert.ok(skipped.length >= 1, 'overlapping ticks were skipped');
@@ -141,7 +154,7 @@ describe('promflux serve', () => {
     // SIGTERM stopped `long` mid-backfill: its checkpoint was written, partial, resumable.
     const long = logs.filter((l) => l.pipeline === 'long' && l.trigger && l.msg === 'run finished');
     assert.equal(long.length, 1);
-    assert.equal(long[0]!.status, 'aborted');
+    assert.equal(long[0]!.status, 'stopped', 'a graceful SIGTERM is "stopped" (aborted is for a real abort)');
     const ckFile = join(ckDir, 'long.ckpt');
     assert.ok(existsSync(ckFile), 'checkpoint file written');
     const ck = unpack(readFileSync(ckFile)) as { done: boolean; covered: Record<string, Array<[number, number]>>; totals: { samplesIn: number } };

@@ -16,6 +16,7 @@ import { validatePipeline } from '../config/load.js';
 import { formatSummary } from './summary.js';
 import { createProgressReporter } from '../observe/progress.js';
 import { startMetricsServer } from '../observe/server.js';
+import { StopRequested } from '../pipeline/stop.js';
 import { extraCommands } from './commands.js';
 import { parseDuration } from '../extract/synthetic.js';
 import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact.js';
@@ -113,7 +114,10 @@ async function runCommand(opts: RunFlags): Promise<number> {
   const progress = createProgressReporter(logger);
   pipeline.on('progress', (e) => progress.update(e));
   const server = opts.metricsListen || config.metrics?.enabled
-    ? await startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464')
+    ? await startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464', undefined, () => {
+        const st = pipeline.stall;
+        return st.stalled ? { [p.name]: `stalled ${Math.round(st.seconds)} s: ${st.reason}` } : {};
+      })
     : undefined;
   if (server) {
     server.setReady(true);
@@ -123,7 +127,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
   const onSignal = (sig: string) => {
     logger.warn({ signal: sig }, 'stopping: finishing in-flight batches (send again to force)');
     if (ac.signal.aborted) process.exit(130);
-    ac.abort();
+    ac.abort(new StopRequested(sig));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -18,6 +18,8 @@ import { Pipeline, type RunSummary } from '../pipeline/run.js';
 import { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectSecrets, registerSecrets } from '../observe/redact.js';
+import { createProgressReporter } from '../observe/progress.js';
+import { StopRequested } from '../pipeline/stop.js';
 
 export interface ServeOptions {
   config: string;
@@ -56,7 +58,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
   let stopping = false;
   let failuresInRow = 0;
 
-  const runOnce = async (p: PipelineConfig, trigger: string): Promise<void> => {
+  const runOnce = async (p: PipelineConfig, trigger: string, next?: () => Date | null): Promise<void> => {
     if (running.has(p.name)) {
       log.warn({ pipeline: p.name, trigger }, 'previous run still in progress; skipping this trigger');
       return;
@@ -66,10 +68,14 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
     running.set(p.name, slot);
     const timeoutMs = p.timeout !== undefined ? parseDuration(typeof p.timeout === 'number' ? `${p.timeout}s` : p.timeout) : undefined;
     const signal = timeoutMs ? AbortSignal.any([ac.signal, AbortSignal.timeout(timeoutMs)]) : ac.signal;
+    // The run logs "run starting" / "run finished" itself (once), tagged with its trigger.
+    const runLog = log.child({ trigger });
+    // A service's logs are not a terminal: progress as a log line every 10 s while batches flow.
+    const progress = createProgressReporter(runLog.child({ pipeline: p.name }), { tty: false });
     try {
-      log.info({ pipeline: p.name, trigger }, 'run starting');
-      const pipeline = new Pipeline(p, { logger: log, metrics });
+      const pipeline = new Pipeline(p, { logger: runLog, metrics });
       slot.pipeline = pipeline;
+      pipeline.on('progress', (e) => progress.update(e));
       const s = await pipeline.run({ signal });
       if (timeoutMs && signal.aborted && !ac.signal.aborted) {
         log.error({ pipeline: p.name, timeoutMs }, `run exceeded its timeout (${p.timeout}); stopped after draining — it resumes from the checkpoint next time`);
@@ -77,11 +83,13 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
       history.push(s);
       if (history.length > 100) history.shift();
       failuresInRow = s.status === 'failed' ? failuresInRow + 1 : 0;
-      log.info({ pipeline: p.name, trigger, status: s.status, samplesIn: s.samplesIn, linesOut: s.linesOut, wallMs: s.wallMs }, 'run finished');
+      const at = next?.();
+      if (at) log.info({ pipeline: p.name, next: at.toISOString(), inSeconds: Math.max(0, Math.round((at.getTime() - Date.now()) / 1000)) }, `next run at ${at.toISOString()}`);
     } catch (err) {
       failuresInRow++;
       log.error({ pipeline: p.name, err: (err as Error).message }, 'run could not start');
     } finally {
+      progress.stop();
       running.delete(p.name);
     }
   };
@@ -94,7 +102,10 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
       // Health thresholds breached by running pipelines (warnings, not failures).
       warnings: Object.fromEntries([...running].map(([n, r]) => [n, r.pipeline?.health.breaches ?? []]).filter(([, b]) => (b as unknown[]).length > 0)),
     },
-  }));
+  }), () => Object.fromEntries([...running].flatMap(([n, r]) => {
+    const st = r.pipeline?.stall;
+    return st?.stalled ? [[n, `stalled ${Math.round(st.seconds)} s: ${st.reason}`]] : [];
+  })));
   log.info({ url: server.url }, 'metrics endpoint listening');
 
   const streams: Promise<void>[] = [];
@@ -112,7 +123,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
     } else if (p.schedule !== 'manual') {
       // protect: a tick while the previous run is still going is skipped (and logged), never queued.
       const protect = () => log.warn({ pipeline: p.name, trigger: 'schedule' }, 'previous run still in progress; skipping this trigger');
-      const job = new Cron(p.schedule, { timezone: p.timezone, protect, name: p.name }, () => runOnce(p, 'schedule'));
+      const job: Cron = new Cron(p.schedule, { timezone: p.timezone, protect, name: p.name }, () => runOnce(p, 'schedule', () => (stopping ? null : job.nextRun())));
       crons.push(job);
       log.info({ pipeline: p.name, schedule: p.schedule, timezone: p.timezone ?? 'local', next: job.nextRun()?.toISOString() }, 'scheduled');
     }
@@ -128,7 +139,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
     log.info({ reason, running: [...running.keys()] }, 'shutting down: draining in-flight batches and writing checkpoints');
     for (const c of crons) c.stop();
     stopAc.abort();
-    for (const r of running.values()) r.ac.abort();
+    for (const r of running.values()) r.ac.abort(new StopRequested(reason));
     while (running.size > 0) await new Promise((r) => setTimeout(r, 50));
     await Promise.allSettled(streams);
     await server.close();

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { formatIssue } from './format.js';
 import { configSchema, pipelineSchema, type PipelineConfig, type PromfluxConfig } from './schema.js';
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -78,16 +79,9 @@ interface Where {
 function validate<T extends z.ZodType>(schema: T, data: unknown, where: Where): z.infer<T> {
   const r = schema.safeParse(data);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  let path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-  let message = issue.message;
-  if (issue.code === 'unrecognized_keys') {
-    const keys = (issue as { keys: string[] }).keys;
-    path = [...path, keys[0]!];
-    message = `unknown key "${keys[0]}"${keys.length > 1 ? ` (and ${keys.slice(1).join(', ')})` : ''}`;
-  } else if (issue.code === 'invalid_union' && path.length > 0) {
-    message = `${message} at "${path.join('.')}"`;
-  }
+  // A misspelt key is usually why a required one is "missing": report unknown keys first.
+  // Expected type and received value named; unknown keys and options get a "did you mean" (format.ts).
+  const { path, message } = formatIssue(schema, data, r.error.issues.find((i) => i.code === 'unrecognized_keys') ?? r.error.issues[0]!);
   const key = path.join('.');
   let line: number | undefined;
   if (where.doc && where.lc) {

@@ -22,15 +22,33 @@ export interface EngineMetrics {
   /** Pipeline → seconds since its checkpoint was last written durably, read at scrape time. */
   checkpointLagSources: Map<string, () => number>;
   freshness: Gauge<'pipeline'>;
+  /** Pipeline → timestamp (ms) of the newest sample it loaded; freshness is computed from it at scrape time. */
+  newestSampleMs: Map<string, number>;
   quality: Gauge<'pipeline' | 'metric'>;
+  /** Runs by final status (ok, failed, aborted, stopped). */
+  runs: Counter<'pipeline' | 'status'>;
+  stalled: Gauge<'pipeline'>;
+  /** Pipeline → seconds it has made no progress while work is waiting (0 when progressing), read at scrape time. */
+  stalledSources: Map<string, () => number>;
+}
+
+/** Record the newest loaded sample of a pipeline (never moves backwards; serve keeps it across runs). */
+export function noteNewestSample(m: EngineMetrics, pipeline: string, newestMs: number): void {
+  if (!Number.isFinite(newestMs)) return;
+  const prev = m.newestSampleMs.get(pipeline);
+  if (prev === undefined || newestMs > prev) m.newestSampleMs.set(pipeline, newestMs);
 }
 
 export function createEngineMetrics(registry = new Registry(), withDefaults = false): EngineMetrics {
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'promflux_' });
   const registers = [registry];
   const checkpointLagSources = new Map<string, () => number>();
+  const newestSampleMs = new Map<string, number>();
+  const stalledSources = new Map<string, () => number>();
   return {
     checkpointLagSources,
+    newestSampleMs,
+    stalledSources,
     registry,
     samplesIn: new Counter({ name: 'promflux_samples_in_total', help: 'Samples read from the source (halo excluded)', labelNames: ['pipeline'], registers }),
     linesOut: new Counter({ name: 'promflux_lines_out_total', help: 'Lines/rows accepted by the sink', labelNames: ['pipeline'], registers }),
@@ -41,7 +59,8 @@ export function createEngineMetrics(registry = new Registry(), withDefaults = fa
       name: 'promflux_batch_duration_seconds',
       help: 'Worker time per batch (fill + transform + encode)',
       labelNames: ['pipeline'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      // Up to 5 min so the "processing latency > 60 s" alert (deploy/prometheus) can see past 60 s.
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
     }),
     batchSize: new Gauge({ name: 'promflux_batch_size_rows', help: 'Current (adaptive) batch size in rows', labelNames: ['pipeline'], registers }),
@@ -74,7 +93,27 @@ export function createEngineMetrics(registry = new Registry(), withDefaults = fa
         for (const [pipeline, lag] of checkpointLagSources) this.set({ pipeline }, lag());
       },
     }),
-    freshness: new Gauge({ name: 'promflux_data_freshness_seconds', help: 'Age of the newest loaded sample', labelNames: ['pipeline'], registers }),
-    quality: new Gauge({ name: 'promflux_quality_ratio', help: 'Data-quality metrics of the run (0..1)', labelNames: ['pipeline', 'metric'], registers }),
+    // Read at scrape time, so it keeps growing while nothing new lands (between cron runs, during a stall).
+    freshness: new Gauge({
+      name: 'promflux_data_freshness_seconds',
+      help: 'Age of the newest loaded sample (now minus its timestamp), read at scrape time',
+      labelNames: ['pipeline'],
+      registers,
+      collect() {
+        const now = Date.now();
+        for (const [pipeline, ms] of newestSampleMs) this.set({ pipeline }, Math.max(0, (now - ms) / 1000));
+      },
+    }),
+    quality: new Gauge({ name: 'promflux_quality_ratio', help: 'Data-quality metrics of the last run: score in 0..1, *_pct in percent', labelNames: ['pipeline', 'metric'], registers }),
+    runs: new Counter({ name: 'promflux_runs_total', help: 'Pipeline runs by final status (ok, failed, aborted, stopped)', labelNames: ['pipeline', 'status'], registers }),
+    stalled: new Gauge({
+      name: 'promflux_stalled_seconds',
+      help: 'Seconds a running pipeline has made no progress while work is waiting (0 while progressing or idle)',
+      labelNames: ['pipeline'],
+      registers,
+      collect() {
+        for (const [pipeline, s] of stalledSources) this.set({ pipeline }, s());
+      },
+    }),
   };
 }

@@ -20,7 +20,16 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(i + 1)) };
 }
 
-export async function startMetricsServer(registry: Registry, listen = '127.0.0.1:9464', health: () => { ok: boolean; detail?: unknown } = () => ({ ok: true })): Promise<MetricsServer> {
+/**
+ * `stalls`: pipelines stalled right now (name → reason); any makes /readyz answer 503 with them, so a
+ * load balancer or an operator sees a stuck pipeline (src/observe/stall.ts).
+ */
+export async function startMetricsServer(
+  registry: Registry,
+  listen = '127.0.0.1:9464',
+  health: () => { ok: boolean; detail?: unknown } = () => ({ ok: true }),
+  stalls: () => Record<string, string> = () => ({}),
+): Promise<MetricsServer> {
   const { host, port } = parseListen(listen);
   let ready = false;
   const server: Server = createServer((req, res) => {
@@ -45,8 +54,10 @@ export async function startMetricsServer(registry: Registry, listen = '127.0.0.1
       return;
     }
     if (path === '/readyz') {
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
+      const stalled = ready ? stalls() : {};
+      const ok = ready && Object.keys(stalled).length === 0;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ok ? 'ready' : ready ? 'stalled' : 'not ready', ...(ok || !ready ? {} : { stalled }) }));
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

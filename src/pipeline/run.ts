@@ -10,7 +10,10 @@ import type { Logger } from 'pino';
 import { validatePipeline } from '../config/load.js';
 import type { PipelineConfig, PipelineInput } from '../config/schema.js';
 import { ConfigError, PromfluxError } from '../errors.js';
-import { createEngineMetrics, type EngineMetrics } from '../observe/metrics.js';
+import { createEngineMetrics, noteNewestSample, type EngineMetrics } from '../observe/metrics.js';
+import { StallWatch, type StallState } from '../observe/stall.js';
+import { initKnownLabels } from '../observe/known-labels.js';
+import { isStopRequest } from './stop.js';
 import { silentLogger } from '../observe/logger.js';
 import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
@@ -34,7 +37,8 @@ import type { PrometheusSourceConfig } from '../extract/prometheus/config.js';
 
 export interface RunSummary {
   pipeline: string;
-  status: 'ok' | 'failed' | 'aborted';
+  /** `stopped`: a graceful stop (signal, serve shutdown), resumable; `aborted`: any other abort (caller's signal, timeout). */
+  status: 'ok' | 'failed' | 'aborted' | 'stopped';
   error?: { code: string; message: string };
   samplesIn: number;
   linesOut: number;
@@ -162,6 +166,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly logger: Logger;
   private readonly transforms: TransformSpec[];
   private healthMonitor: HealthMonitor | undefined;
+  private stallWatch: StallWatch | undefined;
 
   constructor(config: PipelineConfig, private readonly opts: PipelineOptions = {}) {
     super();
@@ -179,6 +184,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Health thresholds of the current (or last) run: breached checks (src/observe/health.ts). */
   get health(): HealthStatus {
     return this.healthMonitor?.status ?? { ok: true, breaches: [] };
+  }
+
+  /** Whether the current run is stalled, and on what (src/observe/stall.ts). */
+  get stall(): StallState {
+    return this.stallWatch?.state() ?? { stalled: false, seconds: 0, waitingOn: null, reason: 'not running' };
   }
 
   async run(runOpts: RunOptions = {}): Promise<RunSummary> {
@@ -244,8 +254,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     };
     const ckDirForDeps = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
     const deps = { logger: log, registry: this.metrics.registry, pipeline: cfg.name, ...(ckDirForDeps ? { stateDir: ckDirForDeps } : {}) };
-    const source = this.opts.source ?? createSource(cfg.source, deps);
-    const sink = this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps);
+    const stall = new StallWatch({ pipeline: cfg.name, logger: log, streaming: (cfg.source as { mode?: string }).mode === 'stream' });
+    this.stallWatch = stall;
+    const source = stall.wrapSource(this.opts.source ?? createSource(cfg.source, deps));
+    const sink = stall.wrapSink(this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps));
     const internal = new AbortController();
     const signal = runOpts.signal ? AbortSignal.any([runOpts.signal, internal.signal]) : internal.signal;
     const ckDir = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
@@ -301,6 +313,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         samplesPerSec: elapsed > 0 ? (totals.samplesIn * 1000) / elapsed : 0,
       };
     };
+    initKnownLabels(this.metrics, cfg.name, transforms, cfg.sink.kind, eng.onError);
     log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
@@ -325,6 +338,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         read: () => ({ samplesIn: totals.samplesIn, batches: totals.batches, errors: totals.retries + totals.failedBatches }),
       }).start();
       this.healthMonitor = health;
+      this.metrics.stalledSources.set(cfg.name, () => stall.seconds());
+      stall.start();
       const maxInvalid = eng.maxInvalidRatio;
       await dispatch({
         totals,
@@ -358,6 +373,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             }
           : {}),
         onBatch: (e) => {
+          noteNewestSample(this.metrics, cfg.name, totals.newestMs);
           if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
           if (vstate) {
             vstate.add(e.result.verify, e.result.perMeasurement, e.result.oldestMs, e.result.newestMs);
@@ -393,6 +409,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed');
     } finally {
       health?.stop();
+      stall.stop();
+      this.metrics.stalledSources.delete(cfg.name);
+      this.metrics.stalled.set({ pipeline: cfg.name }, 0);
       await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
     }
     // Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged).
@@ -459,7 +478,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const wallMs = performance.now() - t0;
     const summary: RunSummary = {
       pipeline: cfg.name,
-      status: error ? 'failed' : signal.aborted && !alreadyDone ? 'aborted' : 'ok',
+      status: error ? 'failed' : signal.aborted && !alreadyDone ? (isStopRequest(signal.reason) ? 'stopped' : 'aborted') : 'ok',
       ...(store ? { checkpoint: { path: store.path, done: store.done } } : {}),
       ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
       ...(error ? { error: { code: (error as PromfluxError).code ?? 'PROMFLUX_RUN_FAILED', message: error.message } } : {}),
@@ -488,6 +507,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       ...(qualityLines ? { qualityLines } : {}),
       ...(verified ? { verified } : {}),
     };
+    this.metrics.runs.inc({ pipeline: cfg.name, status: summary.status });
     const final = progress();
     this.emit('progress', final);
     runOpts.onProgress?.(final);

@@ -144,6 +144,14 @@ export class PrometheusSource implements Source {
     for (const q of this.rc.queries) {
       const [start, end] = this.initialWindow(q.name, now);
       this.openWindows.set(q.name, [start, end]);
+      // Exported at 0 from the start, so dashboards and increase() see the first gap.
+      this.metrics.gaps.inc({ query: q.name }, 0);
+      if (cfg.mode === 'stream' && this.store.get(q.name) !== undefined && end - start > 2 * this.rc.pollMs + 2 * this.rc.stepMs) {
+        // A restart back-fills its own downtime from the watermark: a gap like one seen in poll().
+        this.metrics.gaps.inc({ query: q.name });
+        this.behind.add(q.name);
+        this.logger.info({ query: q.name, from: new Date(start).toISOString(), behind: formatDuration(end - start) }, 'restart: back-filling the downtime since the last watermark');
+      }
       this.queries.push({ name: q.name, expr: q.expr.trim(), series: 1, cursor: start, end, done: done.get(q.name) ?? [] });
       if (raw) this.selectors.set(q.name, parseSelector(q.expr));
     }
