@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { syntheticSourceSchema } from '../extract/synthetic.js';
 import { sourceSchemas, sinkSchemas } from './plugins.js';
 import { healthSchema } from '../observe/health.js';
+import { durationSchema } from '../util/duration-schema.js';
 
 const transformSchema = z.looseObject({ kind: z.string().min(1) });
 
@@ -76,8 +77,8 @@ export const pipelineSchema = z
     /** "manual" or a cron expression (5 or 6 fields). */
     schedule: z.string().default('manual'),
     timezone: z.string().optional(),
-    /** Run timeout, e.g. "300s". */
-    timeout: z.union([z.string(), z.number()]).optional(),
+    /** Run timeout, e.g. "300s" (a duration, src/util/duration.ts). */
+    timeout: durationSchema('timeout').optional(),
     source: sourceSchema,
     transform: z.array(transformSchema).default([]),
     sink: sinkSchema,
