@@ -14,7 +14,8 @@ export type { RunSummary, ProgressEvent, RunOptions, PipelineOptions, PipelineEv
 export type { BatchEvent } from './pipeline/dispatcher.js';
 export { loadConfigFile, parseConfigText, validatePipeline, selectPipeline } from './config/load.js';
 export type { PromfluxConfig, PipelineConfig, PipelineInput, EngineConfig, SinkConfig, SourceConfig } from './config/schema.js';
-export { PromfluxError, ConfigError, SourceError, SinkError } from './errors.js';
+export { PromfluxError, ConfigError, SourceError, SinkError, ScalingStateError, BatchFailedError, ERRORS, isErrorCode } from './errors.js';
+export type { ErrorCode, ErrorInfo } from './errors.js';
 export { BatchSizer } from './pipeline/adaptive.js';
 export type { SizerOptions } from './pipeline/adaptive.js';
 export { createEngineMetrics } from './observe/metrics.js';

@@ -86,20 +86,3 @@ export function forEachRun(
     fn(runs[o]!, runs[o + 1]!, runs[o + 2]!, runs[o + 3]!, r);
   }
 }
-
-/** Error raised when a kernel throws: names the batch and the kernel. */
-export class KernelError extends Error {
-  readonly code = 'PROMFLUX_KERNEL_FAILED';
-  constructor(
-    readonly kernel: string,
-    readonly batchId: number,
-    readonly chunkId: string,
-    cause: unknown,
-  ) {
-    super(
-      `kernel "${kernel}" failed on batch ${batchId} (chunk ${chunkId}): ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
-    this.name = 'KernelError';
-  }
-}
