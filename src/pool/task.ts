@@ -4,7 +4,7 @@
 import type { BatchDescriptor } from '../batch/layout.js';
 import type { FillSpec } from '../extract/source.js';
 import type { FeatureColumns } from '../load/sink.js';
-import type { TransformSpec } from '../transform/registry.js';
+import type { TransformSpec } from '../transform/kernel.js';
 
 export interface EncodeSpec {
   /** Timestamp precision of the line protocol. */
