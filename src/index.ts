@@ -16,6 +16,9 @@ export { loadConfigFile, parseConfigText, validatePipeline, selectPipeline } fro
 export type { PromfluxConfig, PipelineConfig, PipelineInput, EngineConfig, SinkConfig, SourceConfig } from './config/schema.js';
 export { PromfluxError, ConfigError, SourceError, SinkError, ScalingStateError, BatchFailedError, ERRORS, isErrorCode } from './errors.js';
 export type { ErrorCode, ErrorInfo } from './errors.js';
+export { registerSource, registerSink, sourceKinds, sinkKinds, parseSinkFlag } from './config/components.js';
+export { defineSource, defineSink } from './config/component.js';
+export type { SourceDescriptor, SinkDescriptor, ComponentDeps, SinkDeps } from './config/component.js';
 export { BatchSizer } from './pipeline/adaptive.js';
 export type { SizerOptions } from './pipeline/adaptive.js';
 export { createEngineMetrics } from './observe/metrics.js';

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { Source, SourceChunk, SourceOpenOptions, SourceProgress } from './source.js';
 import { GROUP_SIZE, type SyntheticFill } from './synthetic-data.js';
 import { parseDuration } from '../util/duration.js';
+import { defineSource } from '../config/component.js';
 
 export { GROUP_SIZE, fillSynthetic, rand01, syntheticSeries, syntheticValue, type SyntheticFill } from './synthetic-data.js';
 
@@ -182,3 +183,11 @@ export class SyntheticSource implements Source {
 
   async close(): Promise<void> {}
 }
+
+/** The `synthetic` source's descriptor (src/config/component.ts). */
+export const syntheticSource = defineSource({
+  kind: 'synthetic',
+  schema: syntheticSourceSchema,
+  create: (cfg) => new SyntheticSource(cfg),
+  docs: 'deterministic, seeded, Prometheus-shaped series (the default and the benchmark workload); docs/EXTRACT.md',
+});
