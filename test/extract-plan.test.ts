@@ -9,9 +9,8 @@ import fc from 'fast-check';
 import { prometheusSourceSchema, resolveQueries } from '../src/extract/prometheus/config.js';
 import { chunkId, completedIntervals, planNext, type PlanLimits, type PlannedChunk, type QueryState } from '../src/extract/prometheus/planner.js';
 import { extractSelectors, metricNamesOf, parseSelector } from '../src/extract/prometheus/selector.js';
-import { formatSeconds, parseDuration, parseTime } from '../src/extract/prometheus/time.js';
-import { backoffDelay, parseRetryAfter, withRetry } from '../src/extract/retry.js';
-import { Semaphore, TokenBucket } from '../src/extract/ratelimit.js';
+import { formatSeconds, parseTime } from '../src/extract/prometheus/time.js';
+import { TokenBucket } from '../src/extract/ratelimit.js';
 import { buildReadRequest } from '../src/extract/prometheus/remote-read.js';
 import { PbReader } from '../src/extract/prometheus/decode/protobuf.js';
 import snappy from 'snappyjs';
@@ -188,11 +187,7 @@ describe('config', () => {
     assert.ok(!raw.success && /plain selector/.test(raw.error.issues[0]!.message));
   });
 
-  it('parses durations and instants', () => {
-    assert.equal(parseDuration('1h30m'), 5_400_000);
-    assert.equal(parseDuration('500ms'), 500);
-    assert.equal(parseDuration('15'), 15_000);
-    assert.throws(() => parseDuration('5 minutes'), /Prometheus syntax/);
+  it('parses instants (durations: test/util.test.ts)', () => {
     const now = 1_700_000_000_000;
     assert.equal(parseTime('now-6h', now), now - 21_600_000);
     assert.equal(parseTime('2023-11-14T22:13:20Z', now), now);
@@ -258,58 +253,11 @@ describe('selectors', () => {
   });
 });
 
-describe('retry and rate limiting', () => {
-  it('backoff is full jitter under an exponential cap, at least the server\'s Retry-After', () => {
-    const p = { attempts: 5, baseMs: 100, maxMs: 1000 };
-    assert.equal(backoffDelay(p, 1, undefined, () => 1), 100);
-    assert.equal(backoffDelay(p, 3, undefined, () => 1), 400);
-    assert.equal(backoffDelay(p, 10, undefined, () => 1), 1000);
-    assert.equal(backoffDelay(p, 3, undefined, () => 0), 0);
-    assert.equal(backoffDelay(p, 1, 3000, () => 0.5), 3000);
-    assert.equal(parseRetryAfter('2'), 2000);
-    assert.equal(parseRetryAfter(new Date(Date.now() + 5000).toUTCString()) ! > 3000, true);
-    assert.equal(parseRetryAfter('soon'), undefined);
-    assert.equal(parseRetryAfter(undefined), undefined);
-  });
-
-  it('withRetry stops on a non-retryable error and after the last attempt', async () => {
-    let n = 0;
-    await assert.rejects(
-      withRetry({ attempts: 4, baseMs: 1, maxMs: 1 }, { classify: () => ({ retry: true }) }, async () => {
-        n++;
-        throw new Error('x');
-      }),
-    );
-    assert.equal(n, 4);
-    n = 0;
-    await assert.rejects(
-      withRetry({ attempts: 4, baseMs: 1, maxMs: 1 }, { classify: () => ({ retry: false }) }, async () => {
-        n++;
-        throw new Error('x');
-      }),
-    );
-    assert.equal(n, 1);
-  });
-
-  it('token bucket paces acquisitions; semaphore caps concurrency', async () => {
+describe('rate limiting (retry timing and the semaphore: test/util.test.ts)', () => {
+  it('token bucket paces acquisitions', async () => {
     const tb = new TokenBucket(50, 1);
     const t0 = performance.now();
     await Promise.all(Array.from({ length: 6 }, () => tb.acquire()));
     assert.ok(performance.now() - t0 >= 90, `${performance.now() - t0} ms`);
-    const sem = new Semaphore(2);
-    let active = 0;
-    let peak = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        const release = await sem.acquire();
-        active++;
-        peak = Math.max(peak, active);
-        await new Promise((r) => setTimeout(r, 5));
-        active--;
-        release();
-      }),
-    );
-    assert.equal(peak, 2);
-    assert.equal(sem.inFlight, 0);
   });
 });

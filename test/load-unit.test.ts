@@ -1,11 +1,10 @@
 /**
  * Loader building blocks without a server: request planning (property-tested), rejection parsing,
- * backoff and Retry-After, the circuit breaker, config and the --sink URL form.
+ * the circuit breaker, config and the --sink URL form (retry timing: test/util.test.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { backoffDelay, parseRetryAfter } from '../src/load/influx/backoff.js';
 import { CircuitBreaker } from '../src/load/influx/breaker.js';
 import { parseInfluxSinkConfig, parseSinkUrl } from '../src/load/influx/config.js';
 import { durationSeconds, goDurationSeconds, influxqlDuration } from '../src/load/influx/duration.js';
@@ -109,24 +108,6 @@ describe('parseRejection', () => {
     assert.deepEqual(v3.lineNumbers.map((l) => l.n), [5]);
     const cloud = parseRejection(400, JSON.stringify({ code: 'invalid', message: 'failed to parse line protocol:\nerror parsing line 3 (1-based): Invalid measurement' }));
     assert.deepEqual(cloud.lineNumbers.map((l) => [l.n, l.reason]), [[3, 'invalid_line']]);
-  });
-});
-
-describe('backoff', () => {
-  test('exponential, jittered within [exp/2, exp], capped', () => {
-    assert.equal(backoffDelay(0, 100, 10_000, () => 0), 50);
-    assert.equal(backoffDelay(0, 100, 10_000, () => 1), 100);
-    assert.equal(backoffDelay(3, 100, 10_000, () => 1), 800);
-    assert.equal(backoffDelay(20, 100, 10_000, () => 1), 10_000);
-    assert.equal(backoffDelay(20, 100, 10_000, () => 0), 5_000);
-  });
-  test('Retry-After in seconds or as a date', () => {
-    assert.equal(parseRetryAfter('3'), 3000);
-    assert.equal(parseRetryAfter('0.5'), 500);
-    assert.equal(parseRetryAfter(undefined), null);
-    assert.equal(parseRetryAfter('soon'), null);
-    const now = Date.parse('2024-01-01T00:00:00Z');
-    assert.equal(parseRetryAfter('Mon, 01 Jan 2024 00:00:10 GMT', now), 10_000);
   });
 });
 

@@ -62,9 +62,12 @@ export type SeriesKindName = keyof typeof SeriesKind;
 
 export const RUN_STRIDE = 4;
 
-/** Typed views over a descriptor's buffers. Cheap: creating views does not copy. */
-export interface BatchView {
-  readonly desc: BatchDescriptor;
+/**
+ * The batch's row and run columns as typed arrays: the one declaration of the column list (the
+ * kernel context, src/transform/kernel.ts and context.ts, derives from it).
+ */
+export interface BatchColumns {
+  /** Rows including halo. */
   readonly length: number;
   readonly series: Uint32Array;
   readonly ts: Float64Array;
@@ -73,6 +76,14 @@ export interface BatchView {
   readonly runCount: number;
   /** Raw run index, RUN_STRIDE Uint32 per run: [seriesIdx, start, halo, len]. */
   readonly runs: Uint32Array;
+}
+
+/** The batch's series table (per series, never per sample). */
+export type BatchSeriesTable = { readonly [K in 'seriesKeys' | 'seriesKinds']: ReadonlyArray<BatchDescriptor[K][number]> };
+
+/** Typed views over a descriptor's buffers. Cheap: creating views does not copy. */
+export interface BatchView extends BatchColumns {
+  readonly desc: BatchDescriptor;
 }
 
 export function viewBatch(desc: BatchDescriptor): BatchView {

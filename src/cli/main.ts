@@ -18,7 +18,7 @@ import { createProgressReporter } from '../observe/progress.js';
 import { startMetricsServer } from '../observe/server.js';
 import { StopRequested } from '../pipeline/stop.js';
 import { extraCommands } from './commands.js';
-import { parseDuration } from '../extract/synthetic.js';
+import { parseDuration } from '../util/duration.js';
 import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact.js';
 
 const EXIT_OK = 0;
@@ -133,7 +133,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
   process.on('SIGTERM', onSignal);
   // The pipeline's `timeout` holds for `run` as for `serve`: drain, checkpoint, exit 1.
   let timedOut = false;
-  const timeoutMs = p.timeout !== undefined ? parseDuration(typeof p.timeout === 'number' ? `${p.timeout}s` : p.timeout) : undefined;
+  const timeoutMs = p.timeout !== undefined ? parseDuration(p.timeout, 'timeout') : undefined;
   const timer = timeoutMs
     ? setTimeout(() => {
         timedOut = true;

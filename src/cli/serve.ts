@@ -13,7 +13,7 @@ import { ConfigError } from '../errors.js';
 import { createLogger } from '../observe/logger.js';
 import { createEngineMetrics } from '../observe/metrics.js';
 import { startMetricsServer } from '../observe/server.js';
-import { parseDuration } from '../extract/synthetic.js';
+import { parseDuration } from '../util/duration.js';
 import { Pipeline, type RunSummary } from '../pipeline/run.js';
 import { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -66,7 +66,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
     const ac = new AbortController();
     const slot: { ac: AbortController; pipeline?: Pipeline } = { ac };
     running.set(p.name, slot);
-    const timeoutMs = p.timeout !== undefined ? parseDuration(typeof p.timeout === 'number' ? `${p.timeout}s` : p.timeout) : undefined;
+    const timeoutMs = p.timeout !== undefined ? parseDuration(p.timeout, 'timeout') : undefined;
     const signal = timeoutMs ? AbortSignal.any([ac.signal, AbortSignal.timeout(timeoutMs)]) : ac.signal;
     // The run logs "run starting" / "run finished" itself (once), tagged with its trigger.
     const runLog = log.child({ trigger });

@@ -3,32 +3,11 @@
  * Validated with zod; every object is strict so a typo is an error naming the key.
  */
 import { z } from 'zod';
-import { syntheticSourceSchema } from '../extract/synthetic.js';
-import { sourceSchemas, sinkSchemas } from './plugins.js';
+import { sinkSchema, sourceSchema } from './components.js';
 import { healthSchema } from '../observe/health.js';
-import { seriesKeyOptionsShape } from '../load/schema.js';
+import { durationSchema } from '../util/duration-schema.js';
 
 const transformSchema = z.looseObject({ kind: z.string().min(1) });
-
-export const fileSinkSchema = z
-  .object({
-    kind: z.literal('file'),
-    /** Output path; `.gz` or `gzip: true` compresses. */
-    path: z.string().min(1),
-    gzip: z.boolean().optional(),
-    ...seriesKeyOptionsShape,
-  })
-  .strict();
-
-export const nullSinkSchema = z.object({ kind: z.literal('null') }).strict();
-
-export const arrowSinkSchema = z
-  .object({
-    kind: z.literal('arrow'),
-    /** Arrow IPC file of the emitted rows and their features. */
-    path: z.string().min(1),
-  })
-  .strict();
 
 export const encodeSchema = z
   .object({
@@ -65,11 +44,8 @@ export const engineSchema = z
   })
   .strict();
 
-const baseSources = [syntheticSourceSchema] as const;
-const baseSinks = [fileSinkSchema, nullSinkSchema, arrowSinkSchema] as const;
-
-export const sourceSchema = z.discriminatedUnion('kind', [...baseSources, ...sourceSchemas]);
-export const sinkSchema = z.discriminatedUnion('kind', [...baseSinks, ...sinkSchemas]);
+// `source:` / `sink:` come from the one list of components (src/config/components.ts).
+export { sourceSchema, sinkSchema };
 
 export const pipelineSchema = z
   .object({
@@ -78,8 +54,8 @@ export const pipelineSchema = z
     /** "manual" or a cron expression (5 or 6 fields). */
     schedule: z.string().default('manual'),
     timezone: z.string().optional(),
-    /** Run timeout, e.g. "300s". */
-    timeout: z.union([z.string(), z.number()]).optional(),
+    /** Run timeout, e.g. "300s" (a duration, src/util/duration.ts). */
+    timeout: durationSchema('timeout').optional(),
     source: sourceSchema,
     transform: z.array(transformSchema).default([]),
     sink: sinkSchema,

@@ -14,6 +14,8 @@
 import { z } from 'zod';
 import type { Source, SourceChunk, SourceOpenOptions, SourceProgress } from './source.js';
 import { GROUP_SIZE, type SyntheticFill } from './synthetic-data.js';
+import { parseDuration } from '../util/duration.js';
+import { defineSource } from '../config/component.js';
 
 export { GROUP_SIZE, fillSynthetic, rand01, syntheticSeries, syntheticValue, type SyntheticFill } from './synthetic-data.js';
 
@@ -51,38 +53,11 @@ export function parseTime(v: string | number, now = Date.now()): number {
   const rel = /^now(?:\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w))?$/.exec(v.trim());
   if (rel) {
     if (!rel[1]) return now;
-    return now - Number(rel[1]) * unitMs(rel[2]!);
+    return now - parseDuration(rel[1] + rel[2]!);
   }
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new Error(`invalid time "${v}" (use RFC 3339, epoch ms, or now-<n><unit>)`);
   return t;
-}
-
-export function unitMs(u: string): number {
-  switch (u) {
-    case 'ms': return 1;
-    case 's': return 1000;
-    case 'm': return 60_000;
-    case 'h': return 3_600_000;
-    case 'd': return 86_400_000;
-    case 'w': return 604_800_000;
-    default: throw new Error(`unknown time unit "${u}"`);
-  }
-}
-
-/** Parse a duration like "15s", "5m", "1h30m" or a number of ms. */
-export function parseDuration(v: string | number): number {
-  if (typeof v === 'number') return v;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let consumed = 0;
-  while ((m = re.exec(v)) !== null) {
-    total += Number(m[1]) * unitMs(m[2]!);
-    consumed = re.lastIndex;
-  }
-  if (consumed !== v.length || v.length === 0) throw new Error(`invalid duration "${v}" (e.g. 15s, 5m, 1h30m)`);
-  return total;
 }
 
 function coverageKey(s0: number, s1: number): string {
@@ -208,3 +183,11 @@ export class SyntheticSource implements Source {
 
   async close(): Promise<void> {}
 }
+
+/** The `synthetic` source's descriptor (src/config/component.ts). */
+export const syntheticSource = defineSource({
+  kind: 'synthetic',
+  schema: syntheticSourceSchema,
+  create: (cfg) => new SyntheticSource(cfg),
+  docs: 'deterministic, seeded, Prometheus-shaped series (the default and the benchmark workload); docs/EXTRACT.md',
+});

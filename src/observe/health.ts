@@ -8,9 +8,8 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { parseDuration } from '../extract/synthetic.js';
-
-const duration = z.union([z.number().positive(), z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h))+$/, 'a duration like 500ms, 30s, 5m')]);
+import { parseDuration } from '../util/duration.js';
+import { durationSchema } from '../util/duration-schema.js';
 
 export const healthSchema = z
   .object({
@@ -22,8 +21,8 @@ export const healthSchema = z
     minSamplesPerSec: z.number().min(0).default(0),
     /** Warn when RSS exceeds this many MiB (default: engine.memoryBudgetMb). */
     maxRssMb: z.number().positive().optional(),
-    window: duration.default('60s'),
-    interval: duration.default('5s'),
+    window: durationSchema('health.window').default('60s'),
+    interval: durationSchema('health.interval').default('5s'),
   })
   .strict();
 
@@ -81,8 +80,8 @@ export class HealthMonitor {
 
   constructor(cfg: Partial<HealthConfig> | undefined, private readonly o: HealthMonitorOptions) {
     this.cfg = healthSchema.parse(cfg ?? {});
-    this.windowMs = parseDuration(this.cfg.window);
-    this.intervalMs = parseDuration(this.cfg.interval);
+    this.windowMs = parseDuration(this.cfg.window, 'health.window');
+    this.intervalMs = parseDuration(this.cfg.interval, 'health.interval');
     const rssMb = this.cfg.maxRssMb ?? o.memoryBudgetMb;
     this.maxRssBytes = rssMb !== undefined ? rssMb * 1024 * 1024 : undefined;
     this.now = o.now ?? Date.now;

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { batchBytes } from '../batch/layout.js';
 import { BatchBufferPool, ByteBufferPool } from '../batch/pool.js';
-import { PromfluxError } from '../errors.js';
+import { BatchFailedError, PromfluxError } from '../errors.js';
 import type { Source, SourceChunk } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
 import type { EngineMetrics } from '../observe/metrics.js';
@@ -73,20 +73,6 @@ export interface DispatcherOptions {
   totals?: DispatchTotals;
   /** Checked after each batch; return an error to fail the run (thresholds). */
   check?: (t: DispatchTotals) => Error | undefined;
-}
-
-export class BatchFailedError extends PromfluxError {
-  constructor(
-    readonly batchId: number,
-    readonly chunkId: string,
-    readonly stage: string,
-    readonly kernel: string | undefined,
-    message: string,
-    code: string,
-  ) {
-    super(code, message);
-    this.name = 'BatchFailedError';
-  }
 }
 
 export function newTotals(): DispatchTotals {

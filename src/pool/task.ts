@@ -4,8 +4,8 @@
 import type { BatchDescriptor } from '../batch/layout.js';
 import type { FillSpec } from '../extract/source.js';
 import type { FeatureColumns } from '../load/sink.js';
-import type { TransformSpec } from '../transform/registry.js';
-import type { BatchVerify, VerifyTaskSpec } from '../load/influx/verify-collect.js';
+import type { TransformSpec } from '../transform/kernel.js';
+import type { BatchVerify, VerifyTaskSpec } from '../encode/verify-collect.js';
 
 export interface EncodeSpec {
   /** Timestamp precision of the line protocol. */
@@ -31,7 +31,7 @@ export interface WorkerPipelineSpec {
   encode: EncodeSpec;
   /** Scaling/other per-series state file to load (msgpackr), if any. */
   stateFile?: string;
-  /** `run --verify`: report per-batch verification counts and sampled values (src/load/influx/verify-collect.ts). */
+  /** `run --verify`: report per-batch verification counts and sampled values (src/encode/verify-collect.ts). */
   verify?: VerifyTaskSpec;
 }
 

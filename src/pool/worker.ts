@@ -17,7 +17,7 @@ import { LineWriter } from '../encode/lineprotocol.js';
 import type { FeatureColumns } from '../load/sink.js';
 import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from './task.js';
 import { loadStateForWorker } from './state.js';
-import { collectWritten, countSourceSamples, type BatchVerify } from '../load/influx/verify-collect.js';
+import { collectWritten, countSourceSamples, type BatchVerify } from '../encode/verify-collect.js';
 
 interface Compiled {
   kernels: Kernel[];

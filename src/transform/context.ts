@@ -3,7 +3,7 @@
  * columns, drop counters and reusable scratch buffers (kept per worker across batches, so kernels
  * allocate nothing per sample and almost nothing per batch).
  */
-import { FLAG_DROPPED, FLAG_HALO, type BatchView } from '../batch/layout.js';
+import { FLAG_DROPPED, FLAG_HALO, type BatchColumns, type BatchSeriesTable, type BatchView } from '../batch/layout.js';
 import type { KernelContext } from './kernel.js';
 
 const RESERVED_BITS = 8;
@@ -39,16 +39,10 @@ const scratchF: Float64Array[] = [];
 const featureSlots: SharedArrayBuffer[] = [];
 const scratchI: Int32Array[] = [];
 
+/** The columns and series table are the batch's (src/batch/layout.ts), copied in by the constructor. */
+export interface BatchContext extends BatchColumns, BatchSeriesTable {}
+
 export class BatchContext implements KernelContext {
-  readonly length: number;
-  readonly series: Uint32Array;
-  readonly ts: Float64Array;
-  readonly value: Float64Array;
-  readonly flags: Uint32Array;
-  readonly runCount: number;
-  readonly runs: Uint32Array;
-  readonly seriesKeys: readonly string[];
-  readonly seriesKinds: readonly number[];
   /** Feature columns in creation order. */
   readonly features = new Map<string, Float64Array>();
   /** Drop reason → count (non-halo rows only). */
@@ -66,15 +60,8 @@ export class BatchContext implements KernelContext {
     /** Recycle feature buffers across contexts (the worker: one context alive at a time). */
     private readonly reuseFeatureBuffers = false,
   ) {
-    this.length = batch.length;
-    this.series = batch.series;
-    this.ts = batch.ts;
-    this.value = batch.value;
-    this.flags = batch.flags;
-    this.runCount = batch.runCount;
-    this.runs = batch.runs;
-    this.seriesKeys = batch.desc.seriesKeys;
-    this.seriesKinds = batch.desc.seriesKinds;
+    const { desc, ...columns } = batch;
+    Object.assign(this, columns, { seriesKeys: desc.seriesKeys, seriesKinds: desc.seriesKinds });
   }
 
   feature(name: string): Float64Array {

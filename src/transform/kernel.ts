@@ -11,21 +11,17 @@
  *    kernel declares how much halo it needs (`haloSamples` / `haloMs`) and the source provides it;
  *  - treat rows with FLAG_DROPPED as absent (they stay in place; windows are over row positions).
  */
-import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, type BatchView } from '../batch/layout.js';
+import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, type BatchColumns, type BatchSeriesTable, type BatchView } from '../batch/layout.js';
 
-export interface KernelContext {
+/** One `transform` entry of a pipeline: its `kind` and the kernel's options. */
+export interface TransformSpec {
+  kind: string;
+  [option: string]: unknown;
+}
+
+/** What a kernel sees: the batch's columns and series table (src/batch/layout.ts), plus services. */
+export interface KernelContext extends BatchColumns, BatchSeriesTable {
   readonly batch: BatchView;
-  /** Rows including halo. */
-  readonly length: number;
-  readonly series: Uint32Array;
-  readonly ts: Float64Array;
-  readonly value: Float64Array;
-  readonly flags: Uint32Array;
-  readonly runCount: number;
-  /** RUN_STRIDE Uint32 per run: [seriesIdx, start, halo, len]. */
-  readonly runs: Uint32Array;
-  readonly seriesKeys: readonly string[];
-  readonly seriesKinds: readonly number[];
   /** Get (creating on first call) a Float64 output column for a feature, NaN-filled, SAB-backed. */
   feature(name: string): Float64Array;
   /** Drop a row: sets FLAG_DROPPED and counts `reason` unless the row is halo. Idempotent per row. */
@@ -84,22 +80,5 @@ export function forEachRun(
   for (let r = 0; r < ctx.runCount; r++) {
     const o = r * RUN_STRIDE;
     fn(runs[o]!, runs[o + 1]!, runs[o + 2]!, runs[o + 3]!, r);
-  }
-}
-
-/** Error raised when a kernel throws: names the batch and the kernel. */
-export class KernelError extends Error {
-  readonly code = 'PROMFLUX_KERNEL_FAILED';
-  constructor(
-    readonly kernel: string,
-    readonly batchId: number,
-    readonly chunkId: string,
-    cause: unknown,
-  ) {
-    super(
-      `kernel "${kernel}" failed on batch ${batchId} (chunk ${chunkId}): ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
-    this.name = 'KernelError';
   }
 }

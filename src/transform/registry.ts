@@ -2,13 +2,10 @@
  * Kernel registry: maps a `transform` entry's `kind` to its factory. The pipeline's ordered
  * transform list is compiled once per worker (cached by spec) into Kernel instances.
  */
-import type { Kernel, KernelFactory } from './kernel.js';
+import type { Kernel, KernelFactory, TransformSpec } from './kernel.js';
 import { builtinKernels } from './kernels/index.js';
 
-export interface TransformSpec {
-  kind: string;
-  [option: string]: unknown;
-}
+export type { TransformSpec };
 
 const registry = new Map<string, KernelFactory>(Object.entries(builtinKernels));
 

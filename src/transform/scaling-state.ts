@@ -7,7 +7,10 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
-import { PromfluxError } from '../errors.js';
+import { ScalingStateError } from '../errors.js';
+
+/** Re-exported: part of this module's library API (docs/TRANSFORMS.md). */
+export { ScalingStateError };
 import type { ScaleMethod, ScaleParams } from './kernels/scale.js';
 import { fitQuantile, type FitStats } from './kernels/scale-fit.js';
 
@@ -22,14 +25,6 @@ export interface ScalingState {
   createdAt: string;
   /** Series key → parameters (the lead's worker loader reads exactly this map). */
   series: Record<string, ScaleParams>;
-}
-
-/** Stable codes: PROMFLUX_SCALING_STATE_{READ,CORRUPT,VERSION,SERIES,WRITE}. */
-export class ScalingStateError extends PromfluxError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'ScalingStateError';
-  }
 }
 
 /** Parameters from merged fit statistics. Std is the sample std (ddof = 1, as Polars). */

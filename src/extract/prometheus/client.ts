@@ -11,8 +11,9 @@ import { Pool } from 'undici';
 import type { PrometheusSourceConfig } from './config.js';
 import { AttemptTimeoutError, HttpStatusError, preview, promError, PromErrorCode } from './errors.js';
 import type { ExtractMetrics } from './metrics.js';
-import { Semaphore, TokenBucket } from '../ratelimit.js';
-import { parseRetryAfter, withRetry, type RetryDecision } from '../retry.js';
+import { TokenBucket } from '../ratelimit.js';
+import { parseRetryAfter, withRetry, type RetryDecision } from '../../util/retry.js';
+import { Semaphore } from '../../util/semaphore.js';
 import { SourceError } from '../../errors.js';
 
 export interface HttpResult {
@@ -144,7 +145,7 @@ export class PromClient {
     build: () => { method: 'GET' | 'POST'; path: string; body?: string | Uint8Array; headers?: Record<string, string> },
   ): Promise<HttpResult> {
     const endpoint = opts.endpoint ?? path.slice(path.lastIndexOf('/') + 1);
-    const policy = this.cfg.retry;
+    const policy = { ...this.cfg.retry, jitter: 'full' as const };
     let attempts = 0;
     try {
       return await withRetry(

@@ -5,21 +5,12 @@
  */
 import { z } from 'zod';
 import { BUILTIN_TEMPLATES, FAMILIES, expandTemplate, type QueryTemplate } from './templates.js';
-import { parseDuration, parseTime } from './time.js';
+import { parseTime } from './time.js';
+import { parseDuration } from '../../util/duration.js';
+import { durationSchema } from '../../util/duration-schema.js';
 import { parseSelector } from './selector.js';
 
-const duration = (what: string) =>
-  z.string().refine(
-    (s) => {
-      try {
-        parseDuration(s);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { message: `${what}: invalid duration (use Prometheus syntax like "15s", "5m", "1h30m", "500ms")` },
-  );
+const duration = durationSchema;
 
 const instant = z.union([z.string().min(1), z.number()]);
 

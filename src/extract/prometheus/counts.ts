@@ -15,7 +15,7 @@ import { PrometheusApi } from './api.js';
 import { createExtractMetrics } from './metrics.js';
 import type { PrometheusSourceConfig } from './config.js';
 import type { Selector } from './selector.js';
-import { parseDuration } from './time.js';
+import { parseDuration } from '../../util/duration.js';
 
 export interface CountPlanQuery {
   name: string;

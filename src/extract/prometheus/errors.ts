@@ -2,7 +2,7 @@
  * Stable error codes of the Prometheus source. Every error is a SourceError (src/errors.ts) whose
  * message names the query, the chunk or endpoint, what Prometheus said, and what to do.
  */
-import { SourceError } from '../../errors.js';
+import { SourceError, type ErrorCode } from '../../errors.js';
 
 export const PromErrorCode = {
   /** Prometheus rejected the query (400 bad_data / 422 execution): fix the PromQL or the limits. */
@@ -19,9 +19,9 @@ export const PromErrorCode = {
   queryError: 'PROMFLUX_PROM_QUERY_ERROR',
   /** No chunk size satisfies the limits (too many series for maxSamplesPerQuery). */
   limits: 'PROMFLUX_PROM_LIMITS',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
-export function promError(code: string, message: string, cause?: unknown): SourceError {
+export function promError(code: ErrorCode, message: string, cause?: unknown): SourceError {
   return new SourceError(code, message, cause === undefined ? undefined : { cause });
 }
 

@@ -12,7 +12,8 @@
  * does not look ids up one by one: completed ids are parsed back into intervals and the planner
  * skips any time already covered (a chunk never straddles a completed interval).
  */
-import { alignDown, formatDuration } from './time.js';
+import { alignDown } from './time.js';
+import { formatDuration } from '../../util/duration.js';
 import { promError, PromErrorCode } from './errors.js';
 
 export interface PlanLimits {

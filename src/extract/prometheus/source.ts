@@ -26,9 +26,10 @@ import { createExtractMetrics, type ExtractMetrics } from './metrics.js';
 import { completedIntervals, planNext, remainingSamples, type PlanLimits, type PlannedChunk, type QueryState } from './planner.js';
 import { buildReadRequest } from './remote-read.js';
 import { extractSelectors, parseSelector, type Selector } from './selector.js';
-import { alignDown, alignUp, formatDuration, parseTime } from './time.js';
+import { alignDown, alignUp, parseTime } from './time.js';
+import { formatDuration } from '../../util/duration.js';
 import { FileWatermarkStore, MemoryWatermarkStore, type WatermarkStore } from './watermarks.js';
-import { sleep } from '../retry.js';
+import { sleep } from '../../util/retry.js';
 import type { CountPlanQuery } from './counts.js';
 
 export interface PrometheusSourceDeps {

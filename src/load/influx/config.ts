@@ -5,12 +5,13 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../../errors.js';
+import { isDuration } from '../../util/duration.js';
 import { schemaMappingSchema, seriesKeyOptionsShape } from '../schema.js';
 
-/** InfluxQL duration or a friendlier one: 30d, 52w, 5y (= 1825d), 720h, INF. */
+/** A retention duration: the one duration grammar (src/util/duration.ts) or INF, e.g. 30d, 52w, 5y (= 1825d), 720h. */
 const durationString = z
   .string()
-  .regex(/^(INF|inf|0|(\d+(ns|us|u|µ|ms|s|m|h|d|w|y))+)$/, 'expected a duration like 30d, 52w, 5y, 720h or INF');
+  .refine((d) => /^inf$/i.test(d.trim()) || isDuration(d), 'expected a duration like 30d, 52w, 5y, 720h or INF');
 
 export const retentionPolicySchema = z
   .object({

@@ -13,7 +13,7 @@ import { gzip as gzipCb, type ZlibOptions } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Dispatcher, Pool } from 'undici';
 import { SinkError } from '../../errors.js';
-import { backoffDelay, parseRetryAfter, sleep } from './backoff.js';
+import { parseRetryAfter, retryDelay, sleep } from '../../util/retry.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { InfluxSinkConfig } from './config.js';
 import type { DeadLetterContext, DeadLetterEntry, DeadLetterFile } from './deadletter.js';
@@ -30,7 +30,7 @@ export interface Tally {
 }
 
 type Outcome =
-  | { kind: 'status'; status: number; text: string; retryAfterMs: number | null }
+  | { kind: 'status'; status: number; text: string; retryAfterMs: number | undefined }
   | { kind: 'error'; cause: 'network' | 'timeout'; error: Error };
 
 /** State shared by every request of one sink. */
@@ -223,12 +223,13 @@ export class Deliverer {
         throw this.fail(this.outageError(start, `last error: ${last}`));
       }
       metrics.retry(cause);
-      const retryAfter = r.kind === 'status' ? r.retryAfterMs : null;
-      const delay = Math.max(backoffDelay(attempt++, cfg.retry.baseMs, cfg.retry.maxMs), retryAfter ?? 0);
+      const retryAfter = r.kind === 'status' ? r.retryAfterMs : undefined;
+      const delay = retryDelay({ ...cfg.retry, jitter: 'equal' }, ++attempt, retryAfter);
       if (attempt === 1 || attempt % 10 === 0) {
         this.d.logger.warn({ cause, attempt, delayMs: delay, breaker: breaker.state }, `write failed (${cause}); retrying in ${delay} ms`);
       }
-      await sleep(Math.min(delay, start + maxOutage - now), signal);
+      // aborted while waiting: the loop's next turn throws the closed error
+      await sleep(Math.min(delay, start + maxOutage - now), signal).catch(() => undefined);
     }
   }
 

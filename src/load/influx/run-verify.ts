@@ -1,7 +1,7 @@
 /**
  * `promflux run --verify`: points landed, not lines sent (docs/LOAD.md#run---verify).
  *
- * During the run the workers report, per batch (src/load/influx/verify-collect.ts): the points
+ * During the run the workers report, per batch (src/encode/verify-collect.ts): the points
  * written per measurement and field, the source samples per metric name, and the written values of
  * a seeded-hash sample of series. The main thread only merges these per measurement / per series.
  * After the run (sink closed, every write acknowledged):
@@ -21,7 +21,7 @@ import { AdminClient, ident } from './admin.js';
 import type { InfluxSinkConfig } from './config.js';
 import { parseCsv, verifyInflux } from './verify.js';
 import { fluxString } from './admin.js';
-import type { BatchVerify } from './verify-collect.js';
+import type { BatchVerify } from '../../encode/verify-collect.js';
 
 export interface VerifySettings {
   seed: number;

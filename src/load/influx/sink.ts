@@ -13,7 +13,7 @@ import type { InfluxSinkConfig } from './config.js';
 import { DeadLetterFile } from './deadletter.js';
 import { Deliverer, type SharedState, type Tally } from './deliver.js';
 import { createPool, endpointOf } from './endpoint.js';
-import { Limiter } from './limiter.js';
+import { Semaphore } from '../../util/semaphore.js';
 import { planRequests } from './lines.js';
 import { LoadMetrics } from './metrics.js';
 
@@ -45,7 +45,7 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
   const deadLetter = new DeadLetterFile(cfg.deadLetter);
   const shared: SharedState = { outageSince: 0, fatal: null };
   const deliverer = new Deliverer({ cfg, pool, endpoint, breaker, metrics, deadLetter, logger, signal: abort.signal, shared });
-  const limiter = new Limiter(cfg.concurrency);
+  const limiter = new Semaphore(cfg.concurrency);
   const guard = new CardinalityGuard(cfg.cardinality, compileSchemaMapping(cfg.schema), logger);
   let closed = false;
 

@@ -13,7 +13,7 @@
  */
 import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
 import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
-import { checkKnown, optBool, optInt, optString, parseDuration } from './options.js';
+import { checkKnown, optBool, optInt, optString, optDuration } from './options.js';
 import { STALE_NAN_HI, STALE_NAN_LO } from './validate.js';
 import { SortedWindow } from './window/sorted-window.js';
 
@@ -38,7 +38,7 @@ export function parseImputeOptions(o: Record<string, unknown>): ImputeOptions {
   return {
     method: optString<ImputeMethod>(o, 'method', K, 'linear', ['linear', 'ffill', 'bfill', 'mean', 'median']),
     limit: o['limit'] === undefined ? Infinity : optInt(o, 'limit', K, 1, 1),
-    maxGapMs: o['maxGap'] === undefined ? 3_600_000 : parseDuration(o['maxGap'], K, 'maxGap'),
+    maxGapMs: o['maxGap'] === undefined ? 3_600_000 : optDuration(o['maxGap'], K, 'maxGap', true),
     window: optInt(o, 'window', K, 60, 1, 100_000),
     dropUnfilled: optBool(o, 'dropUnfilled', K, true),
     flag: optBool(o, 'flag', K, true),

@@ -2,8 +2,7 @@
  * The built-in transform catalogue: `kind` → factory. Each kernel lives in its own file; see
  * docs/TRANSFORMS.md for the exact semantics of every option and feature.
  */
-import type { KernelFactory } from '../kernel.js';
-import type { TransformSpec } from '../registry.js';
+import type { KernelFactory, TransformSpec } from '../kernel.js';
 import { completenessKernel } from './completeness.js';
 import { imputeKernel } from './impute.js';
 import { outlierKernel } from './outliers.js';

@@ -3,6 +3,7 @@
  * on the hot path), so this favours clear error messages over speed.
  */
 import { ConfigError } from '../../errors.js';
+import { DURATION_HINT, isDuration, parseDuration } from '../../util/duration.js';
 
 /** A bad option in one `transform` entry. `key` names the option (e.g. `rolling.windows[1]`). */
 export class TransformOptionError extends ConfigError {
@@ -15,29 +16,17 @@ export class TransformOptionError extends ConfigError {
 /** What a rule does to a row that fails it. */
 export type RuleAction = 'drop' | 'flag' | 'clip' | 'off';
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
-
-/** Parse a Prometheus-style duration (`500ms`, `30s`, `5m`, `1h30m`, `7d`) or a number of ms. */
-export function parseDuration(v: unknown, kernel: string, key: string): number {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) throw new TransformOptionError(kernel, key, `must be a non-negative duration, got ${v}`);
-    return v;
+/**
+ * A duration option (the grammar of src/util/duration.ts: "30s", "5m", "1h30m", or a number of
+ * seconds) → ms; > 0 unless `zeroOk` (windows need a length, a tolerance may be none).
+ */
+export function optDuration(v: unknown, kernel: string, key: string, zeroOk = false): number {
+  if (!isDuration(v)) {
+    throw new TransformOptionError(kernel, key, `is not a duration: ${JSON.stringify(v)} (use ${DURATION_HINT})`);
   }
-  if (typeof v !== 'string' || v.length === 0) {
-    throw new TransformOptionError(kernel, key, `must be a duration like "5m" or a number of milliseconds, got ${JSON.stringify(v)}`);
-  }
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)/gy;
-  let total = 0;
-  let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(v)) !== null) {
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (pos !== v.length || total <= 0) {
-    throw new TransformOptionError(kernel, key, `is not a duration: ${JSON.stringify(v)} (use e.g. "30s", "5m", "1h")`);
-  }
-  return total;
+  const ms = parseDuration(v);
+  if (ms <= 0 && !(zeroOk && ms === 0)) throw new TransformOptionError(kernel, key, `must be a duration > 0, got ${JSON.stringify(v)}`);
+  return ms;
 }
 
 export function optNumber(o: Record<string, unknown>, key: string, kernel: string, def: number, min = -Infinity, max = Infinity): number {
@@ -128,6 +117,6 @@ export function parseWindow(v: unknown, kernel: string, key: string): WindowSpec
     return { samples: v, ms: 0, label: String(v) };
   }
   if (typeof v === 'string' && /^\d+$/.test(v)) return parseWindow(Number(v), kernel, key);
-  const ms = parseDuration(v, kernel, key);
+  const ms = optDuration(v, kernel, key);
   return { samples: 0, ms, label: String(v) };
 }

@@ -16,7 +16,7 @@ import {
   optInt,
   optNumber,
   optRegex,
-  parseDuration,
+  optDuration,
   TransformOptionError,
   type RuleAction,
 } from './options.js';
@@ -80,13 +80,13 @@ export function parseValidateOptions(o: Record<string, unknown>): ValidateOption
 
   const fut = parseRule(o['future'], 'future', 'drop', ['drop', 'flag', 'off']);
   checkKnown(fut.o, `${K}.future`, ['action', 'tolerance']);
-  const futureToleranceMs = fut.o['tolerance'] === undefined ? 300_000 : parseDuration(fut.o['tolerance'], K, 'future.tolerance');
+  const futureToleranceMs = fut.o['tolerance'] === undefined ? 300_000 : optDuration(fut.o['tolerance'], K, 'future.tolerance', true);
 
   // Gaps are off unless configured: a gap is information about the source, rarely a reason to drop.
   const gp = o['gap'] === undefined ? { action: 'off' as RuleAction, o: {} } : parseRule(o['gap'], 'gap', 'flag', ['drop', 'flag', 'off']);
   checkKnown(gp.o, `${K}.gap`, ['action', 'max']);
   if (gp.action !== 'off' && gp.o['max'] === undefined) throw new TransformOptionError(K, 'gap.max', 'is required when the gap rule is on (e.g. "10m")');
-  const gapMaxMs = gp.action === 'off' ? Infinity : parseDuration(gp.o['max'], K, 'gap.max');
+  const gapMaxMs = gp.action === 'off' ? Infinity : optDuration(gp.o['max'], K, 'gap.max', true);
 
   const ranges: RangeRule[] = [];
   const rr = o['ranges'];

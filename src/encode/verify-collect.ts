@@ -10,9 +10,15 @@
  * No zod, no per-sample objects: index loops over the batch's typed arrays; sampled series get one
  * Float64Array pair each, sized by a first counting pass.
  */
-import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, type BatchView } from '../../batch/layout.js';
-import { STALE_NAN_HI, STALE_NAN_LO } from '../../transform/kernels/validate.js';
-import type { SeriesEncoder } from '../../pool/series-encoder.js';
+import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, type BatchView } from '../batch/layout.js';
+import { STALE_NAN_HI, STALE_NAN_LO } from '../transform/kernels/validate.js';
+
+/** What collectWritten needs of the worker's series encoder (structural, so encode/ does not import pool/). */
+export interface WrittenFields {
+  target(seriesKey: string): { measurement: string; key: Uint8Array } | null;
+  readonly fieldNames: { value: string | null; valueInt: boolean; features: Array<string | null>; featuresInt: boolean[] };
+  rowHasFields(value: Float64Array, features: Float64Array[], row: number): boolean;
+}
 
 /** What the worker needs (travels inside the pipeline spec). */
 export interface VerifyTaskSpec {
@@ -103,7 +109,7 @@ export function countSourceSamples(view: BatchView, out: Record<string, number>)
 const decoder = new TextDecoder();
 
 /** Field counts of the emitted rows, and the values of sampled series (after every kernel). */
-export function collectWritten(view: BatchView, features: Float64Array[], encoder: SeriesEncoder, spec: VerifyTaskSpec, out: BatchVerify, exclude?: ReadonlySet<string>): void {
+export function collectWritten(view: BatchView, features: Float64Array[], encoder: WrittenFields, spec: VerifyTaskSpec, out: BatchVerify, exclude?: ReadonlySet<string>): void {
   const { runs, flags, ts, value } = view;
   const keys = view.desc.seriesKeys;
   const names = encoder.fieldNames;
