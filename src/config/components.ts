@@ -58,6 +58,13 @@ export const sinkKinds = (): string[] => [...sinks.keys()];
  * types), and, for a registered user kind, that kind's own schema — looked up at parse time, so a
  * plugin registered after this module loaded is still accepted.
  */
+/**
+ * The `source`/`sink` slots dispatch on `kind` inside a transform, which hides their structure from
+ * zod's introspection; config/format.ts asks here for the schema a value would be checked against
+ * (to name the expected type and suggest the nearest key).
+ */
+export const kindDispatch = new WeakMap<z.ZodType, (value: unknown) => z.ZodType>();
+
 function kindSchema<Out, In>(slot: 'source' | 'sink', registry: Map<string, { schema: z.ZodType }>, builtin: z.ZodType<Out, In>): z.ZodType<Out, In> {
   const builtinKinds = new Set(registry.keys());
   const dispatch = z.unknown().transform((value, ctx) => {
@@ -70,6 +77,10 @@ function kindSchema<Out, In>(slot: 'source' | 'sink', registry: Map<string, { sc
       ctx.issues.push({ code: 'custom', path: ['kind'], input: kind, message: `unknown ${slot} kind "${kind}" (known: ${[...registry.keys()].join(', ')})` });
     }
     return z.NEVER;
+  });
+  kindDispatch.set(dispatch, (value) => {
+    const kind = (value as { kind?: unknown } | null)?.kind;
+    return (typeof kind === 'string' && !builtinKinds.has(kind) ? registry.get(kind)?.schema : undefined) ?? builtin;
   });
   return dispatch as unknown as z.ZodType<Out, In>;
 }

@@ -5,6 +5,7 @@
  * schema itself, walked along the issue's path.
  */
 import type { z } from 'zod';
+import { kindDispatch } from './components.js';
 
 type Issue = z.core.$ZodIssue;
 type Key = string | number;
@@ -91,6 +92,11 @@ const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._z
 /** Unwrap optional/default/pipe/lazy… down to a structural schema, picking the union option the data fits. */
 function resolve(s: z.ZodType, data: unknown): z.ZodType {
   for (let i = 0; i < 20; i++) {
+    const dispatch = kindDispatch.get(s);
+    if (dispatch) {
+      s = dispatch(data);
+      continue;
+    }
     const d = defOf(s);
     if (d.innerType && ['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch', 'nonoptional', 'success'].includes(d.type)) s = d.innerType;
     else if (d.type === 'pipe' && d.in) s = d.in;
