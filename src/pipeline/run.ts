@@ -18,7 +18,7 @@ import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
 import { BatchSizer } from './adaptive.js';
-import { CheckpointStore } from './checkpoint.js';
+import { CheckpointStore, OutputCommits } from './checkpoint.js';
 import { finalizeReports, mergeReports, type ReportAccumulator } from '../transform/reports.js';
 import { saveScalingState } from '../transform/scaling-state.js';
 import { qualityFromCounts, qualityFields, type QualityMetrics } from '../transform/quality.js';
@@ -206,6 +206,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const planHash = createHash('sha1').update(JSON.stringify([cfg.source, cfg.transform, shard ?? null])).digest('hex');
     const ckName = shard ? `${cfg.name}.shard-${shard.index}-of-${shard.count}` : cfg.name;
     const store = ckDir ? CheckpointStore.open(ckDir, ckName, planHash) : undefined;
+    if (store && !sink.resume) {
+      throw new ConfigError(
+        `sink "${sink.kind}" cannot resume from a checkpoint (it neither writes idempotently nor keeps what an earlier attempt wrote), so a resumed run would lose or repeat output; run without --checkpoint, or use a sink that resumes: file, arrow, influx, null`,
+        { key: this.opts.checkpointDir ? '--checkpoint' : `pipelines.${cfg.name}.checkpoint` },
+      );
+    }
+    // 'commit' sinks (file, Arrow): chunks count as covered only once the sink committed their output.
+    const commits = store && sink.resume === 'commit' ? new OutputCommits(store, sink, log) : undefined;
+    let commitTimer: NodeJS.Timeout | undefined;
+    let sinkOpened = false;
     if (store) this.metrics.checkpointLagSources.set(cfg.name, () => (store.lagMs() || performance.now() - t0) / 1000);
     // A finished bounded plan (backfill, synthetic) has nothing left to do. Incremental and stream
     // sources are never finished: each run continues from the watermarks to a later "now".
@@ -261,7 +271,28 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         ...(shard ? { shard } : {}),
       });
       if (alreadyDone) internal.abort();
+      if (store) {
+        const saved = store.sink;
+        if ((saved && saved.kind !== sink.kind) || (!saved && store.hasCoverage && commits)) {
+          throw new PromfluxError(
+            'PROMFLUX_CHECKPOINT_SINK_MISMATCH',
+            `checkpoint ${store.path} records chunks written to ${saved ? `a ${saved.kind} sink` : 'a sink that kept no resume state (an older promflux, or another sink)'}, this run writes to a ${sink.kind} sink; resume with the same sink, or move the checkpoint away to start over`,
+          );
+        }
+        if (commits) await sink.restore!(saved?.state);
+        else if (!saved) store.setSink(sink.kind);
+      }
       await sink.open();
+      sinkOpened = true;
+      if (commits) {
+        commitTimer = setInterval(() => {
+          commits.tick(totals).catch((err: unknown) => {
+            // A failed commit records nothing; the next one (or the resumed run) starts from the last accepted one.
+            log.warn({ err: (err as Error).message, checkpoint: store!.path }, 'sink commit failed');
+          });
+        }, 1000);
+        commitTimer.unref();
+      }
       health = new HealthMonitor(cfg.health, {
         pipeline: cfg.name,
         logger: log,
@@ -303,7 +334,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           : {}),
         onBatch: (e) => {
           if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
-          if (store && e.chunk.coverageKey !== undefined) {
+          if (commits) commits.ack(e.chunk.coverageKey !== undefined ? { key: e.chunk.coverageKey, start: e.chunk.startMs, end: e.chunk.endMs } : undefined);
+          else if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
             store.flush(1000);
           }
@@ -326,17 +358,33 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         w.end(Date.now());
         const wr = await sink.write({ batchId: -1, chunkId: 'quality', lp: w.take(), lines: 1, columns: null, seriesKeys: [] });
         qualityLines = wr.written;
+        commits?.ack();
       }
     } catch (err) {
       error = err instanceof Error ? err : new Error(String(err));
       log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed');
     } finally {
       health?.stop();
+      clearInterval(commitTimer);
+      if (commits && sinkOpened) {
+        // Before close: the last commit (and, for a complete plan, Arrow's merge) is recorded first.
+        try {
+          const complete = !error && !signal.aborted;
+          const recorded = await commits.final(totals, complete);
+          if (complete && !recorded) {
+            throw new PromfluxError('PROMFLUX_CHECKPOINT_COMMIT', `the ${sink.kind} sink's last commit could not be recorded in checkpoint ${store!.path} (see the warning above); run the same command again to finish from the last recorded commit`);
+          }
+        } catch (err) {
+          log.error({ err: (err as Error).message, checkpoint: store!.path }, 'last sink commit failed; the resumed run starts from the previous one');
+          error ??= err instanceof Error ? err : new Error(String(err));
+        }
+      }
       await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
     }
     if (store) {
       // Graceful stop or success: persist what is covered. Only a complete, successful run is "done".
-      if (!error && !signal.aborted) store.markDone();
+      // ('commit' sinks: their last accepted commit marked it, together with the output it describes.)
+      if (!error && !signal.aborted && !commits) store.markDone();
       try {
         store.flush(0);
       } catch (err) {
