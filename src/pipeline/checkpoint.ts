@@ -158,6 +158,7 @@ export class OutputCommits {
   private pending: Array<{ n: number; key: string; start: number; end: number }> = [];
   private running: Promise<boolean> | undefined;
   private accepted = 0;
+  private recordedAcked = -1;
   private refused = 0;
 
   constructor(
@@ -190,6 +191,8 @@ export class OutputCommits {
 
   private run(totals: Totals, opts: { final: boolean; complete: boolean }): Promise<boolean> {
     const acked = this.acked;
+    // Nothing written since the last recorded commit: nothing to commit (until the last one).
+    if (acked === this.recordedAcked && !opts.final) return Promise.resolve(false);
     const snapshot: Totals = { samplesIn: totals.samplesIn, linesOut: totals.linesOut, dropped: { ...totals.dropped } };
     const p = (async () => {
       const c = await this.sink.commit!(opts);
@@ -206,11 +209,13 @@ export class OutputCommits {
         i++;
       }
       this.pending.splice(0, i);
+      this.recordedAcked = acked;
       this.store.setTotals(snapshot);
       this.store.setSink(this.sink.kind, c.state);
       if (opts.complete) this.store.markDone();
       this.store.flush(0);
       this.accepted++;
+      this.logger.debug({ writes: c.writes, chunks: i, checkpoint: this.store.path, final: opts.final }, 'sink commit recorded');
       return true;
     })();
     this.running = p;

@@ -206,6 +206,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const planHash = createHash('sha1').update(JSON.stringify([cfg.source, cfg.transform, shard ?? null])).digest('hex');
     const ckName = shard ? `${cfg.name}.shard-${shard.index}-of-${shard.count}` : cfg.name;
     const store = ckDir ? CheckpointStore.open(ckDir, ckName, planHash) : undefined;
+    const ckIntervalMs = (typeof cfg.checkpoint === 'object' ? cfg.checkpoint.intervalMs : undefined) ?? 1000;
     if (store && !sink.resume) {
       throw new ConfigError(
         `sink "${sink.kind}" cannot resume from a checkpoint (it neither writes idempotently nor keeps what an earlier attempt wrote), so a resumed run would lose or repeat output; run without --checkpoint, or use a sink that resumes: file, arrow, influx, null`,
@@ -290,7 +291,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             // A failed commit records nothing; the next one (or the resumed run) starts from the last accepted one.
             log.warn({ err: (err as Error).message, checkpoint: store!.path }, 'sink commit failed');
           });
-        }, 1000);
+        }, ckIntervalMs);
         commitTimer.unref();
       }
       health = new HealthMonitor(cfg.health, {
@@ -337,7 +338,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           if (commits) commits.ack(e.chunk.coverageKey !== undefined ? { key: e.chunk.coverageKey, start: e.chunk.startMs, end: e.chunk.endMs } : undefined);
           else if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
-            store.flush(1000);
+            store.flush(ckIntervalMs);
           }
           this.emit('batch', e);
           runOpts.onBatch?.(e);
