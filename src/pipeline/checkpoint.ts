@@ -21,6 +21,7 @@ import { pack, unpack } from 'msgpackr';
 import type { Logger } from 'pino';
 import { PromfluxError } from '../errors.js';
 import type { Sink, SinkResumeState } from '../load/sink.js';
+import type { SourceChunk } from '../extract/source.js';
 
 /** Version written. Version 1 files (no sink state) are still read. */
 export const CHECKPOINT_VERSION = 2;
@@ -155,7 +156,7 @@ type Totals = CheckpointDoc['totals'];
  */
 export class OutputCommits {
   private acked = 0;
-  private pending: Array<{ n: number; key: string; start: number; end: number }> = [];
+  private pending: Array<{ n: number; chunk: SourceChunk }> = [];
   private running: Promise<boolean> | undefined;
   private accepted = 0;
   private recordedAcked = -1;
@@ -165,12 +166,17 @@ export class OutputCommits {
     private readonly store: CheckpointStore,
     private readonly sink: Sink,
     private readonly logger: Logger,
+    /** Called for each chunk once a commit includes it (the source's ack: watermarks). */
+    private readonly onCommitted: (chunk: SourceChunk) => void = () => undefined,
   ) {}
 
-  /** One write of this run was accounted (a batch, or the quality point). */
-  ack(coverage?: { key: string; start: number; end: number }): void {
+  /**
+   * One write of this run was accounted: a batch (with its chunk), or the quality point. The chunk
+   * is kept without its fill (a remote-read body can be large) until a commit includes it.
+   */
+  ack(chunk?: SourceChunk): void {
     this.acked++;
-    if (coverage) this.pending.push({ n: this.acked, ...coverage });
+    if (chunk) this.pending.push({ n: this.acked, chunk: { ...chunk, fill: undefined as unknown as SourceChunk['fill'] } });
   }
 
   /** A commit unless one is running (periodic). Resolves true when a commit was accepted. */
@@ -204,16 +210,18 @@ export class OutputCommits {
       }
       let i = 0;
       while (i < this.pending.length && this.pending[i]!.n <= acked) {
-        const e = this.pending[i]!;
-        this.store.add(e.key, e.start, e.end);
+        const c = this.pending[i]!.chunk;
+        if (c.coverageKey !== undefined) this.store.add(c.coverageKey, c.startMs, c.endMs);
         i++;
       }
-      this.pending.splice(0, i);
+      const done = this.pending.splice(0, i);
       this.recordedAcked = acked;
       this.store.setTotals(snapshot);
       this.store.setSink(this.sink.kind, c.state);
       if (opts.complete) this.store.markDone();
       this.store.flush(0);
+      // Only now may the source move its watermarks past these chunks.
+      for (const e of done) this.onCommitted(e.chunk);
       this.accepted++;
       this.logger.debug({ writes: c.writes, chunks: i, checkpoint: this.store.path, final: opts.final }, 'sink commit recorded');
       return true;

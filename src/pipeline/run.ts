@@ -214,7 +214,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       );
     }
     // 'commit' sinks (file, Arrow): chunks count as covered only once the sink committed their output.
-    const commits = store && sink.resume === 'commit' ? new OutputCommits(store, sink, log) : undefined;
+    const commits = store && sink.resume === 'commit' ? new OutputCommits(store, sink, log, (chunk) => source.ack?.(chunk)) : undefined;
     let commitTimer: NodeJS.Timeout | undefined;
     let sinkOpened = false;
     if (store) this.metrics.checkpointLagSources.set(cfg.name, () => (store.lagMs() || performance.now() - t0) / 1000);
@@ -319,6 +319,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         metrics: this.metrics,
         signal,
         ...(this.opts.faults ? { faults: this.opts.faults } : {}),
+        ...(commits ? { deferAck: true } : {}),
         ...(maxInvalid !== undefined
           ? {
               check: (t: DispatchTotals) => {
@@ -335,7 +336,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           : {}),
         onBatch: (e) => {
           if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
-          if (commits) commits.ack(e.chunk.coverageKey !== undefined ? { key: e.chunk.coverageKey, start: e.chunk.startMs, end: e.chunk.endMs } : undefined);
+          if (commits) commits.ack(e.chunk);
           else if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
             store.flush(ckIntervalMs);
