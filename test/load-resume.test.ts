@@ -340,3 +340,89 @@ describe('sinks and checkpoints', () => {
     assert.ok(!existsSync(`${arrow}.parts`), 'no part files without a checkpoint');
   });
 });
+
+describe('Arrow sink parts and base file (sink API, as an incremental pipeline uses it run after run)', () => {
+  /** A batch of `n` rows for series "s", timestamps from t0, as the workers lay them out. */
+  function batch(id: number, t0: number, n: number): EncodedBatch {
+    const key = new TextEncoder().encode('s{a="1"}');
+    const offsets = new Int32Array(new SharedArrayBuffer(4 * (n + 1)));
+    const data = new Uint8Array(new SharedArrayBuffer(key.length * n));
+    const ts = new Float64Array(new SharedArrayBuffer(8 * n));
+    const ts64 = new BigInt64Array(new SharedArrayBuffer(8 * n));
+    const value = new Float64Array(new SharedArrayBuffer(8 * n));
+    const flags = new Uint32Array(new SharedArrayBuffer(4 * n));
+    const f = new Float64Array(new SharedArrayBuffer(8 * n));
+    for (let i = 0; i < n; i++) {
+      data.set(key, i * key.length);
+      offsets[i + 1] = (i + 1) * key.length;
+      ts[i] = t0 + i;
+      ts64[i] = BigInt(t0 + i);
+      value[i] = (t0 + i) / 3;
+      f[i] = -(t0 + i);
+    }
+    return {
+      batchId: id,
+      chunkId: `c${id}`,
+      lp: null,
+      lines: n,
+      seriesKeys: ['s{a="1"}'],
+      columns: {
+        rows: n,
+        series: new SharedArrayBuffer(4 * n),
+        seriesKeys: ['s{a="1"}'],
+        seriesOffsets: offsets.buffer as SharedArrayBuffer,
+        seriesData: data.buffer as SharedArrayBuffer,
+        ts: ts.buffer as SharedArrayBuffer,
+        ts64: ts64.buffer as SharedArrayBuffer,
+        value: value.buffer as SharedArrayBuffer,
+        flags: flags.buffer as SharedArrayBuffer,
+        featureNames: ['f'],
+        features: [f.buffer as SharedArrayBuffer],
+      },
+    };
+  }
+  const values = (path: string): number[] => [...(tableFromIPC(readFileSync(path)).getChild('value')!.toArray() as Float64Array)];
+  const expectedValues = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => (from + i) / 3);
+
+  test('a completed output becomes the base: the next run adds parts and folds them after it; an unrecorded fold is adopted, not repeated', async () => {
+    const { ArrowSink } = await import('../src/load/arrow.js');
+    const path = join(tmp, 'base.arrow');
+    // run 1: rows 0..300 in two commits, then complete
+    const a = new ArrowSink(path, ['f']);
+    await a.restore(undefined);
+    await a.open();
+    await a.write(batch(0, 0, 100));
+    const c1 = await a.commit({ final: false, complete: false });
+    await a.write(batch(1, 100, 200));
+    const c2 = await a.commit({ final: true, complete: false });
+    const c3 = await a.commit({ final: true, complete: true });
+    await a.close();
+    assert.equal(c1?.writes, 1);
+    assert.equal(c2?.writes, 2);
+    assert.deepEqual((c2!.state as { parts: string[] }).parts.length, 2);
+    assert.deepEqual({ base: c3!.state.base, parts: c3!.state.parts }, { base: true, parts: [] });
+    assert.deepEqual(values(path), expectedValues(0, 300));
+    assert.ok(!existsSync(`${path}.parts`));
+
+    // run 2 (a later incremental run): rows 300..350 as a part after the base; the fold's record is "lost"
+    const b = new ArrowSink(path, ['f']);
+    await b.restore(c3!.state);
+    await b.open();
+    await b.write(batch(2, 300, 50));
+    const d1 = await b.commit({ final: true, complete: false });
+    assert.deepEqual(values(path), expectedValues(0, 300), 'the base is untouched until the fold');
+    await b.commit({ final: true, complete: true });
+    await b.close();
+    assert.deepEqual(values(path), expectedValues(0, 350));
+
+    // a crash right after the fold's rename: the checkpoint still holds d1 (base + one listed part)
+    const c = new ArrowSink(path, ['f']);
+    await c.restore(d1!.state);
+    await c.open();
+    const e = await c.commit({ final: true, complete: true });
+    await c.close();
+    assert.deepEqual({ base: e!.state.base, parts: e!.state.parts }, { base: true, parts: [] });
+    assert.deepEqual(values(path), expectedValues(0, 350), 'the folded rows are not added twice');
+    assert.equal(pl.readIPC(readFileSync(path)).height, 350);
+  });
+});

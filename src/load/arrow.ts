@@ -12,12 +12,15 @@
  * part (footer, fsync, directory fsync) and lists it in the checkpoint; the next rows go to a new
  * part. A resumed run deletes every part no commit listed (the killed attempt's unfinished part,
  * whose chunks it writes again) and carries on numbering after the listed ones. When the whole plan
- * is done, the parts are concatenated, batch by batch (bounded memory: one record batch at a time),
- * into `<path>` (temp file, fsync, rename), the checkpoint records that, and the parts are removed:
- * a completed checkpointed run leaves the same single file as an uninterrupted one. Until then, the
- * committed output is the parts the checkpoint lists (docs/LOAD.md, "Resuming file and Arrow sinks").
+ * is done and a commit has listed every part, the parts are folded, batch by batch (bounded memory:
+ * one record batch at a time), into `<path>` (after the rows `<path>` already held, if the
+ * checkpoint calls it the base; temp file, fsync, rename), the checkpoint records that, and the
+ * parts are removed: a completed checkpointed run leaves the same single file as an uninterrupted
+ * one, and a later run of an incremental pipeline adds parts after that base. Until then, the
+ * committed output is the base file (if any) and the parts the checkpoint lists (docs/LOAD.md,
+ * "Resuming file and Arrow sinks").
  */
-import { createWriteStream, mkdirSync, openSync, fsyncSync, closeSync, readdirSync, rmSync, renameSync, existsSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, openSync, fsyncSync, closeSync, readdirSync, rmSync, renameSync, existsSync, statSync, type WriteStream } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
@@ -50,8 +53,10 @@ interface ArrowResumeState extends SinkResumeState {
   partRows: number[];
   /** Number of the next part (numbers are never reused for a listed part). */
   nextPart: number;
-  /** The parts were concatenated into `path`: the output is complete. */
-  merged: boolean;
+  /** `path` holds committed rows that come before the parts (an earlier fold). */
+  base: boolean;
+  /** Size of `path` when it became the base (a different size means a fold the checkpoint did not record). */
+  baseBytes: number;
 }
 
 /** One Arrow IPC file being written: writer → node stream → file. */
@@ -102,6 +107,7 @@ export class ArrowSink implements Sink {
   private currentName = '';
   private writes = 0;
   private removedParts = 0;
+  private folded = false;
   private readonly partsDir: string;
 
   constructor(
@@ -121,29 +127,31 @@ export class ArrowSink implements Sink {
   }
 
   async restore(state: SinkResumeState | undefined): Promise<void> {
+    rmSync(this.foldTmp, { force: true });
     if (!state) {
-      // A fresh checkpointed run: nothing of an earlier run (parts or a merged file) is ours.
+      // A fresh checkpointed run: nothing of an earlier run (parts or a folded file) is ours.
       rmSync(this.partsDir, { recursive: true, force: true });
       rmSync(this.path, { force: true });
-      this.parts = { kind: 'arrow', path: this.path, parts: [], partRows: [], nextPart: 1, merged: false };
+      this.parts = { kind: 'arrow', path: this.path, parts: [], partRows: [], nextPart: 1, base: false, baseBytes: 0 };
       return;
     }
     const s = state as ArrowResumeState;
-    if (s.kind !== 'arrow' || resolve(String(s.path)) !== resolve(this.path) || !Array.isArray(s.parts)) {
+    if (s.kind !== 'arrow' || resolve(String(s.path)) !== resolve(this.path) || !Array.isArray(s.parts) || typeof s.base !== 'boolean') {
       throw new PromfluxError(
         'PROMFLUX_CHECKPOINT_SINK_MISMATCH',
         `the checkpoint was written by a run whose sink was ${String(s.kind)}:${String(s.path)}, this run writes arrow:${this.path}; resume with the same sink, or move the checkpoint away to start over`,
       );
     }
     this.parts = { ...s, parts: [...s.parts], partRows: [...s.partRows] };
-    if (s.merged) {
-      // Complete already; leftovers of the cleanup are removed.
-      if (!existsSync(this.path)) throw missing(this.path, 'the merged output file does not exist');
+    const size = existsSync(this.path) ? statSync(this.path).size : -1;
+    if (s.base && size < 0) throw missing(this.path, 'the file does not exist');
+    if (size >= 0 && size !== (s.base ? s.baseBytes : -1) && s.parts.length > 0) {
+      // A fold of exactly the listed parts finished (renamed) but was not recorded: adopt it.
+      this.parts = { ...this.parts, parts: [], partRows: [], base: true, baseBytes: size };
       rmSync(this.partsDir, { recursive: true, force: true });
       return;
     }
-    // A merge interrupted before the checkpoint recorded it leaves a file that is not the result.
-    rmSync(this.path, { force: true });
+    if (!s.base) rmSync(this.path, { force: true });
     const listed = new Set(s.parts);
     let present: string[] = [];
     try {
@@ -205,7 +213,6 @@ export class ArrowSink implements Sink {
     if (this.file) return this.file;
     const p = this.parts;
     if (!p) throw new SinkError('PROMFLUX_SINK_NOT_OPEN', `arrow sink ${this.path}: write before open`);
-    if (p.merged) throw new SinkError('PROMFLUX_SINK_CLOSED', `arrow sink ${this.path}: the checkpoint says the output is complete, yet a batch arrived`);
     if (!this.current) {
       this.currentName = `part-${String(p.nextPart).padStart(6, '0')}.arrow`;
       p.nextPart++;
@@ -227,20 +234,31 @@ export class ArrowSink implements Sink {
       syncDir(this.partsDir);
       p.parts.push(name);
       p.partRows.push(part.rows);
+      // Parts are folded only once a recorded commit lists them all: the run commits again.
+      return { writes, state: snapshot(p) };
     }
-    if (opts.complete && !p.merged) {
-      await this.merge(p.parts);
-      p.merged = true;
+    // (No rows at all: the fold writes a file with the schema only, as an uninterrupted run does.)
+    if (opts.complete && (p.parts.length > 0 || !p.base)) {
+      await this.fold(p);
+      p.parts = [];
+      p.partRows = [];
+      p.base = true;
+      p.baseBytes = statSync(this.path).size;
+      this.folded = true;
     }
-    return { writes, state: { ...p, parts: [...p.parts], partRows: [...p.partRows] } };
+    return { writes, state: snapshot(p) };
   }
 
-  /** Concatenate the parts into `path` (temp file, fsync, rename, directory fsync). */
-  private async merge(parts: readonly string[]): Promise<void> {
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    const out = new ArrowFileOut(tmp, this.schema);
-    for (const name of parts) {
-      const fh = await openFile(join(this.partsDir, name), 'r');
+  private get foldTmp(): string {
+    return `${this.path}.folding`;
+  }
+
+  /** Base (if any) + parts, batch by batch, into `path` (temp file, fsync, rename, directory fsync). */
+  private async fold(p: ArrowResumeState): Promise<void> {
+    const out = new ArrowFileOut(this.foldTmp, this.schema);
+    const inputs = [...(p.base ? [this.path] : []), ...p.parts.map((n) => join(this.partsDir, n))];
+    for (const file of inputs) {
+      const fh = await openFile(file, 'r');
       try {
         const reader = await RecordBatchReader.from(fh);
         for await (const b of reader) out.writer.write(new RecordBatch(this.schema, b.data));
@@ -249,7 +267,7 @@ export class ArrowSink implements Sink {
       }
     }
     await out.finish(true);
-    renameSync(tmp, this.path);
+    renameSync(this.foldTmp, this.path);
     syncDir(dirname(this.path));
   }
 
@@ -259,7 +277,7 @@ export class ArrowSink implements Sink {
     if (this.file) await this.file.finish(false);
     // An unfinished part (an attempt that ends without a final commit) stays for restore() to remove.
     if (this.current) await this.current.finish(false).catch(() => undefined);
-    if (this.parts?.merged) rmSync(this.partsDir, { recursive: true, force: true });
+    if (this.folded) rmSync(this.partsDir, { recursive: true, force: true });
   }
 
   stats(): Record<string, unknown> {
@@ -267,9 +285,13 @@ export class ArrowSink implements Sink {
     return {
       path: this.path,
       rows: this.rows,
-      ...(p ? { parts: p.merged ? 0 : p.parts.length, partsRemovedOnResume: this.removedParts } : {}),
+      ...(p ? { parts: p.parts.length, partsRemovedOnResume: this.removedParts } : {}),
     };
   }
+}
+
+function snapshot(p: ArrowResumeState): ArrowResumeState {
+  return { ...p, parts: [...p.parts], partRows: [...p.partRows] };
 }
 
 function missing(path: string, what: string): PromfluxError {

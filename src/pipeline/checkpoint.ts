@@ -185,10 +185,16 @@ export class OutputCommits {
     return this.run(totals, { final: false, complete: false });
   }
 
-  /** The attempt's last commit, after any running one. `complete`: the whole plan is done. */
+  /**
+   * The attempt's last commit, after any running one. `complete` (the whole plan is done): then a
+   * second commit, once the first is recorded, lets the sink finish the output (Arrow folds its
+   * parts into the one file), and only that one marks the checkpoint done.
+   */
   async final(totals: Totals, complete: boolean): Promise<boolean> {
     while (this.running) await this.running.catch(() => false);
-    return this.run(totals, { final: true, complete });
+    const recorded = await this.run(totals, { final: true, complete: false });
+    if (!complete || !recorded) return recorded;
+    return this.run(totals, { final: true, complete: true });
   }
 
   stats(): { accepted: number; refused: number; pendingChunks: number } {
