@@ -324,6 +324,33 @@ describe('sinks and checkpoints', () => {
     assert.match(gone.error!.message, /holds \d+ committed bytes, but it does not exist/);
   });
 
+  test('a run resumed with another batch size keeps the checkpoint\'s blocks: the file still holds every line once', async () => {
+    const dir = join(tmp, 'ck-batch');
+    const out = join(tmp, 'batch.lp');
+    const cfg = (batchSize: number, path: string, checkpoint?: string) => ({
+      name: 'batch',
+      source: { kind: 'synthetic' as const, series: 70, samplesPerSeries: 2000, seed: 9 },
+      transform: [{ kind: 'validate' }, { kind: 'rolling', windows: [5], stats: ['mean'] }],
+      sink: { kind: 'file' as const, path },
+      engine: { batchSize, maxInFlight: 1 },
+      ...(checkpoint ? { checkpoint } : {}),
+    });
+    const ac = new AbortController();
+    const p = createPipeline(cfg(1000, out, dir), { workers: 1 });
+    let n = 0;
+    p.on('batch', () => {
+      if (++n === 30) ac.abort();
+    });
+    const s1 = await p.run({ signal: ac.signal });
+    assert.equal(s1.status, 'aborted');
+    const s2 = await createPipeline(cfg(50_000, out, dir), { workers: 1 }).run();
+    assert.equal(s2.status, 'ok');
+    const ref = await createPipeline(cfg(50_000, join(tmp, 'batch-ref.lp')), { workers: 1 }).run();
+    assert.equal(s1.samplesIn + s2.samplesIn, ref.samplesIn, 'the resumed run read only the rest');
+    const d = compare(linesOf(readFileSync(join(tmp, 'batch-ref.lp'), 'utf8')), linesOf(readFileSync(out, 'utf8')));
+    assert.deepEqual({ missing: d.missing, extra: d.extra, repeated: d.repeated }, { missing: 0, extra: 0, repeated: 0 }, d.examples.join('; '));
+  });
+
   test('without a checkpoint the file and Arrow sinks truncate what was there, as before', async () => {
     const lp = join(tmp, 'trunc.lp');
     const arrow = join(tmp, 'trunc.arrow');
