@@ -67,6 +67,7 @@ export const ERRORS = {
   PROMFLUX_SERIES_COLLISION: { stage: 'load', message: 'two source series map to one InfluxDB series (measurement + tag set) and sink.onCollision is fail', action: 'the message names both label sets; fix the schema mapping that merges them, or set sink.onCollision: drop (docs/LOAD.md "Series keys")' },
   PROMFLUX_VERIFY_MISMATCH: { stage: 'load', message: 'run --verify found the target short of (or beyond) what the run wrote or what the source holds', action: 'the message names the measurements, series or metrics and the likely cause (docs/LOAD.md "run --verify"); rerun the range after fixing it' },
   PROMFLUX_VERIFY_FAILED: { stage: 'load', message: 'run --verify could not read the target back', action: 'check that the target answers InfluxQL /query (1.x) or Flux (2.x); VictoriaMetrics answers neither: use --no-verify there' },
+  PROMFLUX_SINK_WRITE: { stage: 'load', message: 'the file sink could not append a batch (disk full, permissions, I/O error)', action: 'the message names the file, batch and byte offset; free space or fix permissions and rerun — with a checkpoint the resume cuts the file back to its last committed byte' },
   PROMFLUX_SINK_ACCOUNTING: { stage: 'load', message: 'a sink accounted for fewer or more lines than the batch had', action: 'a sink bug: please report it with the batch and chunk ids' },
   // engine: dispatcher, run, checkpoint
   PROMFLUX_WORKER_FAILED: { stage: 'engine', message: 'a worker thread died on a batch through every retry', action: 'the message names batch and chunk; check memory (engine.memoryBudgetMb) and the logs above' },
@@ -75,6 +76,9 @@ export const ERRORS = {
   PROMFLUX_RUN_FAILED: { stage: 'engine', message: 'the run failed with an error that has no code of its own', action: 'read the message; please report it so it gets a code' },
   PROMFLUX_CHECKPOINT_VERSION: { stage: 'engine', message: 'the checkpoint has a version this promflux does not read', action: 'move the checkpoint away to start over' },
   PROMFLUX_CHECKPOINT_CORRUPT: { stage: 'engine', message: 'the checkpoint cannot be read', action: 'move the checkpoint away to start over' },
+  PROMFLUX_CHECKPOINT_SINK_MISMATCH: { stage: 'engine', message: 'the checkpoint was written by a run with another sink (kind or path)', action: 'resume with the same sink, or move the checkpoint away to start over' },
+  PROMFLUX_CHECKPOINT_COMMIT: { stage: 'engine', message: 'a file/Arrow sink\'s last commit could not be recorded in the checkpoint', action: 'run the same command again: it finishes from the last recorded commit' },
+  PROMFLUX_RESUME_OUTPUT_MISSING: { stage: 'engine', message: 'the output a checkpoint lists as committed is missing or shorter than recorded', action: 'restore the file (or part files), or move the checkpoint away to start over' },
   // cli
   PROMFLUX_BENCH_MISSING: { stage: 'cli', message: 'the benchmark runner is not built', action: 'run promflux bench from a repository checkout after npm run build' },
 } as const satisfies Record<string, ErrorInfo>;

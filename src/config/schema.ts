@@ -66,7 +66,8 @@ export const pipelineSchema = z
     /** Per-series state file for scaling parameters (msgpackr). */
     state: z.string().optional(),
     /** Checkpoint directory for resumable runs. */
-    checkpoint: z.union([z.string(), z.object({ dir: z.string() }).strict()]).optional(),
+    /** Checkpoint directory, or { dir, intervalMs }: how often, at most, the checkpoint (and a file/Arrow sink commit) is written; default 1000. */
+    checkpoint: z.union([z.string(), z.object({ dir: z.string(), intervalMs: z.number().int().min(10).max(3_600_000).optional() }).strict()]).optional(),
     /**
      * `run --verify` (docs/LOAD.md#run---verify): read point counts and sampled series back from the
      * InfluxDB sink, and for raw extractions compare with Prometheus' own counts. Default: on for

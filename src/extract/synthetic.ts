@@ -105,6 +105,14 @@ export class SyntheticSource implements Source {
     const perSeries = Math.max(64, this.halo.haloSamples * 2);
     let bs = Math.max(GROUP_SIZE, Math.floor(targetRows / perSeries / GROUP_SIZE) * GROUP_SIZE);
     bs = Math.min(bs, Math.max(GROUP_SIZE, Math.ceil(S / GROUP_SIZE) * GROUP_SIZE), 65_536);
+    // Resuming: keep the blocks the checkpoint's coverage keys name, whatever this run's batch size,
+    // or the covered intervals would not be found and their chunks would be written a second time.
+    let coveredBs = 0;
+    for (const key of this.covered?.keys() ?? []) {
+      const m = /^series:(\d+)-(\d+)$/.exec(key);
+      if (m) coveredBs = Math.max(coveredBs, Number(m[2]) - Number(m[1]));
+    }
+    if (coveredBs > 0) bs = coveredBs;
     this.blockSize = bs;
     for (let s0 = 0, b = 0; s0 < S; s0 += bs, b++) {
       if (this.shard && b % this.shard.count !== this.shard.index) continue;

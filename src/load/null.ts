@@ -4,6 +4,7 @@ import type { EncodedBatch, Sink, SinkWriteResult } from './sink.js';
 export class NullSink implements Sink {
   readonly kind = 'null';
   readonly needs = { lineProtocol: true, columns: false };
+  readonly resume = 'idempotent' as const;
   private bytes = 0;
   async open(): Promise<void> {}
   async write(batch: EncodedBatch): Promise<SinkWriteResult> {

@@ -47,6 +47,21 @@ export interface SinkWriteResult {
   deadLettered?: Record<string, number>;
 }
 
+/**
+ * What a resumable sink saved at a commit, kept in the checkpoint (plain msgpack-able data: the
+ * byte offset a file is valid up to, the list of finished part files, ...).
+ */
+export type SinkResumeState = Record<string, unknown>;
+
+export interface SinkCommit {
+  /**
+   * How many write() calls had resolved when the commit began: their output, and nothing after
+   * it, is what `state` describes and what is now durable (flushed and fsynced).
+   */
+  writes: number;
+  state: SinkResumeState;
+}
+
 export interface SinkNeeds {
   lineProtocol: boolean;
   columns: boolean;
@@ -59,6 +74,27 @@ export interface Sink {
   write(batch: EncodedBatch): Promise<SinkWriteResult>;
   /** Flush and release resources. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * How the sink behaves under a checkpoint (docs/OPERATIONS.md, "Checkpoints and sinks"):
+   * - 'idempotent': writing a chunk again gives the same result (InfluxDB: one point per series
+   *   and timestamp; null): nothing to restore, at-least-once writes end exact.
+   * - 'commit': the sink keeps what earlier attempts wrote itself. The run calls `restore` once
+   *   before `open`, calls `commit` from time to time, and records a chunk as done only once a
+   *   commit that includes its write was accepted.
+   * Absent: the sink cannot resume, and a run with a checkpoint refuses it.
+   */
+  readonly resume?: 'idempotent' | 'commit';
+  /**
+   * 'commit' sinks, checkpointed runs only, before open(): put the output back to exactly `state`
+   * (cut a torn tail, delete parts no commit listed). undefined: no earlier attempt, start fresh.
+   */
+  restore?(state: SinkResumeState | undefined): Promise<void>;
+  /**
+   * 'commit' sinks: make the output of every write() resolved so far durable and describe it.
+   * Resolves undefined when the sink prefers not to commit now (the run tries again later).
+   * `final`: the last commit of this attempt (no write follows); `complete`: the whole plan is done.
+   */
+  commit?(opts: { final: boolean; complete: boolean }): Promise<SinkCommit | undefined>;
   /** Sink-specific figures for the run summary (bytes written, requests, retries…). */
   stats?(): Record<string, unknown>;
 }

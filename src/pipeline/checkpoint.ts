@@ -8,13 +8,24 @@
  * at any point leaves either the old or the new checkpoint, never a torn one. Writes are at-least-once
  * (a chunk loaded just before a crash may be loaded again) and InfluxDB writes are idempotent
  * (same measurement + tags + timestamp overwrites), so the data ends exact.
+ *
+ * Sinks that are not idempotent (file, Arrow) keep their output across attempts themselves
+ * (`Sink.resume === 'commit'`): the checkpoint also holds the sink's state of its last accepted
+ * commit (a byte offset, a list of finished parts), and a chunk counts as covered only once a
+ * commit that includes its write was accepted (`OutputCommits`). Coverage and output then match
+ * exactly: the resumed run restores the output to that state and writes every other chunk once.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
+import type { Logger } from 'pino';
 import { PromfluxError } from '../errors.js';
+import type { Sink, SinkResumeState } from '../load/sink.js';
+import type { SourceChunk } from '../extract/source.js';
 
-export const CHECKPOINT_VERSION = 1;
+/** Version written. Version 1 files (no sink state) are still read. */
+export const CHECKPOINT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 
 export type Interval = [number, number];
 
@@ -31,6 +42,8 @@ interface CheckpointDoc {
   done: boolean;
   /** `run --verify` counts of every attempt so far (src/load/influx/run-verify.ts), written with the coverage. */
   verify?: unknown;
+  /** Since version 2: the sink kind of the run, and the state of its last accepted commit ('commit' sinks). */
+  sink?: { kind: string; state?: SinkResumeState };
 }
 
 export class CheckpointStore {
@@ -50,8 +63,8 @@ export class CheckpointStore {
     let doc: CheckpointDoc | undefined;
     try {
       const raw = unpack(readFileSync(path)) as CheckpointDoc;
-      if (raw.version !== CHECKPOINT_VERSION) {
-        throw new PromfluxError('PROMFLUX_CHECKPOINT_VERSION', `checkpoint ${path} has version ${raw.version}, this promflux reads ${CHECKPOINT_VERSION}; move it away to start over`);
+      if (!READABLE_VERSIONS.includes(raw.version)) {
+        throw new PromfluxError('PROMFLUX_CHECKPOINT_VERSION', `checkpoint ${path} has version ${raw.version}, this promflux reads ${READABLE_VERSIONS.join(' and ')}; move it away to start over`);
       }
       if (raw.planHash === planHash) doc = raw;
     } catch (err) {
@@ -74,6 +87,28 @@ export class CheckpointStore {
 
   covered(): ReadonlyMap<string, readonly Interval[]> {
     return new Map(Object.entries(this.doc.covered));
+  }
+
+  /** The sink recorded with the coverage (undefined: none yet, or a version 1 file). */
+  get sink(): CheckpointDoc['sink'] {
+    return this.doc.sink;
+  }
+
+  /** True when some interval is recorded as loaded. */
+  get hasCoverage(): boolean {
+    return Object.values(this.doc.covered).some((l) => l.length > 0);
+  }
+
+  /** Record the run's sink kind and, for 'commit' sinks, the state of its last accepted commit. */
+  setSink(kind: string, state?: SinkResumeState): void {
+    this.doc.sink = { kind, ...(state ? { state } : {}) };
+    this.doc.version = CHECKPOINT_VERSION;
+    this.dirty = true;
+  }
+
+  setTotals(totals: CheckpointDoc['totals']): void {
+    this.doc.totals = { samplesIn: totals.samplesIn, linesOut: totals.linesOut, dropped: { ...totals.dropped } };
+    this.dirty = true;
   }
 
   /** Record [start, end) of `key` as loaded. */
@@ -114,6 +149,107 @@ export class CheckpointStore {
   /** Milliseconds since the last durable write (checkpoint lag). */
   lagMs(): number {
     return this.lastWrite ? Date.now() - this.lastWrite : 0;
+  }
+}
+
+type Totals = CheckpointDoc['totals'];
+
+/**
+ * Coverage for a 'commit' sink (file, Arrow). Each accounted sink write is `ack`ed (with the chunk's
+ * coverage, if any); coverage stays pending until a sink commit includes the write. `commit` asks
+ * the sink to make its output durable; the commit is accepted only when it includes exactly the
+ * acked writes (`SinkCommit.writes === acked`), and then the pending coverage, the sink's state and
+ * the totals are written to the checkpoint together. A write that resolved but was never accounted
+ * (its batch failed a threshold) makes the counts differ: nothing more is recorded, and the resumed
+ * run cuts that output away and writes the chunk again.
+ *
+ * Commits are started from a timer (a macrotask), never from inside a batch's accounting: every
+ * write that has resolved by then has been accounted, since the dispatcher accounts a batch in the
+ * microtasks that follow its write.
+ */
+export class OutputCommits {
+  private acked = 0;
+  private pending: Array<{ n: number; chunk: SourceChunk }> = [];
+  private running: Promise<boolean> | undefined;
+  private accepted = 0;
+  private recordedAcked = -1;
+  private refused = 0;
+
+  constructor(
+    private readonly store: CheckpointStore,
+    private readonly sink: Sink,
+    private readonly logger: Logger,
+    /** Called for each chunk once a commit includes it (the source's ack: watermarks). */
+    private readonly onCommitted: (chunk: SourceChunk) => void = () => undefined,
+  ) {}
+
+  /**
+   * One write of this run was accounted: a batch (with its chunk), or the quality point. The chunk
+   * is kept without its fill (a remote-read body can be large) until a commit includes it.
+   */
+  ack(chunk?: SourceChunk): void {
+    this.acked++;
+    if (chunk) this.pending.push({ n: this.acked, chunk: { ...chunk, fill: undefined as unknown as SourceChunk['fill'] } });
+  }
+
+  /** A commit unless one is running (periodic). Resolves true when a commit was accepted. */
+  tick(totals: Totals): Promise<boolean> {
+    if (this.running) return Promise.resolve(false);
+    return this.run(totals, { final: false, complete: false });
+  }
+
+  /**
+   * The attempt's last commit, after any running one. `complete` (the whole plan is done): then a
+   * second commit, once the first is recorded, lets the sink finish the output (Arrow folds its
+   * parts into the one file), and only that one marks the checkpoint done.
+   */
+  async final(totals: Totals, complete: boolean): Promise<boolean> {
+    while (this.running) await this.running.catch(() => false);
+    const recorded = await this.run(totals, { final: true, complete: false });
+    if (!complete || !recorded) return recorded;
+    return this.run(totals, { final: true, complete: true });
+  }
+
+  stats(): { accepted: number; refused: number; pendingChunks: number } {
+    return { accepted: this.accepted, refused: this.refused, pendingChunks: this.pending.length };
+  }
+
+  private run(totals: Totals, opts: { final: boolean; complete: boolean }): Promise<boolean> {
+    const acked = this.acked;
+    // Nothing written since the last recorded commit: nothing to commit (until the last one).
+    if (acked === this.recordedAcked && !opts.final) return Promise.resolve(false);
+    const snapshot: Totals = { samplesIn: totals.samplesIn, linesOut: totals.linesOut, dropped: { ...totals.dropped } };
+    const p = (async () => {
+      const c = await this.sink.commit!(opts);
+      if (!c) return false;
+      if (c.writes !== acked) {
+        this.refused++;
+        this.logger.warn({ sinkWrites: c.writes, accounted: acked, checkpoint: this.store.path }, 'sink commit not recorded: it holds writes the run did not account for; the checkpoint keeps the previous commit');
+        return false;
+      }
+      let i = 0;
+      while (i < this.pending.length && this.pending[i]!.n <= acked) {
+        const c = this.pending[i]!.chunk;
+        if (c.coverageKey !== undefined) this.store.add(c.coverageKey, c.startMs, c.endMs);
+        i++;
+      }
+      const done = this.pending.splice(0, i);
+      this.recordedAcked = acked;
+      this.store.setTotals(snapshot);
+      this.store.setSink(this.sink.kind, c.state);
+      if (opts.complete) this.store.markDone();
+      this.store.flush(0);
+      // Only now may the source move its watermarks past these chunks.
+      for (const e of done) this.onCommitted(e.chunk);
+      this.accepted++;
+      this.logger.debug({ writes: c.writes, chunks: i, checkpoint: this.store.path, final: opts.final }, 'sink commit recorded');
+      return true;
+    })();
+    this.running = p;
+    void p.finally(() => {
+      if (this.running === p) this.running = undefined;
+    }).catch(() => undefined);
+    return p;
   }
 }
 

@@ -71,6 +71,12 @@ export interface DispatcherOptions {
   maxErrorRate?: { ratio: number; window: number };
   /** Running totals (pass one in to read it live). */
   totals?: DispatchTotals;
+  /**
+   * Do not call `source.ack` after the sink write: the caller acks each chunk once the sink has
+   * committed its output (file and Arrow sinks under a checkpoint), so watermarks never run ahead
+   * of what a crash keeps.
+   */
+  deferAck?: boolean;
   /** Checked after each batch; return an error to fail the run (thresholds). */
   check?: (t: DispatchTotals) => Error | undefined;
 }
@@ -278,7 +284,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       if (result.newestMs > totals.newestMs) totals.newestMs = result.newestMs;
       if (result.oldestMs < totals.oldestMs) totals.oldestMs = result.oldestMs;
       o.source.recordRows?.(chunk, result.samplesIn);
-      o.source.ack?.(chunk);
+      if (!o.deferAck) o.source.ack?.(chunk);
       const rows = result.batch.length;
       const rss = process.memoryUsage.rss();
       o.sizer.observe({

@@ -21,7 +21,7 @@ import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
 import { BatchSizer } from './adaptive.js';
-import { CheckpointStore } from './checkpoint.js';
+import { CheckpointStore, OutputCommits } from './checkpoint.js';
 import { finalizeReports, mergeReports, type ReportAccumulator } from '../transform/reports.js';
 import { saveScalingState } from '../transform/scaling-state.js';
 import { qualityFromCounts, qualityFields, type QualityMetrics } from '../transform/quality.js';
@@ -273,6 +273,17 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       if (pv?.v === 1) vstate.restore(pv);
       else if (store.covered().size > 0) verifyUnresumable = `the checkpoint ${store.path} holds no verify counts for the earlier attempts`;
     }
+    const ckIntervalMs = (typeof cfg.checkpoint === 'object' ? cfg.checkpoint.intervalMs : undefined) ?? 1000;
+    if (store && !sink.resume) {
+      throw new ConfigError(
+        `sink "${sink.kind}" cannot resume from a checkpoint (it neither writes idempotently nor keeps what an earlier attempt wrote), so a resumed run would lose or repeat output; run without --checkpoint, or use a sink that resumes: file, arrow, influx, null`,
+        { key: this.opts.checkpointDir ? '--checkpoint' : `pipelines.${cfg.name}.checkpoint` },
+      );
+    }
+    // 'commit' sinks (file, Arrow): chunks count as covered only once the sink committed their output.
+    const commits = store && sink.resume === 'commit' ? new OutputCommits(store, sink, log, (chunk) => source.ack?.(chunk)) : undefined;
+    let commitTimer: NodeJS.Timeout | undefined;
+    let sinkOpened = false;
     if (store) this.metrics.checkpointLagSources.set(cfg.name, () => (store.lagMs() || performance.now() - t0) / 1000);
     // A finished bounded plan (backfill, synthetic) has nothing left to do. Incremental and stream
     // sources are never finished: each run continues from the watermarks to a later "now".
@@ -329,7 +340,28 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         ...(shard ? { shard } : {}),
       });
       if (alreadyDone) internal.abort();
+      if (store) {
+        const saved = store.sink;
+        if ((saved && saved.kind !== sink.kind) || (!saved && store.hasCoverage && commits)) {
+          throw new PromfluxError(
+            'PROMFLUX_CHECKPOINT_SINK_MISMATCH',
+            `checkpoint ${store.path} records chunks written to ${saved ? `a ${saved.kind} sink` : 'a sink that kept no resume state (an older promflux, or another sink)'}, this run writes to a ${sink.kind} sink; resume with the same sink, or move the checkpoint away to start over`,
+          );
+        }
+        if (commits) await sink.restore!(saved?.state);
+        else if (!saved) store.setSink(sink.kind);
+      }
       await sink.open();
+      sinkOpened = true;
+      if (commits) {
+        commitTimer = setInterval(() => {
+          commits.tick(totals).catch((err: unknown) => {
+            // A failed commit records nothing; the next one (or the resumed run) starts from the last accepted one.
+            log.warn({ err: (err as Error).message, checkpoint: store!.path }, 'sink commit failed');
+          });
+        }, ckIntervalMs);
+        commitTimer.unref();
+      }
       health = new HealthMonitor(cfg.health, {
         pipeline: cfg.name,
         logger: log,
@@ -358,6 +390,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         metrics: this.metrics,
         signal,
         ...(this.opts.faults ? { faults: this.opts.faults } : {}),
+        ...(commits ? { deferAck: true } : {}),
         ...(maxInvalid !== undefined
           ? {
               check: (t: DispatchTotals) => {
@@ -380,9 +413,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             vstate.setDeadLettered(sink.stats?.().deadLetteredByMeasurement as Record<string, number> | undefined);
             if (store && e.chunk.coverageKey !== undefined) store.setVerify(vstate.persisted());
           }
-          if (store && e.chunk.coverageKey !== undefined) {
+          if (commits) commits.ack(e.chunk);
+          else if (store && e.chunk.coverageKey !== undefined) {
             store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
-            store.flush(1000);
+            store.flush(ckIntervalMs);
           }
           this.emit('batch', e);
           runOpts.onBatch?.(e);
@@ -403,6 +437,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         w.end(Date.now());
         const wr = await sink.write({ batchId: -1, chunkId: 'quality', lp: w.take(), lines: 1, columns: null, seriesKeys: [] });
         qualityLines = wr.written;
+        commits?.ack();
       }
     } catch (err) {
       error = err instanceof Error ? err : new Error(String(err));
@@ -412,6 +447,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       stall.stop();
       this.metrics.stalledSources.delete(cfg.name);
       this.metrics.stalled.set({ pipeline: cfg.name }, 0);
+      clearInterval(commitTimer);
+      if (commits && sinkOpened) {
+        // Before close: the last commit (and, for a complete plan, Arrow's merge) is recorded first.
+        try {
+          const complete = !error && !signal.aborted;
+          const recorded = await commits.final(totals, complete);
+          if (complete && !recorded) {
+            throw new PromfluxError('PROMFLUX_CHECKPOINT_COMMIT', `the ${sink.kind} sink's last commit could not be recorded in checkpoint ${store!.path} (see the warning above); run the same command again to finish from the last recorded commit`);
+          }
+        } catch (err) {
+          log.error({ err: (err as Error).message, checkpoint: store!.path }, 'last sink commit failed; the resumed run starts from the previous one');
+          error ??= err instanceof Error ? err : new Error(String(err));
+        }
+      }
       await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
     }
     // Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged).
@@ -451,7 +500,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
     if (store) {
       // Graceful stop or success: persist what is covered. Only a complete, successful run is "done".
-      if (!error && !signal.aborted) store.markDone();
+      // ('commit' sinks: their last accepted commit marked it, together with the output it describes.)
+      if (!error && !signal.aborted && !commits) store.markDone();
       try {
         store.flush(0);
       } catch (err) {

@@ -52,6 +52,8 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
   return {
     kind: 'influx',
     needs: { lineProtocol: true, columns: false },
+    // One point per measurement + tag set + timestamp: a chunk written again overwrites itself.
+    resume: 'idempotent',
 
     async open() {
       // A ping only informs: a server that is down now is handled by the writes' outage budget.
