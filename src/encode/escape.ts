@@ -143,6 +143,14 @@ const badLead = (c: number): boolean => c === 35 || c === 9 || c === 0;
 
 /** One test for everything the policy may have to touch (per series, not per sample). */
 const SUSPECT = /\n|\\u\{|\\$/;
+/**
+ * Measurements only: InfluxDB 1.6 unescapes `\,` `\ ` `\=` (and collapses a run of backslashes
+ * before them) in a measurement name, so `a\=b` is stored as `a=b` and `a\\\ b` as `a\ b`
+ * (test/encode-fidelity.test.ts). A backslash followed by one of `\ , space = "` is therefore
+ * written as `\u{5c}` there; tag keys and values keep such backslashes exactly.
+ */
+const SUSPECT_MEASUREMENT = /\n|\\u\{|\\$|\\[\\, ="]/;
+const measurementBackslash = (next: number): boolean => next === 92 || next === 44 || next === 32 || next === 61 || next === 34;
 const hex = (c: number): string => `\\u{${c.toString(16)}}`;
 
 /**
@@ -153,10 +161,12 @@ const hex = (c: number): string => `\\u{${c.toString(16)}}`;
 export function applyKeyPolicy(s: string, part: KeyPart, policy: KeyPolicy, replacement: string = DEFAULT_REPLACEMENT): string | null {
   const leadHash = part === 'measurement' && badLead(s.charCodeAt(0));
   const reserved = part === 'tagKey' && s === 'time';
-  if (!leadHash && !reserved && !SUSPECT.test(s)) return s;
+  const measurement = part === 'measurement';
+  if (!leadHash && !reserved && !(measurement ? SUSPECT_MEASUREMENT : SUSPECT).test(s)) return s;
   if (policy === 'drop') {
     // `\u{` is carried fine; only the escape rule has to touch it.
     if (leadHash || reserved || s.includes('\n') || s.endsWith('\\')) return null;
+    if (measurement && /\\[\\, ="]/.test(s)) return null;
     return s;
   }
   const esc = policy === 'escape';
@@ -169,6 +179,7 @@ export function applyKeyPolicy(s: string, part: KeyPart, policy: KeyPolicy, repl
     if (c === 10) bad = true;
     else if (c === 92) {
       if (i === n - 1) bad = true;
+      else if (measurement && measurementBackslash(s.charCodeAt(i + 1))) bad = true;
       else if (esc && s.charCodeAt(i + 1) === 117 && s.charCodeAt(i + 2) === 123) bad = true; // `\u{`
     } else if (i === 0 && (leadHash || reserved)) bad = true;
     if (!bad) continue;
