@@ -16,6 +16,28 @@ import type { EngineMetrics } from '../observe/metrics.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
 import type { BatchSizer } from './adaptive.js';
+import { DropLog } from '../observe/drop-log.js';
+
+/** Re-runs of one batch with a wider halo before its shortness is counted (`halo_short`). */
+const MAX_HALO_WIDENINGS = 3;
+
+/** The halo a chunk's fill provides, when its fill spec says (synthetic, Prometheus raw and range). */
+function haloOfChunk(chunk: SourceChunk): { samples: number; ms: number; startMs: number } | undefined {
+  const f = chunk.fill as { haloSamples?: unknown; haloMs?: unknown };
+  if (typeof f.haloSamples !== 'number' || typeof f.haloMs !== 'number') return undefined;
+  return { samples: f.haloSamples, ms: f.haloMs, startMs: chunk.startMs };
+}
+
+/**
+ * The same chunk with `extra` more halo samples, when its filler can provide them from what it has:
+ * the synthetic generator (a pure function) and Prometheus raw reads (trimmed from a lookback
+ * margin); not range mode (`haloAll`: the query fixed its halo).
+ */
+function widenHalo(chunk: SourceChunk, extra: number): SourceChunk | undefined {
+  const f = chunk.fill as { haloSamples?: unknown; haloAll?: unknown };
+  if (typeof f.haloSamples !== 'number' || f.haloAll === true) return undefined;
+  return { ...chunk, fill: { ...chunk.fill, haloSamples: f.haloSamples + extra }, estRows: chunk.estRows + chunk.estRuns * extra };
+}
 
 export interface DispatchTotals {
   samplesIn: number;
@@ -129,11 +151,13 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
     }
   };
   const pipe = o.pipelineName;
+  const dropLog = new DropLog(o.logger, pipe);
 
   const processChunk = async (firstChunk: SourceChunk, size: number): Promise<void> => {
     let chunk = firstChunk;
     const id = nextId++;
     let attempt = 0;
+    let widenings = 0;
     for (;;) {
       const batch = buffers.acquire(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
       const t0 = performance.now();
@@ -145,6 +169,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
           pipeline: o.spec,
           nowMs: Date.now(),
           want,
+          ...(haloOfChunk(chunk) ? { halo: haloOfChunk(chunk)! } : {}),
           ...(want.lp ? { out: outBuffers.acquire(Math.ceil(chunk.estRows * lpBytesPerRow * 1.1) + 4096) } : {}),
           ...(o.faults?.has(id) && attempt === 0 ? { fault: o.faults.get(id)! } : {}),
         });
@@ -188,6 +213,26 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
         }
         throw new BatchFailedError(id, chunk.id, err.stage, err.kernel, err.message, err.code);
       }
+      if (result.haloShort) {
+        // Rows dropped in the halo left some series' first rows short of context: run the batch
+        // again with a wider halo (exact for any split), or count it and say so.
+        const wider = widenings < MAX_HALO_WIDENINGS ? widenHalo(chunk, Math.max(8, 2 * result.haloShort.rows + (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
+        if (wider) {
+          widenings++;
+          totals.counters['halo_refill'] = (totals.counters['halo_refill'] ?? 0) + 1;
+          o.logger.debug({ batch: id, chunk: chunk.id, short: result.haloShort, haloSamples: wider.fill["haloSamples"] }, 'halo short after drops; re-running the batch with a wider halo');
+          buffers.release(result.batch);
+          if (result.lp?.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
+          chunk = wider;
+          continue;
+        }
+        totals.counters['halo_short'] = (totals.counters['halo_short'] ?? 0) + result.haloShort.runs;
+        o.logger.warn(
+          { batch: id, chunk: chunk.id, series: result.haloShort.runs, rows: result.haloShort.rows },
+          `batch ${id} (chunk ${chunk.id}): dropped halo rows left ${result.haloShort.runs} series without full window context for up to ${result.haloShort.rows} rows, and the source cannot provide more; their first feature values may differ from a run with other batch sizes (counter halo_short)`,
+        );
+      }
+      dropLog.observe(result.dropSeries, chunk.id);
       // Ship to the sink; the slot stays taken until it is accepted (backpressure).
       const wr = await o.sink.write({
         batchId: id,
@@ -285,6 +330,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   }
   // Drain: let every batch already handed out finish (graceful stop keeps their data).
   await Promise.allSettled([...inflight]);
+  dropLog.finish();
   if (failure) {
     (failure as Error & { totals?: DispatchTotals }).totals = totals;
     throw failure;

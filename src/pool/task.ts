@@ -37,6 +37,11 @@ export interface ProcessTask {
   want: { lp: boolean; columns: boolean };
   /** Buffer to write line protocol into (the worker allocates a larger one if it does not fit). */
   out?: SharedArrayBuffer;
+  /**
+   * The halo the fill provides (from the chunk's fill spec and start): lets the worker check that
+   * rows dropped in the halo leave enough context (src/pool/halo-check.ts). Absent: no check.
+   */
+  halo?: { samples: number; ms: number; startMs: number };
   /** Test builds only (PROMFLUX_FAULTS=1): make this task throw or kill its worker. */
   fault?: 'throw' | 'exit';
 }
@@ -70,5 +75,12 @@ export interface ProcessResult {
   newestMs: number;
   oldestMs: number;
   timings: { fillMs: number; kernelMs: Record<string, number>; encodeMs: number; totalMs: number };
+  /**
+   * Drop reason → series keys that had rows dropped for it in this batch (at most a few per reason;
+   * per series, never per sample). The dispatcher logs each (reason, series) once per run.
+   */
+  dropSeries?: Record<string, string[]>;
+  /** Set when rows dropped in the halo left some series' first rows short of context (see halo-check). */
+  haloShort?: { runs: number; rows: number };
   error?: TaskError;
 }

@@ -3,7 +3,7 @@
  * columns, drop counters and reusable scratch buffers (kept per worker across batches, so kernels
  * allocate nothing per sample and almost nothing per batch).
  */
-import { FLAG_DROPPED, FLAG_HALO, type BatchView } from '../batch/layout.js';
+import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, viewBatch, type BatchView } from '../batch/layout.js';
 import type { KernelContext } from './kernel.js';
 
 const RESERVED_BITS = 8;
@@ -39,14 +39,19 @@ const scratchF: Float64Array[] = [];
 const featureSlots: SharedArrayBuffer[] = [];
 const scratchI: Int32Array[] = [];
 
+/** At most this many distinct series are recorded per drop reason per batch (for the warn log). */
+export const DROP_SERIES_PER_REASON = 8;
+
 export class BatchContext implements KernelContext {
-  readonly length: number;
-  readonly series: Uint32Array;
-  readonly ts: Float64Array;
-  readonly value: Float64Array;
-  readonly flags: Uint32Array;
-  readonly runCount: number;
-  readonly runs: Uint32Array;
+  // Mutable: `compactDropped()` shrinks the batch between kernels (kernels see them as readonly).
+  batch: BatchView;
+  length: number;
+  series: Uint32Array;
+  ts: Float64Array;
+  value: Float64Array;
+  flags: Uint32Array;
+  runCount: number;
+  runs: Uint32Array;
   readonly seriesKeys: readonly string[];
   readonly seriesKinds: readonly number[];
   /** Feature columns in creation order. */
@@ -58,14 +63,22 @@ export class BatchContext implements KernelContext {
 
   /** Per-batch reports for the main thread (see KernelContext.report). */
   readonly reports: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  /**
+   * Drop reason → series indices that had a non-halo row dropped for it in this batch, at most
+   * DROP_SERIES_PER_REASON per reason (per series, never per sample: the main thread logs them).
+   */
+  readonly dropSeries = new Map<string, number[]>();
+  /** Rows (halo included) that got FLAG_DROPPED since the last compaction. */
+  droppedSinceCompact = 0;
 
   constructor(
-    readonly batch: BatchView,
+    batch: BatchView,
     readonly state: ReadonlyMap<string, unknown> = new Map(),
     readonly nowMs: number = Date.now(),
     /** Recycle feature buffers across contexts (the worker: one context alive at a time). */
     private readonly reuseFeatureBuffers = false,
   ) {
+    this.batch = batch;
     this.length = batch.length;
     this.series = batch.series;
     this.ts = batch.ts;
@@ -97,8 +110,94 @@ export class BatchContext implements KernelContext {
     const f = this.flags[row]!;
     if (f & FLAG_DROPPED) return;
     this.flags[row] = f | FLAG_DROPPED;
+    this.droppedSinceCompact++;
     if (f & FLAG_HALO) return;
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    let list = this.dropSeries.get(reason);
+    if (!list) {
+      list = [];
+      this.dropSeries.set(reason, list);
+    }
+    if (list.length < DROP_SERIES_PER_REASON) {
+      const s = this.series[row]!;
+      // Rows of a series are contiguous, so the last entry is almost always the one to compare.
+      if (list.indexOf(s) < 0) list.push(s);
+    }
+  }
+
+  /**
+   * Remove the rows dropped so far, in place: surviving rows move down in every column (series, ts,
+   * value, flags and the feature columns created so far), each run's [start, halo, len] is
+   * rewritten (runs left empty disappear) and the descriptor's length/runCount follow. After this,
+   * windows over row positions are windows over surviving rows: a dropped row is gone for every
+   * later kernel, as with `dropna()` before `rolling(w)`. Rows kept as NaN stay (null slots).
+   *
+   * `frontier` (optional, one entry per run, in row positions within the run) is mapped to the
+   * number of surviving rows before it, and re-indexed like the runs (see src/pool/halo-check.ts).
+   * Returns the number of rows removed.
+   */
+  compactDropped(frontier?: Int32Array): number {
+    const { series, ts, value, flags, runs } = this;
+    const feats = [...this.features.values()];
+    const nf = feats.length;
+    let w = 0;
+    let outRuns = 0;
+    for (let r = 0; r < this.runCount; r++) {
+      const o = r * RUN_STRIDE;
+      const s = runs[o]!;
+      const start = runs[o + 1]!;
+      const halo = runs[o + 2]!;
+      const end = start + runs[o + 3]!;
+      const fAt = frontier ? start + frontier[r]! : 0;
+      const newStart = w;
+      let newHalo = 0;
+      let newFrontier = 0;
+      for (let i = start; i < end; i++) {
+        if (flags[i]! & FLAG_DROPPED) continue;
+        if (i - start < halo) newHalo++;
+        if (i < fAt) newFrontier++;
+        if (w !== i) {
+          series[w] = series[i]!;
+          ts[w] = ts[i]!;
+          value[w] = value[i]!;
+          flags[w] = flags[i]!;
+          for (let f = 0; f < nf; f++) feats[f]![w] = feats[f]![i]!;
+        }
+        w++;
+      }
+      const len = w - newStart;
+      if (len === 0) continue;
+      const oo = outRuns * RUN_STRIDE;
+      runs[oo] = s;
+      runs[oo + 1] = newStart;
+      runs[oo + 2] = newHalo;
+      runs[oo + 3] = len;
+      if (frontier) frontier[outRuns] = newFrontier;
+      outRuns++;
+    }
+    const removed = this.length - w;
+    this.droppedSinceCompact = 0;
+    if (removed === 0 && outRuns === this.runCount) return 0;
+    const desc = this.batch.desc;
+    desc.length = w;
+    desc.runCount = outRuns;
+    this.batch = viewBatch(desc);
+    this.length = w;
+    this.series = this.batch.series;
+    this.ts = this.batch.ts;
+    this.value = this.batch.value;
+    this.flags = this.batch.flags;
+    this.runCount = outRuns;
+    this.runs = this.batch.runs;
+    for (const [name, col] of this.features) this.features.set(name, col.subarray(0, w));
+    return removed;
+  }
+
+  /** Drop reason → series keys recorded by `drop` (bounded, see DROP_SERIES_PER_REASON). */
+  dropSeriesKeys(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [reason, list] of this.dropSeries) out[reason] = list.map((s) => this.seriesKeys[s]!);
+    return out;
   }
 
   count(row: number, name: string, n = 1): void {
