@@ -133,7 +133,8 @@ export class BatchContext implements KernelContext {
    * later kernel, as with `dropna()` before `rolling(w)`. Rows kept as NaN stay (null slots).
    *
    * `frontier` (optional, one entry per run, in row positions within the run) is mapped to the
-   * number of surviving rows before it, and re-indexed like the runs (see src/pool/halo-check.ts).
+   * number of surviving rows before it (−1, untracked, stays −1), and re-indexed like the runs
+   * (see src/pool/halo-check.ts).
    * Returns the number of rows removed.
    */
   compactDropped(frontier?: Int32Array): number {
@@ -148,7 +149,8 @@ export class BatchContext implements KernelContext {
       const start = runs[o + 1]!;
       const halo = runs[o + 2]!;
       const end = start + runs[o + 3]!;
-      const fAt = frontier ? start + frontier[r]! : 0;
+      const f0 = frontier ? frontier[r]! : -1;
+      const fAt = start + f0;
       const newStart = w;
       let newHalo = 0;
       let newFrontier = 0;
@@ -172,7 +174,7 @@ export class BatchContext implements KernelContext {
       runs[oo + 1] = newStart;
       runs[oo + 2] = newHalo;
       runs[oo + 3] = len;
-      if (frontier) frontier[outRuns] = newFrontier;
+      if (frontier) frontier[outRuns] = f0 < 0 ? -1 : newFrontier; // -1: run not tracked
       outRuns++;
     }
     const removed = this.length - w;
