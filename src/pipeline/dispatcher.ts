@@ -18,8 +18,11 @@ import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
 import type { BatchSizer } from './adaptive.js';
 import { DropLog } from '../observe/drop-log.js';
 
-/** Re-runs of one batch with a wider halo before its shortness is counted (`halo_short`). */
-const MAX_HALO_WIDENINGS = 3;
+/**
+ * Re-runs of one batch with a wider halo (×4 each) before its shortness is counted (`halo_short`):
+ * at most 6, so a halo grows at most 4096-fold and one batch costs a bounded number of fills.
+ */
+const MAX_HALO_WIDENINGS = 6;
 
 /** The halo a chunk's fill provides, when its fill spec says (synthetic, Prometheus raw and range). */
 function haloOfChunk(chunk: SourceChunk): { samples: number; ms: number; startMs: number } | undefined {
@@ -216,7 +219,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       if (result.haloShort) {
         // Rows dropped in the halo left some series' first rows short of context: run the batch
         // again with a wider halo (exact for any split), or count it and say so.
-        const wider = widenings < MAX_HALO_WIDENINGS ? widenHalo(chunk, Math.max(8, 2 * result.haloShort.rows + (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
+        const wider = widenings < MAX_HALO_WIDENINGS ? widenHalo(chunk, Math.max(8, 2 * result.haloShort.rows, 3 * (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
         if (wider) {
           widenings++;
           totals.counters['halo_refill'] = (totals.counters['halo_refill'] ?? 0) + 1;

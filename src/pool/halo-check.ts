@@ -12,7 +12,8 @@
  * the first row with at least `s` exact rows before it and whose time window (t − m, t] holds no row
  * from before the frontier (rows before the batch are older than `chunkStart − askMs`, the source's
  * contract). When the kernel dropped rows, the frontier becomes the number of surviving rows before
- * p. After the last kernel the run is exact iff its frontier is at most its leading halo rows.
+ * p. The run is exact iff, at every kernel, its frontier is at most its leading halo rows (else
+ * that kernel's output on the run's own rows, or its verdict on them, may differ).
  *
  * A run whose raw halo holds fewer than the asked rows before `chunkStart − askMs` has no more
  * history at the source (series start, or what the source could see): it is exact as it is.
@@ -43,6 +44,8 @@ export class HaloCheck {
   /** Per run: exact frontier (row position within the run), or -1 when the run needs no tracking. */
   private frontier: Int32Array;
   private readonly bound: number;
+  private shortRuns = 0;
+  private shortRows = 0;
 
   constructor(
     private readonly ctx: BatchContext,
@@ -62,25 +65,39 @@ export class HaloCheck {
     }
   }
 
-  /** Advance every tracked run's frontier over kernel k's context (call before k runs). */
+  /**
+   * Advance every tracked run's frontier over kernel k's context (call before k runs). A run whose
+   * own rows fall before the new frontier is short: k's output on them (a value, a verdict) may
+   * differ from one big batch. It is counted once and no longer tracked.
+   */
   advance(k: Kernel): void {
     const s = k.haloSamples;
     const m = k.haloMs;
     if (s === 0 && m === 0) return;
-    const { runs, ts } = this.ctx;
+    const { runs, ts, flags } = this.ctx;
     const fr = this.frontier;
     for (let r = 0; r < this.ctx.runCount; r++) {
       const f = fr[r]!;
       if (f < 0) continue;
       const o = r * RUN_STRIDE;
       const start = runs[o + 1]!;
+      const halo = runs[o + 2]!;
       const len = runs[o + 3]!;
       let p = f + s;
       if (m > 0) {
         const prev = f === 0 ? this.bound : ts[start + f - 1]!;
         while (p < len && ts[start + p]! - m < prev) p++;
       }
-      fr[r] = Math.min(p, len);
+      p = Math.min(p, len);
+      fr[r] = p;
+      if (p <= halo) continue;
+      // Only the run's own rows matter; trailing look-ahead rows (FLAG_HALO) are never emitted.
+      let own = false;
+      for (let i = start + halo; i < start + p && !own; i++) own = (flags[i]! & FLAG_HALO) === 0;
+      if (!own) continue;
+      this.shortRuns++;
+      this.shortRows = Math.max(this.shortRows, p - halo);
+      fr[r] = -1;
     }
   }
 
@@ -89,28 +106,9 @@ export class HaloCheck {
     this.ctx.compactDropped(this.frontier);
   }
 
-  /** After the last kernel: which runs' emitted rows may lack context. */
+  /** After the last kernel: how many runs' own rows may lack context (undefined: none). */
   shortness(): HaloShortness | undefined {
-    const { runs, flags } = this.ctx;
-    let n = 0;
-    let worst = 0;
-    for (let r = 0; r < this.ctx.runCount; r++) {
-      const f = this.frontier[r]!;
-      if (f < 0) continue;
-      const o = r * RUN_STRIDE;
-      const start = runs[o + 1]!;
-      const halo = runs[o + 2]!;
-      const len = runs[o + 3]!;
-      if (f <= halo) continue;
-      // Only the run's own rows matter (dropped or not: the verdict itself may differ); trailing
-      // look-ahead rows are never emitted.
-      let own = false;
-      for (let i = start + halo; i < start + Math.min(f, len); i++) if ((flags[i]! & FLAG_HALO) === 0) own = true;
-      if (!own) continue;
-      n++;
-      worst = Math.max(worst, f - halo);
-    }
-    return n > 0 ? { runs: n, rows: worst } : undefined;
+    return this.shortRuns > 0 ? { runs: this.shortRuns, rows: this.shortRows } : undefined;
   }
 }
 

@@ -154,8 +154,8 @@ export function runSplit(
       };
       const ctx = buildContext([piece], opts);
       const short = runChain(ctx, kernels, { samples: askSamples, ms: halo.haloMs, startMs: series.ts[a]! });
-      if (short && widen < 3) {
-        askSamples += Math.max(8, 2 * short.rows + askSamples);
+      if (short && widen < 6) {
+        askSamples += Math.max(8, 2 * short.rows, 3 * askSamples); // as the dispatcher
         refills++;
         continue;
       }
