@@ -15,6 +15,23 @@ import { createPipeline, droppedTotal, loadConfigFile, selectPipeline, type RunS
 import { rand01, syntheticSeries, syntheticValue } from '../src/extract/synthetic-data.js';
 import { close, firstDifference, runSplit } from './oracle/batch.js';
 import type { TransformSpec } from '../src/transform/registry.js';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { DropLog } from '../src/observe/drop-log.js';
+import { DROP_SERIES_PER_REASON } from '../src/transform/context.js';
+import { buildContext } from './oracle/batch.js';
+
+/** A real pino logger whose JSON lines are collected. */
+function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream) as unknown as Logger, lines };
+}
 import { refRolling } from './oracle/reference.js';
 import { seriesWithCuts } from './oracle/arbitraries.js';
 
@@ -192,5 +209,48 @@ describe('the default config with an Arrow sink', () => {
       }
     }
     assert.ok(fullChecked > 0.9 * checked, `${fullChecked} of ${checked} feature values come from full windows`);
+  });
+});
+
+describe('per-series drop logging', () => {
+  test('a batch records the first series per drop reason, bounded, and never halo rows', () => {
+    const pieces = Array.from({ length: DROP_SERIES_PER_REASON + 4 }, (_, i) => ({ key: `m{i="${i}"}`, ts: [0, 1000, 2000], v: [NaN, NaN, 1], halo: i === 0 ? 2 : 0 }));
+    const ctx = buildContext(pieces);
+    for (let row = 0; row < ctx.length; row++) if (Number.isNaN(ctx.value[row]!)) ctx.drop(row, 'nan');
+    ctx.drop(2, 'other');
+    const keys = ctx.dropSeriesKeys();
+    // series 0's NaN rows are halo: dropped but neither counted nor recorded
+    assert.equal(ctx.dropped['nan'], 2 * (pieces.length - 1));
+    assert.deepEqual(keys['nan'], pieces.slice(1, 1 + DROP_SERIES_PER_REASON).map((p) => p.key));
+    assert.deepEqual(keys['other'], [pieces[0]!.key], 'row 2 is series 0\'s own row');
+  });
+
+  test('each (reason, series) is logged once per run at warn with the series key, at most N lines per reason, then a summary', () => {
+    const { logger, lines } = captureLogger();
+    const log = new DropLog(logger, 'p', { linesPerReason: 3 });
+    log.observe({ nan: ['a', 'b'], range: ['a'] }, 'c1');
+    log.observe({ nan: ['a', 'b', 'c'] }, 'c2'); // a, b again: not logged again
+    log.observe({ nan: ['d', 'e'] }, 'c3'); // over the limit: counted
+    log.finish();
+    const warns = lines.filter((l) => l['level'] === 40);
+    const perSeries = warns.filter((l) => typeof l['series'] === 'string');
+    assert.deepEqual(perSeries.map((l) => `${String(l['reason'])}:${String(l['series'])}`), ['nan:a', 'nan:b', 'range:a', 'nan:c']);
+    assert.match(String(perSeries[0]!['msg']), /samples dropped \(nan\) in series a/);
+    const summary = warns.find((l) => l['unloggedSeries'] !== undefined);
+    assert.ok(summary, 'a summary line');
+    assert.equal(summary['reason'], 'nan');
+    assert.equal(summary['unloggedSeries'], 2);
+    assert.deepEqual(log.seriesCounts(), { nan: 5, range: 1 });
+  });
+
+  test('a whole run warns once per series that lost NaN samples, naming it', async () => {
+    const { logger, lines } = captureLogger();
+    const source = { kind: 'synthetic' as const, series: 7, samplesPerSeries: 2000, seed: 3, nanRate: 0.01 };
+    const path = join(tmp, 'droplog.lp');
+    const s = await createPipeline({ name: 'droplog', source, transform: [{ kind: 'validate' }, { kind: 'rolling', windows: [5], stats: ['mean'] }], sink: { kind: 'file', path } }, { workers: 1, batchSize: 1_000, logger }).run();
+    assertAccounted(s);
+    const warned = lines.filter((l) => l['level'] === 40 && l['reason'] === 'nan' && typeof l['series'] === 'string').map((l) => String(l['series']));
+    assert.equal(new Set(warned).size, warned.length, 'once per series');
+    assert.deepEqual([...warned].sort(), Array.from({ length: 7 }, (_, i) => syntheticSeries(i).key).sort(), 'every series with NaN samples, by key');
   });
 });

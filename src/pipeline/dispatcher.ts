@@ -31,16 +31,6 @@ function haloOfChunk(chunk: SourceChunk): { samples: number; ms: number; startMs
   return { samples: f.haloSamples, ms: f.haloMs, startMs: chunk.startMs };
 }
 
-/**
- * The same chunk with `extra` more halo samples, when its filler can provide them from what it has:
- * the synthetic generator (a pure function) and Prometheus raw reads (trimmed from a lookback
- * margin); not range mode (`haloAll`: the query fixed its halo).
- */
-function widenHalo(chunk: SourceChunk, extra: number): SourceChunk | undefined {
-  const f = chunk.fill as { haloSamples?: unknown; haloAll?: unknown };
-  if (typeof f.haloSamples !== 'number' || f.haloAll === true) return undefined;
-  return { ...chunk, fill: { ...chunk.fill, haloSamples: f.haloSamples + extra }, estRows: chunk.estRows + chunk.estRuns * extra };
-}
 
 export interface DispatchTotals {
   samplesIn: number;
@@ -219,7 +209,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
       if (result.haloShort) {
         // Rows dropped in the halo left some series' first rows short of context: run the batch
         // again with a wider halo (exact for any split), or count it and say so.
-        const wider = widenings < MAX_HALO_WIDENINGS ? widenHalo(chunk, Math.max(8, 2 * result.haloShort.rows, 3 * (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
+        const wider = widenings < MAX_HALO_WIDENINGS ? o.source.widenHalo?.(chunk, Math.max(8, 2 * result.haloShort.rows, 3 * (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
         if (wider) {
           widenings++;
           totals.counters['halo_refill'] = (totals.counters['halo_refill'] ?? 0) + 1;
