@@ -13,6 +13,8 @@ import fc from 'fast-check';
 import { tableFromIPC } from 'apache-arrow';
 import { createPipeline, droppedTotal, loadConfigFile, selectPipeline, type RunSummary } from '../src/index.js';
 import { rand01, syntheticSeries, syntheticValue } from '../src/extract/synthetic-data.js';
+import { SyntheticSource, syntheticSourceSchema } from '../src/extract/synthetic.js';
+import type { Source, SourceChunk, SourceOpenOptions } from '../src/extract/source.js';
 import { close, firstDifference, runSplit } from './oracle/batch.js';
 import type { TransformSpec } from '../src/transform/registry.js';
 import { Writable } from 'node:stream';
@@ -146,6 +148,32 @@ describe('whole runs: random data with NaN and range violations, random batch si
       assert.ok(refills > 0, 'some batch was re-run with a wider halo');
     });
   }
+});
+
+describe('a source that cannot widen its halo', () => {
+  test('short halos are counted as halo_short and warned about, never passed silently', async () => {
+    // The synthetic source without its widenHalo capability (as a Prometheus range query).
+    const inner = new SyntheticSource(syntheticSourceSchema.parse({ kind: 'synthetic', series: 14, samplesPerSeries: 900, seed: 11, nanRate: 0.005, gapRate: 0.01, infRate: 0.002, outlierRate: 0.002 }));
+    const source: Source = {
+      kind: 'synthetic',
+      open: (o: SourceOpenOptions) => inner.open(o),
+      next: (n: number): Promise<SourceChunk | null> => inner.next(n),
+      progress: () => inner.progress(),
+      close: () => inner.close(),
+    };
+    const { logger, lines } = captureLogger();
+    const transform: TransformSpec[] = [
+      { kind: 'validate', ranges: [{ match: 'node_cpu_usage_percent', max: 55, name: 'cpu_high' }] },
+      { kind: 'rolling', windows: [30], stats: ['mean'] },
+    ];
+    const s = await createPipeline({ name: 'nowiden', source: { kind: 'synthetic' }, transform, sink: { kind: 'null' } }, { source, workers: 1, batchSize: 700, logger }).run();
+    assertAccounted(s);
+    assert.equal(s.counters['halo_refill'], undefined);
+    assert.ok((s.counters['halo_short'] ?? 0) > 0, 'short runs counted');
+    const warned = lines.filter((l) => l['level'] === 40 && /counter halo_short/.test(String(l['msg'])));
+    assert.ok(warned.length > 0, 'and warned about, naming the batch and chunk');
+    assert.match(String(warned[0]!['msg']), /^batch \d+ \(chunk syn:/);
+  });
 });
 
 describe('the default config with an Arrow sink', () => {

@@ -31,7 +31,6 @@ function haloOfChunk(chunk: SourceChunk): { samples: number; ms: number; startMs
   return { samples: f.haloSamples, ms: f.haloMs, startMs: chunk.startMs };
 }
 
-
 export interface DispatchTotals {
   samplesIn: number;
   linesOut: number;
@@ -213,7 +212,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
         if (wider) {
           widenings++;
           totals.counters['halo_refill'] = (totals.counters['halo_refill'] ?? 0) + 1;
-          o.logger.debug({ batch: id, chunk: chunk.id, short: result.haloShort, haloSamples: wider.fill["haloSamples"] }, 'halo short after drops; re-running the batch with a wider halo');
+          o.logger.debug({ batch: id, chunk: chunk.id, short: result.haloShort, haloSamples: wider.fill['haloSamples'] }, 'halo short after drops; re-running the batch with a wider halo');
           buffers.release(result.batch);
           if (result.lp?.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
           chunk = wider;
