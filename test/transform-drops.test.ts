@@ -251,11 +251,12 @@ describe('per-series drop logging', () => {
     assert.equal(ctx.dropped['nan'], 2 * (pieces.length - 1));
     assert.deepEqual(keys['nan'], pieces.slice(1, 1 + DROP_SERIES_PER_REASON).map((p) => p.key));
     assert.deepEqual(keys['other'], [pieces[0]!.key], 'row 2 is series 0\'s own row');
+    assert.deepEqual([...ctx.dropSeriesCapped], ['nan'], 'more series than recorded: the list says it was capped');
   });
 
   test('each (reason, series) is logged once per run at warn with the series key, at most N lines per reason, then a summary', () => {
     const { logger, lines } = captureLogger();
-    const log = new DropLog(logger, 'p', { linesPerReason: 3 });
+    const log = new DropLog(logger, { linesPerReason: 3 });
     log.observe({ nan: ['a', 'b'], range: ['a'] }, 'c1');
     log.observe({ nan: ['a', 'b', 'c'] }, 'c2'); // a, b again: not logged again
     log.observe({ nan: ['d', 'e'] }, 'c3'); // over the limit: counted
@@ -268,7 +269,16 @@ describe('per-series drop logging', () => {
     assert.ok(summary, 'a summary line');
     assert.equal(summary['reason'], 'nan');
     assert.equal(summary['unloggedSeries'], 2);
+    assert.equal(summary['atLeast'], false, 'every series was reported');
     assert.deepEqual(log.seriesCounts(), { nan: 5, range: 1 });
+    // A worker that capped its per-batch list makes the count a lower bound, and says so.
+    const capped = captureLogger();
+    const log2 = new DropLog(capped.logger, { linesPerReason: 1 });
+    log2.observe({ nan: ['a', 'b'] }, 'c1', ['nan']);
+    log2.finish();
+    const s2 = capped.lines.find((l) => l['unloggedSeries'] !== undefined)!;
+    assert.equal(s2['atLeast'], true);
+    assert.match(String(s2['msg']), /at least 1 more series/);
   });
 
   test('a whole run warns once per series that lost NaN samples, naming it', async () => {

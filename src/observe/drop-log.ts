@@ -2,7 +2,8 @@
  * Per-series drop logging (main thread). Workers report, per batch, the first few series that had
  * rows dropped for each reason (ProcessResult.dropSeries, bounded per batch); this logs each
  * (reason, series) once per run at warn, naming the series, with at most `linesPerReason` lines per
- * reason. Series beyond that are counted and summarised once at the end of the run. Per series,
+ * reason. Series beyond that are counted (a lower bound when a worker's per-batch list was capped)
+ * and summarised once at the end of the run. Per series,
  * never per sample; memory is bounded by `trackPerReason` remembered series per reason.
  */
 import type { Logger } from 'pino';
@@ -18,7 +19,7 @@ interface ReasonState {
   seen: Set<string>;
   logged: number;
   suppressed: number;
-  /** More distinct series than we remember: the summary count is a lower bound. */
+  /** Some series were not reported or not remembered: the summary count is a lower bound. */
   saturated: boolean;
 }
 
@@ -27,9 +28,9 @@ export class DropLog {
   private readonly lines: number;
   private readonly track: number;
 
+  /** `logger` is the pipeline's (it already names the pipeline). */
   constructor(
     private readonly logger: Logger,
-    private readonly pipeline: string,
     opts: DropLogOptions = {},
   ) {
     this.lines = opts.linesPerReason ?? 20;
@@ -37,7 +38,7 @@ export class DropLog {
   }
 
   /** Record one batch's (reason → series keys). */
-  observe(dropSeries: Readonly<Record<string, readonly string[]>> | undefined, chunkId: string): void {
+  observe(dropSeries: Readonly<Record<string, readonly string[]>> | undefined, chunkId: string, capped: readonly string[] = []): void {
     if (!dropSeries) return;
     for (const [reason, keys] of Object.entries(dropSeries)) {
       let st = this.reasons.get(reason);
@@ -45,6 +46,8 @@ export class DropLog {
         st = { seen: new Set(), logged: 0, suppressed: 0, saturated: false };
         this.reasons.set(reason, st);
       }
+      // The worker reported only the first few series of this batch: counts become lower bounds.
+      if (capped.includes(reason)) st.saturated = true;
       for (const series of keys) {
         if (st.seen.has(series)) continue;
         if (st.seen.size >= this.track) {
@@ -54,9 +57,9 @@ export class DropLog {
         st.seen.add(series);
         if (st.logged < this.lines) {
           st.logged++;
-          this.logger.warn({ pipeline: this.pipeline, reason, series, chunk: chunkId }, `samples dropped (${reason}) in series ${series}`);
+          this.logger.warn({ reason, series, chunk: chunkId }, `samples dropped (${reason}) in series ${series}`);
           if (st.logged === this.lines) {
-            this.logger.warn({ pipeline: this.pipeline, reason, limit: this.lines }, `drop reason ${reason}: ${this.lines} series logged; further series are counted and summarised at the end of the run`);
+            this.logger.warn({ reason, limit: this.lines }, `drop reason ${reason}: ${this.lines} series logged; further series are counted and summarised at the end of the run`);
           }
         } else st.suppressed++;
       }
@@ -73,8 +76,8 @@ export class DropLog {
     for (const [reason, st] of this.reasons) {
       if (st.suppressed === 0 && !st.saturated) continue;
       this.logger.warn(
-        { pipeline: this.pipeline, reason, loggedSeries: st.logged, unloggedSeries: st.suppressed, atLeast: st.saturated },
-        `drop reason ${reason}: ${st.suppressed}${st.saturated ? '+' : ''} more series had samples dropped (not logged one by one)`,
+        { reason, loggedSeries: st.logged, unloggedSeries: st.suppressed, atLeast: st.saturated },
+        `drop reason ${reason}: ${st.saturated ? 'at least ' : ''}${st.suppressed} more series had samples dropped (not logged one by one; the summary's dropped.${reason} has the sample count)`,
       );
     }
   }

@@ -143,7 +143,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
     }
   };
   const pipe = o.pipelineName;
-  const dropLog = new DropLog(o.logger, pipe);
+  const dropLog = new DropLog(o.logger);
 
   const processChunk = async (firstChunk: SourceChunk, size: number): Promise<void> => {
     let chunk = firstChunk;
@@ -224,7 +224,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
           `batch ${id} (chunk ${chunk.id}): dropped halo rows left ${result.haloShort.runs} series without full window context for up to ${result.haloShort.rows} rows, and the source cannot provide more; their first feature values may differ from a run with other batch sizes (counter halo_short)`,
         );
       }
-      dropLog.observe(result.dropSeries, chunk.id);
+      dropLog.observe(result.dropSeries, chunk.id, result.dropSeriesCapped);
       // Ship to the sink; the slot stays taken until it is accepted (backpressure).
       const wr = await o.sink.write({
         batchId: id,

@@ -80,6 +80,8 @@ export interface ProcessResult {
    * per series, never per sample). The dispatcher logs each (reason, series) once per run.
    */
   dropSeries?: Record<string, string[]>;
+  /** Reasons whose `dropSeries` list was capped (more series had drops for them in this batch). */
+  dropSeriesCapped?: string[];
   /** Set when rows dropped in the halo left some series' first rows short of context (see halo-check). */
   haloShort?: { runs: number; rows: number };
   error?: TaskError;

@@ -195,6 +195,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   res.counters = { ...ctx.counters };
   res.reports = { ...ctx.reports };
   if (ctx.dropSeries.size > 0) res.dropSeries = ctx.dropSeriesKeys();
+  if (ctx.dropSeriesCapped.size > 0) res.dropSeriesCapped = [...ctx.dropSeriesCapped];
   const keys: string[] = [];
   for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);
   res.seriesKeys = keys;

@@ -68,6 +68,8 @@ export class BatchContext implements KernelContext {
    * DROP_SERIES_PER_REASON per reason (per series, never per sample: the main thread logs them).
    */
   readonly dropSeries = new Map<string, number[]>();
+  /** Reasons for which more series had drops than `dropSeries` holds. */
+  readonly dropSeriesCapped = new Set<string>();
   /** Rows (halo included) that got FLAG_DROPPED since the last compaction. */
   droppedSinceCompact = 0;
 
@@ -118,11 +120,11 @@ export class BatchContext implements KernelContext {
       list = [];
       this.dropSeries.set(reason, list);
     }
-    if (list.length < DROP_SERIES_PER_REASON) {
-      const s = this.series[row]!;
-      // Rows of a series are contiguous, so the last entry is almost always the one to compare.
-      if (list.indexOf(s) < 0) list.push(s);
-    }
+    const s = this.series[row]!;
+    if (list[list.length - 1] === s) return; // rows of a series are contiguous: the usual case
+    if (list.indexOf(s) >= 0) return;
+    if (list.length < DROP_SERIES_PER_REASON) list.push(s);
+    else this.dropSeriesCapped.add(reason);
   }
 
   /**
