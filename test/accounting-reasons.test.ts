@@ -56,6 +56,7 @@ test('every drop reason and counter named in src/ is in the documented list', as
     for (const m of text.matchAll(/\bdropped\.(\w+)\s*=/g)) add(drops, m[1]!);
     for (const m of text.matchAll(/\bdropped\['([^']+)'\]\s*=/g)) add(drops, m[1]!);
     for (const m of text.matchAll(/_REASON\s*=\s*'([^']+)'/g)) add(drops, m[1]!);
+    for (const m of text.matchAll(/counters\['([^']+)'\]\s*=/g)) add(counters, m[1]!);
     for (const m of text.matchAll(/\.count\([^,()]+,\s*'([^']+)'/g)) add(counters, m[1]!);
     // families built with a template: `dead_letter:${reason}`, `flagged:${name}`, …
     for (const m of text.matchAll(/`([a-z_]+[:_])\$\{/g)) if (/dropped|reason|Counter|key =/.test(text.slice(Math.max(0, m.index! - 120), m.index!))) add(templates, m[1]! + 'x');

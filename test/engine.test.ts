@@ -49,19 +49,54 @@ describe('zero-copy hand-off', () => {
         want: { lp: true, columns: false },
       });
       assert.equal(result.error, undefined);
-      // The worker's writes are visible in our own typed-array views over the same memory:
-      assert.ok(view.flags[1]! & FLAG_DROPPED, 'NaN row flagged dropped by the worker, in our buffer');
-      assert.ok(view.flags[4]! & FLAG_DROPPED, 'Inf row flagged dropped by the worker, in our buffer');
-      assert.equal(view.flags[0]! & FLAG_DROPPED, 0);
-      // And it read our values: 6 lines, mean_2 of rows 2,3 = 3.5
+      // The worker's writes are visible in our own typed-array views over the same memory: it
+      // dropped the NaN and Inf rows and, because a kernel follows, compacted the batch in place
+      // (surviving rows moved down, the run rewritten), so rolling saw only surviving rows.
+      assert.equal(result.batch.length, 6, 'the descriptor follows the compaction');
+      assert.deepEqual([...new Float64Array(desc.value, 0, 6)], [1, 3, 4, 6, 7, 8], 'surviving rows moved down in our buffer');
+      assert.deepEqual([...new Float64Array(desc.ts, 0, 6)], [0, 2000, 3000, 5000, 6000, 7000]);
+      assert.deepEqual([...new Uint32Array(desc.runs, 0, 4)], [0, 0, 0, 6], 'run [series, start, halo, len] rewritten');
+      for (let i = 0; i < 6; i++) assert.equal(view.flags[i]! & FLAG_DROPPED, 0);
+      // And it read our values: 6 lines; mean_2 at 2000 averages 1 and 3 (the NaN row is gone), at 3000 3 and 4
       assert.equal(result.rowsOut, 6);
       assert.deepEqual(result.dropped, { inf: 1, nan: 1 });
       const text = new TextDecoder().decode(result.lp!);
+      assert.match(text, /^m,a=1 value=3,mean_2=2 2000$/m);
       assert.match(text, /^m,a=1 value=4,mean_2=3\.5 3000$/m);
+      assert.match(text, /^m,a=1 value=6,mean_2=5 5000$/m);
       // The result's batch descriptor still refers to the same SharedArrayBuffer.
       assert.ok(result.batch.flags instanceof SharedArrayBuffer);
       view.flags[0] = 0xabc;
       assert.equal(new Uint32Array(result.batch.flags)[0], 0xabc, 'result buffer aliases ours');
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('zero-copy hand-off without a later kernel', () => {
+  test('the last kernel\'s drops stay in place as flag bits the main thread sees in its own buffer', async () => {
+    const pool = new WorkerPool({ workers: 1 });
+    try {
+      const desc = allocBatch(1, 'manual', 8, 1);
+      const b = new BatchBuilder(desc);
+      b.beginRun(b.seriesIndexOf('m{a="1"}', 1));
+      [1, NaN, 3, Infinity].forEach((v, i) => b.push(1000 * i, v));
+      const filled = b.finish();
+      const view = viewBatch(filled);
+      const result: ProcessResult = await pool.run({
+        batch: filled,
+        fill: null,
+        pipeline: { key: 'zc-validate', transforms: [{ kind: 'validate' }], encode: { precision: 'ms', floatDigits: 0, valueField: 'value', flagsField: false } },
+        nowMs: Date.now(),
+        want: { lp: true, columns: false },
+      });
+      assert.equal(result.error, undefined);
+      assert.equal(result.batch.length, 4);
+      assert.ok(view.flags[1]! & FLAG_DROPPED, 'NaN row flagged dropped by the worker, in our buffer');
+      assert.ok(view.flags[3]! & FLAG_DROPPED, 'Inf row flagged dropped by the worker, in our buffer');
+      assert.equal(view.flags[0]! & FLAG_DROPPED, 0);
+      assert.equal(result.rowsOut, 2);
     } finally {
       await pool.close();
     }

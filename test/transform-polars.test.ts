@@ -107,3 +107,72 @@ test('rolling time windows (5m, 1h) agree with Polars rolling group-by on the ti
     }
   }
 });
+
+/**
+ * A row dropped by a kernel is gone for every later kernel's windows (Polars: filter, then rolling);
+ * a NaN kept by `validate` (`nan: flag`) is a null slot (Polars: nulls in place).
+ */
+test('rows dropped by validate (NaN, a range rule) leave the windows, as Polars filter then rolling', () => {
+  const windows = [5, 15, 60];
+  const stats = ['mean', 'std', 'min', 'max', 'p50', 'p95'];
+  const names = windows.flatMap((w) => stats.map((s) => `${s}_${w}`));
+  for (let seed = 0; seed < 8; seed++) {
+    const { ts, v } = makeSeries(seed, 1500);
+    const level = [0.5, 42, 1e4, 3e6][seed % 4]!;
+    const max = level * 3; // the spikes (level × 6) violate it
+    const specs = [{ kind: 'validate', ranges: [{ match: 'm', max, name: 'spike' }] }, { kind: 'rolling', windows, stats }];
+    const { ctx } = runSpecs(specs, [{ key: 'm', ts, v, halo: 0 }]);
+    const got = collectRun(ctx, 0, names);
+    const df = pl.DataFrame({ t: pl.Series('t', ts, pl.Float64), v: pl.Series('v', toNullable(v), pl.Float64) });
+    const kept = df.filter(pl.col('v').isNotNull().and(pl.col('v').ltEq(max)));
+    const nDropped = Object.values(ctx.dropped).reduce((a, b) => a + b, 0);
+    assert.ok(nDropped > 0 && ctx.dropped['spike']! > 0 && ctx.dropped['nan']! > 0, `seed ${seed}: the data has both kinds of drops`);
+    assert.deepEqual(got.ts, kept.getColumn('t').toArray(), `seed ${seed}: surviving rows`);
+    const s = kept.getColumn('v');
+    for (const w of windows) {
+      const want: Record<string, number[]> = {
+        mean: fromNullable(s.rollingMean({ windowSize: w }).toArray() as (number | null)[]),
+        std: fromNullable(s.rollingStd({ windowSize: w }).toArray() as (number | null)[]),
+        min: fromNullable(s.rollingMin({ windowSize: w }).toArray() as (number | null)[]),
+        max: fromNullable(s.rollingMax({ windowSize: w }).toArray() as (number | null)[]),
+        p50: fromNullable(s.rollingQuantile({ quantile: 0.5, interpolation: 'linear', windowSize: w }).toArray() as (number | null)[]),
+        p95: fromNullable(s.rollingQuantile({ quantile: 0.95, interpolation: 'linear', windowSize: w }).toArray() as (number | null)[]),
+      };
+      for (const st of stats) {
+        const bad = firstMismatch(got.features[`${st}_${w}`]!, want[st]!, 1e-9, 0);
+        assert.equal(bad, null, `seed ${seed} ${st}_${w}: ${bad}`);
+      }
+      // Dropping must not poison: full windows exist right after a drop.
+      const full = got.features[`mean_${w}`]!.filter((x, i) => i >= w - 1 && Number.isNaN(x)).length;
+      assert.equal(full, 0, `seed ${seed} mean_${w}: every full window has a value`);
+    }
+  }
+});
+
+test('a NaN kept by validate (nan: flag) is a null slot in the windows, as Polars nulls in place', () => {
+  const windows = [5, 15, 60];
+  const stats = ['mean', 'std', 'min', 'max', 'p50'];
+  const names = windows.flatMap((w) => stats.map((s) => `${s}_${w}`));
+  for (let seed = 0; seed < 4; seed++) {
+    const { ts, v } = makeSeries(seed + 20, 1500);
+    const { ctx } = runSpecs([{ kind: 'validate', nan: 'flag' }, { kind: 'rolling', windows, stats, minPeriods: 1 }], [{ key: 'm', ts, v, halo: 0 }]);
+    const got = collectRun(ctx, 0, names);
+    assert.equal(got.ts.length, ts.length, 'no row dropped');
+    assert.ok((ctx.counters['flagged:nan'] ?? 0) > 0, `seed ${seed}: the data has NaN`);
+    const s = pl.Series('v', toNullable(v), pl.Float64);
+    for (const w of windows) {
+      const o = { windowSize: w, minPeriods: 1 };
+      const want: Record<string, number[]> = {
+        mean: fromNullable(s.rollingMean(o).toArray() as (number | null)[]),
+        std: fromNullable(s.rollingStd(o).toArray() as (number | null)[]),
+        min: fromNullable(s.rollingMin(o).toArray() as (number | null)[]),
+        max: fromNullable(s.rollingMax(o).toArray() as (number | null)[]),
+        p50: fromNullable(s.rollingQuantile({ quantile: 0.5, interpolation: 'linear', ...o }).toArray() as (number | null)[]),
+      };
+      for (const st of stats) {
+        const bad = firstMismatch(got.features[`${st}_${w}`]!, want[st]!, 1e-9, 0);
+        assert.equal(bad, null, `seed ${seed} ${st}_${w}: ${bad}`);
+      }
+    }
+  }
+});

@@ -166,16 +166,30 @@ test('rolling: rate/increase are counter-aware and handle resets like PromQL', (
   assert.ok(gauge.features['increase_6']!.every(Number.isNaN), 'no rate on gauges when counterAware');
 });
 
-test('rolling: dropped rows are skipped inside windows', () => {
+test('rolling: a row dropped by an earlier kernel is gone from the windows (dropna, then rolling)', () => {
   const ts = [0, 1, 2, 3].map((i) => i * 1000);
   const { ctx } = runSpecs(
-    [{ kind: 'validate' }, { kind: 'rolling', windows: [3], stats: ['mean', 'count'], minPeriods: 1 }],
+    [{ kind: 'validate' }, { kind: 'rolling', windows: [3], stats: ['mean', 'count'] }],
     [{ key: KEY, ts, v: [1, Infinity, 3, 5], halo: 0 }],
   );
   const got = collectRun(ctx, 0, ['mean_3', 'count_3']);
+  assert.deepEqual(got.ts, [0, 2000, 3000]);
+  // the window of the row at 3000 is the three surviving rows 1, 3, 5: full, so minPeriods 3 is met
+  assert.deepEqual(got.features['mean_3'], [NaN, NaN, 3]);
+  assert.deepEqual(got.features['count_3'], [1, 2, 3]);
+  assert.equal(ctx.dropped['inf'], 1);
+});
+
+test('rolling: a NaN kept by validate (nan: flag) stays a null slot in the windows', () => {
+  const ts = [0, 1, 2, 3].map((i) => i * 1000);
+  const { ctx } = runSpecs(
+    [{ kind: 'validate', nan: 'flag' }, { kind: 'rolling', windows: [3], stats: ['mean', 'count'], minPeriods: 1 }],
+    [{ key: KEY, ts, v: [1, NaN, 3, 5], halo: 0 }],
+  );
+  const got = collectRun(ctx, 0, ['mean_3', 'count_3']);
+  assert.deepEqual(got.ts, [0, 1000, 2000, 3000]);
   assert.deepEqual(got.features['mean_3'], [1, 1, 2, 4]);
   assert.deepEqual(got.features['count_3'], [1, 1, 2, 2]);
-  assert.equal(ctx.dropped['inf'], 1);
 });
 
 test('rolling rejects bad options with a ConfigError naming the option', () => {

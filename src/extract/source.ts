@@ -67,6 +67,12 @@ export interface Source {
   ack?(chunk: SourceChunk): void;
   /** Decoded non-halo rows of a chunk (exact extraction metrics). */
   recordRows?(chunk: SourceChunk, rows: number): void;
+  /**
+   * The same chunk with `extraSamples` more halo samples per series, when the source can provide
+   * them exactly (the dispatcher asks when rows dropped in the halo left too little context; see
+   * src/pool/halo-check.ts). Absent or undefined: the shortness is counted as `halo_short`.
+   */
+  widenHalo?(chunk: SourceChunk, extraSamples: number): SourceChunk | undefined;
   /** Fetch a chunk again (same id and window) after its body failed to decode (e.g. truncated by a proxy). */
   refetch?(chunk: SourceChunk): Promise<SourceChunk>;
   progress(): SourceProgress;

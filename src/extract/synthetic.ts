@@ -183,6 +183,12 @@ export class SyntheticSource implements Source {
     };
   }
 
+  /** The generator is a pure function of (seed, series, index): any halo is exact. */
+  widenHalo(chunk: SourceChunk, extraSamples: number): SourceChunk {
+    const f = chunk.fill as SyntheticFill;
+    return { ...chunk, fill: { ...f, haloSamples: f.haloSamples + extraSamples }, estRows: chunk.estRows + chunk.estRuns * extraSamples };
+  }
+
   progress(): SourceProgress {
     return { doneSamples: this.planned, totalSamples: this.total ?? this.cfg.series * this.samples };
   }

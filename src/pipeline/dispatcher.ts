@@ -16,6 +16,20 @@ import type { EngineMetrics } from '../observe/metrics.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
 import type { BatchSizer } from './adaptive.js';
+import { DropLog } from '../observe/drop-log.js';
+
+/**
+ * Re-runs of one batch with a wider halo (×4 each) before its shortness is counted (`halo_short`):
+ * at most 6, so a halo grows at most 4096-fold and one batch costs a bounded number of fills.
+ */
+const MAX_HALO_WIDENINGS = 6;
+
+/** The halo a chunk's fill provides, when its fill spec says (synthetic, Prometheus raw and range). */
+function haloOfChunk(chunk: SourceChunk): { samples: number; ms: number; startMs: number } | undefined {
+  const f = chunk.fill as { haloSamples?: unknown; haloMs?: unknown };
+  if (typeof f.haloSamples !== 'number' || typeof f.haloMs !== 'number') return undefined;
+  return { samples: f.haloSamples, ms: f.haloMs, startMs: chunk.startMs };
+}
 
 export interface DispatchTotals {
   samplesIn: number;
@@ -126,6 +140,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
     }
   };
   const pipe = o.pipelineName;
+  const dropLog = new DropLog(o.logger);
 
   // Series-key collisions, checked per series (never per sample) over the whole run: target series
   // key (line-protocol text of measurement + tags, after schema mapping and key policy) → the source
@@ -157,6 +172,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
     const id = nextId++;
     let attempt = 0;
     let reruns = 0;
+    let widenings = 0;
     for (;;) {
       const batch = buffers.acquire(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
       const t0 = performance.now();
@@ -168,6 +184,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
           pipeline: o.spec,
           nowMs: Date.now(),
           want,
+          ...(haloOfChunk(chunk) ? { halo: haloOfChunk(chunk)! } : {}),
           ...(want.lp ? { out: outBuffers.acquire(Math.ceil(chunk.estRows * lpBytesPerRow * 1.1) + 4096) } : {}),
           ...(o.faults?.has(id) && attempt === 0 && reruns === 0 ? { fault: o.faults.get(id)! } : {}),
           ...(losers.size > 0 ? { exclude: [...losers] } : {}),
@@ -212,6 +229,26 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
         }
         throw new BatchFailedError(id, chunk.id, err.stage, err.kernel, err.message, err.code);
       }
+      if (result.haloShort) {
+        // Rows dropped in the halo left some series' first rows short of context: run the batch
+        // again with a wider halo (exact for any split), or count it and say so.
+        const wider = widenings < MAX_HALO_WIDENINGS ? o.source.widenHalo?.(chunk, Math.max(8, 2 * result.haloShort.rows, 3 * (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
+        if (wider) {
+          widenings++;
+          totals.counters['halo_refill'] = (totals.counters['halo_refill'] ?? 0) + 1;
+          o.logger.debug({ batch: id, chunk: chunk.id, short: result.haloShort, haloSamples: wider.fill['haloSamples'] }, 'halo short after drops; re-running the batch with a wider halo');
+          buffers.release(result.batch);
+          if (result.lp?.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
+          chunk = wider;
+          continue;
+        }
+        totals.counters['halo_short'] = (totals.counters['halo_short'] ?? 0) + result.haloShort.runs;
+        o.logger.warn(
+          { batch: id, chunk: chunk.id, series: result.haloShort.runs, rows: result.haloShort.rows },
+          `batch ${id} (chunk ${chunk.id}): dropped halo rows left ${result.haloShort.runs} series without full window context for up to ${result.haloShort.rows} rows, and the source cannot provide more; their first feature values may differ from a run with other batch sizes (counter halo_short)`,
+        );
+      }
+      dropLog.observe(result.dropSeries, chunk.id, result.dropSeriesCapped);
       const collisions = collisionsOf(result);
       if (collisions.length > 0) {
         const c = collisions[0]!;
@@ -341,6 +378,7 @@ export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
   }
   // Drain: let every batch already handed out finish (graceful stop keeps their data).
   await Promise.allSettled([...inflight]);
+  dropLog.finish();
   if (failure) {
     (failure as Error & { totals?: DispatchTotals }).totals = totals;
     throw failure;

@@ -20,6 +20,7 @@ import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
+import { haloMargin } from '../pool/halo-check.js';
 import { BatchSizer } from './adaptive.js';
 import { CheckpointStore, OutputCommits } from './checkpoint.js';
 import { finalizeReports, mergeReports, type ReportAccumulator } from '../transform/reports.js';
@@ -331,7 +332,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       // Workers load their modules while the source opens (Prometheus: series and metadata calls).
       pool = new WorkerPool({ workers });
       await source.open({
-        haloSamples: halo.haloSamples,
+        // A small margin beyond the chain's need: a few rows dropped in the halo then cost no re-run
+        // (src/pool/halo-check.ts; the dispatcher widens the halo when even that is not enough).
+        haloSamples: halo.haloSamples + haloMargin(halo.haloSamples),
         haloMs: halo.haloMs,
         lookaheadMs: halo.lookaheadMs,
         signal: alreadyDone ? AbortSignal.abort() : signal,

@@ -44,6 +44,11 @@ export interface ProcessTask {
   want: { lp: boolean; columns: boolean };
   /** Buffer to write line protocol into (the worker allocates a larger one if it does not fit). */
   out?: SharedArrayBuffer;
+  /**
+   * The halo the fill provides (from the chunk's fill spec and start): lets the worker check that
+   * rows dropped in the halo leave enough context (src/pool/halo-check.ts). Absent: no check.
+   */
+  halo?: { samples: number; ms: number; startMs: number };
   /** Test builds only (PROMFLUX_FAULTS=1): make this task throw or kill its worker. */
   fault?: 'throw' | 'exit';
   /**
@@ -89,5 +94,14 @@ export interface ProcessResult {
   timings: { fillMs: number; kernelMs: Record<string, number>; encodeMs: number; totalMs: number };
   /** With pipeline.verify: field counts, source samples per metric, sampled series' values. */
   verify?: BatchVerify;
+  /**
+   * Drop reason → series keys that had rows dropped for it in this batch (at most a few per reason;
+   * per series, never per sample). The dispatcher logs each (reason, series) once per run.
+   */
+  dropSeries?: Record<string, string[]>;
+  /** Reasons whose `dropSeries` list was capped (more series had drops for them in this batch). */
+  dropSeriesCapped?: string[];
+  /** Set when rows dropped in the halo left some series' first rows short of context (see halo-check). */
+  haloShort?: { runs: number; rows: number };
   error?: TaskError;
 }

@@ -18,6 +18,7 @@ import type { FeatureColumns } from '../load/sink.js';
 import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from './task.js';
 import { loadStateForWorker } from './state.js';
 import { collectWritten, countSourceSamples, type BatchVerify } from '../encode/verify-collect.js';
+import { HaloCheck } from './halo-check.js';
 
 interface Compiled {
   kernels: Kernel[];
@@ -130,12 +131,23 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   res.newestMs = samplesIn ? newest : NaN;
   res.oldestMs = samplesIn ? oldest : NaN;
 
-  // 3. Kernels, in pipeline order.
+  // 3. Kernels, in pipeline order. A row dropped by one kernel is gone for every later one: when a
+  // kernel dropped rows, the batch is compacted in place before the next (BatchContext.compactDropped),
+  // so windows over row positions are windows over surviving rows. The halo check tracks whether
+  // the surviving halo still gives the batch's own rows their full context (src/pool/halo-check.ts).
   const ctx = new BatchContext(view, c.state, task.nowMs, true);
-  for (const k of c.kernels) {
+  const haloCheck = task.halo ? new HaloCheck(ctx, task.halo) : undefined;
+  const nk = c.kernels.length;
+  for (let ki = 0; ki < nk; ki++) {
+    const k = c.kernels[ki]!;
     const tk = performance.now();
     try {
+      haloCheck?.advance(k);
       k.run(ctx);
+      if (ki + 1 < nk && ctx.droppedSinceCompact > 0) {
+        if (haloCheck) haloCheck.compact();
+        else ctx.compactDropped();
+      }
     } catch (err) {
       res.error = {
         code: 'PROMFLUX_KERNEL_FAILED',
@@ -148,6 +160,12 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
     res.timings.kernelMs[k.name] = (res.timings.kernelMs[k.name] ?? 0) + performance.now() - tk;
   }
   const t2 = performance.now();
+  const short = haloCheck?.shortness();
+  if (short) res.haloShort = short;
+  // From here on the batch is the compacted one (the descriptor's length/runCount follow it).
+  batch = ctx.batch.desc;
+  res.batch = batch;
+  const outView = ctx.batch;
 
   // 4. Encode, compact.
   const featureCols: Float64Array[] = c.features.map((f) => ctx.features.get(f) ?? ctx.feature(f));
@@ -163,9 +181,9 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       // Encode straight into the dispatcher's recycled SharedArrayBuffer: no per-batch allocation,
       // nothing to transfer; the main thread returns it to its pool once the sink is done.
       // (Never write into whatever buffer the writer held last: it may be back in the pool and in use.)
-      const target = new Uint8Array(task.out ?? new SharedArrayBuffer(Math.max(4096, n * 256)));
+      const target = new Uint8Array(task.out ?? new SharedArrayBuffer(Math.max(4096, outView.length * 256)));
       w.resetInto(target);
-      rowsOut = c.encoder.encode(w, view, featureCols, dropped, emitted, res.perMeasurement, exclude);
+      rowsOut = c.encoder.encode(w, outView, featureCols, dropped, emitted, res.perMeasurement, exclude);
       const bytes = w.bytes();
       if (w.writesInto(target)) res.lp = bytes;
       else {
@@ -175,11 +193,11 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
         res.lp = lp;
       }
     } else {
-      rowsOut = c.encoder.countEmittable(view, featureCols, dropped, emitted, res.perMeasurement, exclude);
+      rowsOut = c.encoder.countEmittable(outView, featureCols, dropped, emitted, res.perMeasurement, exclude);
     }
-    if (task.want.columns) res.columns = compact(view, featureCols, c.features, c.encoder, rowsOut, exclude);
+    if (task.want.columns) res.columns = compact(outView, featureCols, c.features, c.encoder, rowsOut, exclude);
     if (verify) {
-      collectWritten(view, featureCols, c.encoder, vspec!, verify, exclude);
+      collectWritten(outView, featureCols, c.encoder, vspec!, verify, exclude);
       res.verify = verify;
     }
   } catch (err) {
@@ -190,6 +208,8 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   res.dropped = { ...dropped };
   res.counters = { ...ctx.counters };
   res.reports = { ...ctx.reports };
+  if (ctx.dropSeries.size > 0) res.dropSeries = ctx.dropSeriesKeys();
+  if (ctx.dropSeriesCapped.size > 0) res.dropSeriesCapped = [...ctx.dropSeriesCapped];
   const keys: string[] = [];
   for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);
   res.seriesKeys = keys;

@@ -9,7 +9,9 @@
  *  - no allocation per sample: loop over indices, reuse `ctx.scratch*` buffers;
  *  - no state kept between batches: whatever context is needed comes from the halo rows, so a
  *    kernel declares how much halo it needs (`haloSamples` / `haloMs`) and the source provides it;
- *  - treat rows with FLAG_DROPPED as absent (they stay in place; windows are over row positions).
+ *  - treat rows with FLAG_DROPPED as absent. Rows dropped by *earlier* kernels are gone: the worker
+ *    compacts the batch between kernels, so windows over row positions are over surviving rows.
+ *    Rows this kernel drops stay in place (flagged) until it returns.
  */
 import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, type BatchColumns, type BatchSeriesTable, type BatchView } from '../batch/layout.js';
 

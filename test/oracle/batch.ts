@@ -10,6 +10,25 @@ import type { Kernel } from '../../src/transform/kernel.js';
 import { compileTransforms, type TransformSpec } from '../../src/transform/registry.js';
 import { haloOf } from '../../src/transform/registry.js';
 import { writeStaleNaN } from '../../src/transform/kernels/validate.js';
+import { HaloCheck, haloMargin, type HaloAsk } from '../../src/pool/halo-check.js';
+
+/**
+ * Run a kernel chain exactly as the worker does (src/pool/worker.ts): a kernel that dropped rows is
+ * followed by an in-place compaction before the next kernel, and with `ask` the halo check tracks
+ * whether the surviving halo still covers the run's own rows. Returns the shortness, if any.
+ */
+export function runChain(ctx: BatchContext, kernels: readonly Kernel[], ask?: HaloAsk): { runs: number; rows: number } | undefined {
+  const check = ask ? new HaloCheck(ctx, ask) : undefined;
+  kernels.forEach((k, i) => {
+    check?.advance(k);
+    k.run(ctx);
+    if (i + 1 < kernels.length && ctx.droppedSinceCompact > 0) {
+      if (check) check.compact();
+      else ctx.compactDropped();
+    }
+  });
+  return check?.shortness();
+}
 
 export interface SeriesData {
   key: string;
@@ -59,7 +78,7 @@ export function buildContext(pieces: readonly RunPiece[], opts: { state?: Readon
 export function runSpecs(specs: readonly TransformSpec[], pieces: readonly RunPiece[], opts: { state?: ReadonlyMap<string, unknown>; nowMs?: number } = {}): { ctx: BatchContext; kernels: Kernel[] } {
   const kernels = compileTransforms(specs);
   const ctx = buildContext(pieces, opts);
-  for (const k of kernels) k.run(ctx);
+  runChain(ctx, kernels);
   return { ctx, kernels };
 }
 
@@ -72,6 +91,8 @@ export interface RowsOut {
 }
 
 export function collectRun(ctx: BatchContext, run: number, names: readonly string[]): RowsOut {
+  const out0: RowsOut = { ts: [], value: [], flags: [], features: Object.fromEntries(names.map((n) => [n, [] as number[]])) };
+  if (run >= ctx.runCount) return out0; // every row of the run was dropped (compacted away)
   const o = run * RUN_STRIDE;
   const start = ctx.runs[o + 1]!;
   const len = ctx.runs[o + 3]!;
@@ -97,7 +118,7 @@ export function runSplit(
   series: SeriesData,
   cuts: readonly number[],
   opts: { nowMs?: number; lookahead?: number; state?: ReadonlyMap<string, unknown> } = {},
-): { rows: RowsOut; dropped: Record<string, number>; counters: Record<string, number> } {
+): { rows: RowsOut; dropped: Record<string, number>; counters: Record<string, number>; refills: number } {
   const kernels = compileTransforms(specs);
   const halo = haloOf(kernels);
   const names = kernels.flatMap((k) => [...k.outputs]);
@@ -105,39 +126,51 @@ export function runSplit(
   const rows: RowsOut = { ts: [], value: [], flags: [], features: Object.fromEntries(names.map((n) => [n, [] as number[]])) };
   const dropped: Record<string, number> = {};
   const counters: Record<string, number> = {};
+  let refills = 0;
   for (let p = 0; p + 1 < bounds.length; p++) {
     const a = bounds[p]!;
     const b = bounds[p + 1]!;
     if (b <= a) continue;
-    // halo: haloSamples rows before, plus every row within haloMs of the piece's first row
-    let h = a - Math.min(a, halo.haloSamples);
-    if (halo.haloMs > 0) {
-      const edge = series.ts[a]! - halo.haloMs;
+    // halo as the sources provide it: every row within haloMs of the piece's first row, plus
+    // haloSamples (+ the engine's margin) rows before those; widened like the dispatcher when the
+    // halo check says rows dropped in the halo left too little context.
+    let askSamples = halo.haloSamples + haloMargin(halo.haloSamples);
+    for (let widen = 0; ; widen++) {
       let e = a;
-      while (e > 0 && series.ts[e - 1]! >= edge) e--;
-      h = Math.max(0, Math.min(h, e - halo.haloSamples));
+      if (halo.haloMs > 0) {
+        const edge = series.ts[a]! - halo.haloMs;
+        while (e > 0 && series.ts[e - 1]! >= edge) e--;
+      }
+      const h = Math.max(0, e - askSamples);
+      const tailEnd = Math.min(series.ts.length, b + (opts.lookahead ?? 0));
+      const piece: RunPiece = {
+        key: series.key,
+        ...(series.kind !== undefined ? { kind: series.kind } : {}),
+        ts: series.ts.slice(h, tailEnd),
+        v: series.v.slice(h, tailEnd),
+        stale: (series.stale ?? []).filter((i) => i >= h && i < tailEnd).map((i) => i - h),
+        halo: a - h,
+        tail: tailEnd - b,
+      };
+      const ctx = buildContext([piece], opts);
+      const short = runChain(ctx, kernels, { samples: askSamples, ms: halo.haloMs, startMs: series.ts[a]! });
+      if (short && widen < 6) {
+        askSamples += Math.max(8, 2 * short.rows, 3 * askSamples); // as the dispatcher
+        refills++;
+        continue;
+      }
+      if (short) throw new Error(`runSplit: halo still short after ${widen} widenings at piece ${a}-${b}`);
+      const got = collectRun(ctx, 0, names);
+      rows.ts.push(...got.ts);
+      rows.value.push(...got.value);
+      rows.flags.push(...got.flags);
+      for (const n of names) rows.features[n]!.push(...got.features[n]!);
+      for (const [k, v] of Object.entries(ctx.dropped)) dropped[k] = (dropped[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(ctx.counters)) counters[k] = (counters[k] ?? 0) + v;
+      break;
     }
-    const tailEnd = Math.min(series.ts.length, b + (opts.lookahead ?? 0));
-    const piece: RunPiece = {
-      key: series.key,
-      ...(series.kind !== undefined ? { kind: series.kind } : {}),
-      ts: series.ts.slice(h, tailEnd),
-      v: series.v.slice(h, tailEnd),
-      stale: (series.stale ?? []).filter((i) => i >= h && i < tailEnd).map((i) => i - h),
-      halo: a - h,
-      tail: tailEnd - b,
-    };
-    const ctx = buildContext([piece], opts);
-    for (const k of kernels) k.run(ctx);
-    const got = collectRun(ctx, 0, names);
-    rows.ts.push(...got.ts);
-    rows.value.push(...got.value);
-    rows.flags.push(...got.flags);
-    for (const n of names) rows.features[n]!.push(...got.features[n]!);
-    for (const [k, v] of Object.entries(ctx.dropped)) dropped[k] = (dropped[k] ?? 0) + v;
-    for (const [k, v] of Object.entries(ctx.counters)) counters[k] = (counters[k] ?? 0) + v;
   }
-  return { rows, dropped, counters };
+  return { rows, dropped, counters, refills };
 }
 
 /** Relative closeness with an absolute floor for values near zero; NaN matches NaN. */
