@@ -129,12 +129,6 @@ interface WindowPlan {
 
 const NONE = -1;
 
-interface MomentGroup {
-  members: Int32Array;
-  minP: Int32Array;
-  withSlope: boolean;
-}
-
 export class RollingKernel implements Kernel {
   readonly name = K;
   readonly outputs: readonly string[];
@@ -144,9 +138,6 @@ export class RollingKernel implements Kernel {
   private readonly useTree: boolean;
   private readonly cols: Float64Array[];
   private qOut: Float64Array[] = [];
-  /** Windows needing moments, nested (shortest first) so one backward scan serves them all. */
-  private readonly sampleGroup: MomentGroup;
-  private readonly timeGroup: MomentGroup;
 
   constructor(readonly opts: RollingOptions) {
     const { windows, stats } = opts;
@@ -194,21 +185,6 @@ export class RollingKernel implements Kernel {
     }
     this.haloSamples = hs;
     this.haloMs = hm;
-    const needsMoments = (p: WindowPlan): boolean =>
-      p.mean !== NONE || p.std !== NONE || p.var !== NONE || p.sum !== NONE || p.zscore !== NONE || p.slope !== NONE;
-    const group = (time: boolean): MomentGroup => {
-      const members = this.plans
-        .map((p, k) => ({ p, k }))
-        .filter(({ p }) => needsMoments(p) && (p.spec.ms > 0) === time)
-        .sort((a, b) => (time ? a.p.spec.ms - b.p.spec.ms : a.p.spec.samples - b.p.spec.samples));
-      return {
-        members: Int32Array.from(members, (m) => m.k),
-        minP: Int32Array.from(members, (m) => m.p.minP),
-        withSlope: members.some((m) => m.p.slope !== NONE),
-      };
-    };
-    this.sampleGroup = group(false);
-    this.timeGroup = group(true);
   }
 
   run(ctx: KernelContext): void {
@@ -218,18 +194,20 @@ export class RollingKernel implements Kernel {
     const { flags, value, runs, ts } = ctx;
     const W = this.plans.length;
     const cols = this.cols;
-    const groups = [this.sampleGroup, this.timeGroup];
-    const slope = this.sampleGroup.withSlope || this.timeGroup.withSlope;
+    const split = this.plans.some(usesSplit);
     // Columns the WebAssembly loops read and write live in this thread's arena (one bump
     // allocation per batch); the other statistics read the same memory through typed-array views.
     const A = rollingArena();
     A.reset();
     const xP = A.alloc(8 * len);
     const kvP = A.alloc(8 * len);
-    const tsP = slope ? A.alloc(8 * len) : 0;
+    const tsP = A.alloc(8 * len);
     const pcP = A.alloc(4 * (len + 1));
     const loP = A.alloc(4 * W * len);
-    const streakP = slope ? A.alloc(4 * len) : 0;
+    const nvP = split ? A.alloc(4 * len) : 0;
+    const pvP = split ? A.alloc(4 * len) : 0;
+    const dcP = split ? A.alloc(4 * (len + 1)) : 0;
+    const sufP = split ? A.alloc(8 * 8 * len) : 0;
     // output columns computed in wasm: pairs of [arena offset, feature column index]
     const wasmCols: number[] = [];
     const outCol = (idx: number): number => {
@@ -238,15 +216,9 @@ export class RollingKernel implements Kernel {
       wasmCols.push(p, idx);
       return p;
     };
-    const tables = groups.map((g) => {
-      const G = g.members.length;
-      const t = { membersP: A.alloc(4 * G), minPP: A.alloc(4 * G), outsP: A.alloc(4 * 5 * G), slopesP: A.alloc(4 * G), outs: [] as number[], slopes: [] as number[] };
-      g.members.forEach((k) => {
-        const p = this.plans[k]!;
-        t.outs.push(outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore));
-        t.slopes.push(outCol(p.slope));
-      });
-      return t;
+    const sTables = this.plans.map((p) => {
+      if (!usesSplit(p)) return null;
+      return { outsP: A.alloc(4 * 5), outs: [outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore)], slopeP: outCol(p.slope), ewmaP: outCol(p.ewma) };
     });
     const qTables = this.plans.map((p) => {
       if (!p.sortedCap) return null;
@@ -254,14 +226,7 @@ export class RollingKernel implements Kernel {
       return { bufP: A.alloc(8 * (p.sortedCap + 1)), qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
     });
     A.commit();
-    groups.forEach((g, gi) => {
-      const t = tables[gi]!;
-      const G = g.members.length;
-      A.i32At(t.membersP, G).set(g.members);
-      A.i32At(t.minPP, G).set(g.minP);
-      A.i32At(t.outsP, 5 * G).set(t.outs);
-      A.i32At(t.slopesP, G).set(t.slopes);
-    });
+    for (const t of sTables) if (t) A.i32At(t.outsP, 5).set(t.outs);
     this.plans.forEach((p, k) => {
       const q = qTables[k];
       if (!q) return;
@@ -273,7 +238,7 @@ export class RollingKernel implements Kernel {
     // percentile could return -0 or 0 depending on which rows came before the window.
     const x = A.f64At(xP, len);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
-    if (slope) A.f64At(tsP, len).set(ts.subarray(0, len));
+    A.f64At(tsP, len).set(ts.subarray(0, len));
     const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
     const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
@@ -289,37 +254,21 @@ export class RollingKernel implements Kernel {
       const end = (start + runs[o + 3]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
       fn.prepare(xP, kvP, pcP, start, end);
+      if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, start, end);
       if (this.useTree) rankValues(x, start, end, sortedVals!, ranks!);
       for (let k = 0; k < W; k++) {
         const spec = this.plans[k]!.spec;
         if (spec.samples > 0) fn.sampleEdges(loP + 4 * k * len, start, end, spec.samples);
         else windowEdges(ts, start, end, spec, loAll, k * len);
       }
-      // Nested time windows must not cross (only possible with unsorted timestamps): clamp so a
-      // longer window always contains the shorter one.
-      const tg = this.timeGroup.members;
-      for (let m = 1; m < tg.length; m++) {
-        const a = tg[m - 1]! * len;
-        const b = tg[m]! * len;
-        for (let i = start; i < end; i++) if (loAll[b + i]! > loAll[a + i]!) loAll[b + i] = loAll[a + i]!;
-      }
-      if (slope) fn.stepStreaks(tsP, streakP, start, end); // once per run, shared by both groups
-      for (let gi = 0; gi < 2; gi++) {
-        const g = groups[gi]!;
-        const G = g.members.length;
-        if (G === 0) continue;
-        const t = tables[gi]!;
-        if (g.withSlope) {
-          fn.momentsSlope(xP, tsP, kvP, pcP, loP, streakP, len, t.membersP, G, t.minPP, t.outsP, t.slopesP, start, end);
-        } else fn.moments(xP, kvP, pcP, loP, len, t.membersP, G, t.minPP, t.outsP, start, end);
-      }
       for (let k = 0; k < W; k++) {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
+        const st = sTables[k];
+        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         if (p.min !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.min]!, -1, deque);
         if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);
-        if (p.ewma !== NONE) ewma(x, pc, lo, start, end, p.minP, p.decay, cols[p.ewma]!);
         if (p.momentum !== NONE) momentum(x, start, end, p.spec.samples, cols[p.momentum]!);
         if (p.rate !== NONE || p.increase !== NONE) {
           const resetAware = counter || !this.opts.counterAware;
@@ -338,6 +287,11 @@ export class RollingKernel implements Kernel {
     // the wasm-computed columns into the batch's feature columns (one memcpy each)
     for (let k = 0; k < wasmCols.length; k += 2) cols[wasmCols[k + 1]!]!.set(A.f64At(wasmCols[k]!, len));
   }
+}
+
+/** Does this window need the split-window loop (moments, slope or EWMA)? */
+function usesSplit(p: WindowPlan): boolean {
+  return p.mean !== NONE || p.std !== NONE || p.var !== NONE || p.sum !== NONE || p.zscore !== NONE || p.slope !== NONE || p.ewma !== NONE;
 }
 
 /** lo[i] = first row of row i's time window (t - W, t], two pointers (sample windows: wasm sampleEdges). */
@@ -371,33 +325,6 @@ function extreme(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number,
     while (tail > head && dq[head]! < l) head++;
     const n = pc[i + 1]! - pc[l]!;
     out[i] = n >= minP && n > 0 ? x[dq[head]!]! : NaN;
-  }
-}
-
-/**
- * Finite-window EWMA, pandas adjust=True truncated to the window: weights (1-α)^age by row
- * position, normalised over the valid rows only (ignore_na=False: gaps still age the weights).
- */
-function ewma(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, decay: number, out: Float64Array): void {
-  for (let i = start; i < end; i++) {
-    const l = lo[i]!;
-    const n = pc[i + 1]! - pc[l]!;
-    if (n < minP || n === 0) {
-      out[i] = NaN;
-      continue;
-    }
-    let wt = 1;
-    let num = 0;
-    let den = 0;
-    for (let j = i; j >= l; j--) {
-      const v = x[j]!;
-      if (v === v) {
-        num += wt * v;
-        den += wt;
-      }
-      wt *= decay;
-    }
-    out[i] = num / den;
   }
 }
 
