@@ -245,6 +245,11 @@ export class RollingKernel implements Kernel {
     const sortedVals = this.useTree ? ctx.scratchF64(len, 3) : null;
     const ranks = this.useTree ? ctx.scratchI32(len, 2) : null;
     const deque = ctx.scratchI32(len, 3);
+    const withRates = this.plans.some((p) => p.rate !== NONE || p.increase !== NONE);
+    const rPv = withRates ? ctx.scratchI32(len, 6) : null;
+    const rNv = withRates ? ctx.scratchI32(len, 7) : null;
+    const rRc = withRates ? ctx.scratchI32(len + 1, 8) : null;
+    const rRv = withRates ? ctx.scratchF64(len, 6) : null;
     const col = (idx: number): Float64Array => (idx === NONE ? dummy : cols[idx]!);
     const fn = A.fn;
     for (let r = 0; r < ctx.runCount; r++) {
@@ -253,6 +258,8 @@ export class RollingKernel implements Kernel {
       const start = runs[o + 1]! | 0;
       const end = (start + runs[o + 3]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
+      const resetAware = counter || !this.opts.counterAware;
+      let rateReady = false;
       fn.prepare(xP, kvP, pcP, start, end);
       if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, start, end);
       if (this.useTree) rankValues(x, start, end, sortedVals!, ranks!);
@@ -271,8 +278,11 @@ export class RollingKernel implements Kernel {
         if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);
         if (p.momentum !== NONE) momentum(x, start, end, p.spec.samples, cols[p.momentum]!);
         if (p.rate !== NONE || p.increase !== NONE) {
-          const resetAware = counter || !this.opts.counterAware;
-          rates(x, ts, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase));
+          if (!rateReady) {
+            rateTables(x, start, end, resetAware, rPv!, rNv!, rRc!, rRv!);
+            rateReady = true;
+          }
+          rates(x, ts, pc, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase), rPv!, rNv!, rRc!, rRv!);
         }
         const q = qTables[k];
         if (q) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
@@ -333,30 +343,53 @@ function momentum(x: Float64Array, start: number, end: number, k: number, out: F
 }
 
 /**
+ * Per-run tables for rates(): pv[i] = last valid row <= i (-1 if none), nv[i] = first valid row
+ * >= i (end if none), rc[i + 1 - start] = resets among the valid rows in [start, i] and rv the
+ * value before each reset (PromQL: a drop between consecutive samples is a reset, worth the value
+ * before it), oldest first. Only counted when `resetAware`.
+ */
+function rateTables(x: Float64Array, start: number, end: number, resetAware: boolean, pv: Int32Array, nv: Int32Array, rc: Int32Array, rv: Float64Array): void {
+  let last = -1;
+  let c = 0;
+  rc[0] = 0;
+  for (let i = start; i < end; i++) {
+    const v = x[i]!;
+    if (v === v) {
+      if (resetAware && last >= 0 && v < x[last]!) rv[c++] = x[last]!;
+      last = i;
+    }
+    pv[i] = last;
+    rc[i + 1 - start] = c;
+  }
+  let nx = end;
+  for (let i = end - 1; i >= start; i--) {
+    if (x[i] === x[i]) nx = i;
+    nv[i] = nx;
+  }
+}
+
+/**
  * rate / increase. Time windows: PromQL's extrapolated rate over (t - W, t]. Sample windows:
  * reset-corrected delta between the window's first and last valid samples (per second: over
- * the time they span), no extrapolation.
+ * the time they span), no extrapolation. O(1 + resets in the window) per row: the first and last
+ * valid rows come from the run tables, and only the window's resets are summed, newest first.
  */
-function rates(x: Float64Array, ts: Float64Array, lo: Int32Array, start: number, end: number, wms: number, ok: boolean, resetAware: boolean, rate: Float64Array, inc: Float64Array): void {
+function rates(x: Float64Array, ts: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, wms: number, ok: boolean, resetAware: boolean, rate: Float64Array, inc: Float64Array, pv: Int32Array, nv: Int32Array, rc: Int32Array, rv: Float64Array): void {
   for (let i = start; i < end; i++) {
     rate[i] = NaN;
     inc[i] = NaN;
     if (!ok) continue;
     const l = lo[i]!;
-    let n = 0;
-    let firstV = NaN, firstT = NaN, lastV = NaN, lastT = NaN, later = NaN, resets = 0;
-    for (let j = i; j >= l; j--) {
-      const v = x[j]!;
-      if (v !== v) continue;
-      if (++n === 1) {
-        lastV = v;
-        lastT = ts[j]!;
-      } else if (resetAware && later < v) resets += v; // PromQL: a drop between samples is a reset
-      later = v;
-      firstV = v;
-      firstT = ts[j]!;
-    }
+    const n = pc[i + 1]! - pc[l]!;
     if (n < 2) continue;
+    const a = nv[l]!;
+    const z = pv[i]!;
+    const firstV = x[a]!;
+    const firstT = ts[a]!;
+    const lastV = x[z]!;
+    const lastT = ts[z]!;
+    let resets = 0;
+    if (resetAware) for (let k = rc[i + 1 - start]! - 1, k0 = rc[a + 1 - start]!; k >= k0; k--) resets += rv[k]!;
     const delta = lastV - firstV + resets;
     if (wms > 0) {
       const d = extrapolatedDelta(delta, n, firstT, firstV, lastT, ts[i]! - wms, ts[i]!, resetAware);
