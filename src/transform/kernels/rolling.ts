@@ -5,19 +5,25 @@
  *
  * Hot path, hand-written (a library would allocate per window or per sample, and a generic
  * per-row dispatcher deoptimises as soon as two rolling steps with different stats share it):
- * one small monomorphic loop per stat family and window, over typed arrays only. The three
- * hottest loops — moment sums, slope sums, sorted-window percentiles — are AssemblyScript
- * compiled to WebAssembly (wasm/rolling.as.ts): V8 runs the same loop written over typed arrays
- * at about half the speed of its wasm tier (bounds checks, tagged indices, spilled registers).
- *  - moments (mean/std/var/sum/z-score) and slope: every window is summed from its newest row
- *    backwards, values shifted by the newest valid value. The result is a pure function of the
- *    window's contents, so it is bit-identical whatever the batch split (a sliding add/remove sum
- *    carries rounding history from rows before the window) and a constant window has std exactly
- *    0. Cost O(w) per row; cancellation beyond 3 digits triggers an exact two-pass recompute.
+ * one small monomorphic loop per stat family and window, over typed arrays only. Every stat is
+ * O(1) amortised per row at any window length (percentiles O(log n)), and every result is a pure
+ * function of its window's contents, so outputs are bit-identical whatever the batch split:
+ *  - moments (mean/std/var/sum/z-score), slope and EWMA: split windows (wasm/rolling.as.ts
+ *    splitWindow): each window is cut at the most aligned timestamp in its span, the part after
+ *    the cut summed forwards from its first row, the part before it backwards from its last, and
+ *    the two merged (Chan); both parts start at rows the data fixes. Cuts move about once per half
+ *    window, so the refolds cost O(1) amortised. A sliding add/remove sum would carry rounding
+ *    history from rows before the window and differ between batch splits.
  *  - valid counts: integer prefix sums (exact), so min_periods checks are O(1).
  *  - min/max: monotonic deques, O(1) amortised, exact.
  *  - percentiles: an incrementally maintained order-statistic structure: a sorted array for
- *    windows of <= 64 samples, a Fenwick tree over per-run value ranks beyond (O(log n) per step).
+ *    windows of <= 64 samples (in wasm), a Fenwick tree over per-run value ranks beyond
+ *    (O(log n) per step).
+ *  - rate/increase: first/last valid rows from per-run tables, resets summed newest first
+ *    (O(1 + resets in the window)).
+ * The loops over many rows per row (split windows, sorted-window percentiles) are AssemblyScript
+ * compiled to WebAssembly: V8 runs the same loop written over typed arrays at about half the
+ * speed of its wasm tier (bounds checks, tagged indices, spilled registers).
  */
 import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
 import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';

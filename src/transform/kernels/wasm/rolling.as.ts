@@ -1,23 +1,17 @@
 /**
- * AssemblyScript (compiled to WebAssembly by `npm run build`): the rolling kernel's three hot
- * loops — nested moment sums, slope sums, sorted-window percentiles. Orchestration, window edges,
- * valid counts and every other statistic stay in TypeScript (rolling.ts); this file only holds
- * the loops where V8's JIT for typed arrays (bounds checks, tagged indices, spilled accumulators)
- * costs about 2× against native code, while its WebAssembly tier compiles the same loop to what a
- * C compiler emits. Semantics: docs/TRANSFORMS.md#rolling; the arithmetic, in order, is the one the
- * C++ reference (native-bench/src/kernels.cpp) performs.
+ * AssemblyScript (compiled to WebAssembly by `npm run build`): the rolling kernel's hot loops —
+ * split-window moments / slope / EWMA (O(1) amortised per row, see the block comment at
+ * splitWindow), sorted-window percentiles, and the per-run tables they read. Orchestration,
+ * window edges of time windows, valid counts and the other statistics stay in TypeScript
+ * (rolling.ts); this file only holds the loops where V8's JIT for typed arrays (bounds checks,
+ * tagged indices, spilled accumulators) costs about 2× against native code, while its
+ * WebAssembly tier compiles the same loop to what a C compiler emits. Semantics:
+ * docs/TRANSFORMS.md#rolling.
  *
  * Memory: every argument named `*P` is a byte offset into the linear memory the caller (JS) owns
- * and fills: f64 columns of `len` rows, i32 columns, and i32 tables of column offsets. Nothing is
- * allocated here (runtime stub, no static data is used).
- *
- * Layout of the tables:
- *  - membersP: i32[G] plan index k of each group member, shortest window first; member g's left
- *    edges are loP + (k · len) · 4.
- *  - minPP: i32[G] min_periods per member.
- *  - outsP: i32[G · 5] byte offsets of the [mean, std, var, sum, zscore] columns of each member,
- *    0 where that output was not asked for.
- *  - slopesP: i32[G] byte offsets of each member's slope column, 0 where not asked for.
+ * and fills: f64 columns of `len` rows, i32 columns, and i32 tables of column offsets (0 = no
+ * column). Nothing is allocated here (runtime stub; the only static data are a few scalar
+ * globals holding one window's part sums).
  */
 
 // @ts-ignore: decorator
@@ -208,9 +202,7 @@ const PART_CANCELLATION_LIMIT: f64 = 64;
   return <i64>Math.floor(ldf(p, i));
 }
 
-// Part accumulators (globals: one window is processed at a time in this thread).
-let pN: f64 = 0, pS: f64 = 0, pQ: f64 = 0, pT: f64 = 0, pTT: f64 = 0, pTD: f64 = 0;
-// exact centred results of the last `exactPart` call
+// exact centred results of the last `exactPart` call (one window is processed at a time per thread)
 let cM2: f64 = 0, cSxx: f64 = 0, cSxy: f64 = 0;
 
 /**
