@@ -214,6 +214,7 @@ export class RollingKernel implements Kernel {
     const pvP = split ? A.alloc(4 * len) : 0;
     const dcP = split ? A.alloc(4 * (len + 1)) : 0;
     const sufP = split ? A.alloc(8 * 8 * len) : 0;
+    const ktP = split ? A.alloc(8 * len) : 0;
     // output columns computed in wasm: pairs of [arena offset, feature column index]
     const wasmCols: number[] = [];
     const outCol = (idx: number): number => {
@@ -267,7 +268,7 @@ export class RollingKernel implements Kernel {
       const resetAware = counter || !this.opts.counterAware;
       let rateReady = false;
       fn.prepare(xP, kvP, pcP, start, end);
-      if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, start, end);
+      if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, ktP, start, end);
       if (this.useTree) rankValues(x, start, end, sortedVals!, ranks!);
       for (let k = 0; k < W; k++) {
         const spec = this.plans[k]!.spec;
@@ -278,7 +279,7 @@ export class RollingKernel implements Kernel {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
         const st = sTables[k];
-        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP);
+        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, ktP);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         if (p.min !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.min]!, -1, deque);
         if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);

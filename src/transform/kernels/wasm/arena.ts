@@ -11,9 +11,9 @@ import { PromfluxError } from '../../../errors.js';
 export interface RollingExports {
   splitWindow(
     xP: number, tsP: number, kvP: number, loP: number, pcP: number, nvP: number, pvP: number, dcP: number, len: number,
-    start: number, end: number, minP: number, outsP: number, slopeP: number, ewmaP: number, decay: number, sufP: number,
+    start: number, end: number, minP: number, outsP: number, slopeP: number, ewmaP: number, decay: number, sufP: number, ktP: number,
   ): void;
-  prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, start: number, end: number): void;
+  prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, ktP: number, start: number, end: number): void;
   prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;
   sampleEdges(loP: number, start: number, end: number, w: number): void;
   quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;

@@ -199,7 +199,7 @@ const PART_CANCELLATION_LIMIT: f64 = 64;
 
 // @ts-ignore: decorator
 @inline function tsKey(p: usize, i: i32): i64 {
-  return <i64>Math.floor(ldf(p, i));
+  return load<i64>(p + (<usize>i << 3));
 }
 
 // exact centred results of the last `exactPart` call (one window is processed at a time per thread)
@@ -286,10 +286,15 @@ function rescanRow(
  */
 export function splitWindow(
   xP: usize, tsP: usize, kvP: usize, loP: usize, pcP: usize, nvP: usize, pvP: usize, dcP: usize, len: i32,
-  start: i32, end: i32, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, sufP: usize,
+  start: i32, end: i32, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, sufP: usize, ktP: usize,
 ): void {
   const withSlope = slopeP != 0;
   const withEwma = ewmaP != 0;
+  // which moment outputs are wanted: skip the arithmetic nobody reads
+  const wantMean = ldi(outsP, 0) != 0, wantSd = ldi(outsP, 1) != 0, wantVar = ldi(outsP, 2) != 0;
+  const wantSum = ldi(outsP, 3) != 0, wantZ = ldi(outsP, 4) != 0;
+  const withMoments = withSlope || wantMean || wantSd || wantVar || wantSum || wantZ;
+  const needM2 = wantSd || wantVar || wantZ;
   const stride = <usize>len << 3;
   const sN = sufP, sS = sufP + stride, sQ = sufP + 2 * stride, sT = sufP + 3 * stride;
   const sTT = sufP + 4 * stride, sTD = sufP + 5 * stride, sEN = sufP + 6 * stride, sED = sufP + 7 * stride;
@@ -319,8 +324,8 @@ export function splitWindow(
       if (withEwma) stf(ewmaP, i, v);
       continue;
     }
-    const ua = tsKey(tsP, a);
-    const uz = tsKey(tsP, z);
+    const ua = tsKey(ktP, a);
+    const uz = tsKey(ktP, z);
     if (ldi(dcP, z + 1) != ldi(dcP, a + 1) || ua >= uz) {
       rescanRow(xP, tsP, kvP, l, i, n, outsP, slopeP, ewmaP, decay, xiValid);
       continue;
@@ -333,7 +338,7 @@ export function splitWindow(
       b = z;
       while (true) {
         const p = ldi(pvP, b - 1); // b > a, so b − 1 ≥ start
-        if (p < a || tsKey(tsP, p) < mid) break;
+        if (p < a || tsKey(ktP, p) < mid) break;
         b = p;
       }
       KB = ldf(xP, b);
@@ -347,7 +352,7 @@ export function splitWindow(
       let n2: f64 = 0, s2: f64 = 0, q2: f64 = 0, t2: f64 = 0, tt2: f64 = 0, td2: f64 = 0, en: f64 = 0, ed: f64 = 0, pw: f64 = 1;
       for (let j = b - 1; j >= a; j--) {
         const v = ldf(xP, j);
-        if (v == v) {
+        if (v == v && withMoments) {
           const d = v - KA;
           n2 += 1;
           s2 += d;
@@ -358,10 +363,6 @@ export function splitWindow(
             tt2 += e * e;
             td2 += e * d;
           }
-          if (withEwma) {
-            en += pw * v;
-            ed += pw;
-          }
           stf(sN, j, n2);
           stf(sS, j, s2);
           stf(sQ, j, q2);
@@ -370,18 +371,22 @@ export function splitWindow(
             stf(sTT, j, tt2);
             stf(sTD, j, td2);
           }
-          if (withEwma) {
-            stf(sEN, j, en);
-            stf(sED, j, ed);
-          }
         }
-        pw *= decay;
+        if (withEwma) {
+          if (v == v) {
+            en += pw * v;
+            ed += pw;
+          }
+          stf(sEN, j, en);
+          stf(sED, j, ed);
+          pw *= decay;
+        }
       }
     }
     // extend part B to row i (moments: valid rows; EWMA: every row ages the weights)
     for (let r = fEnd + 1; r <= i; r++) {
       const v = ldf(xP, r);
-      if (v == v) {
+      if (v == v && withMoments) {
         const d = v - KB;
         fN += 1;
         fS += d;
@@ -400,9 +405,21 @@ export function splitWindow(
       }
     }
     fEnd = i;
-    // part A = suffix fold at a; merge A then B
+    if (withEwma) stf(ewmaP, i, (eNum + ePow * ldf(sEN, a)) / (eDen + ePow * ldf(sED, a)));
+    if (!withMoments) continue;
+    // part A = suffix fold at a; merge A then B. One reciprocal serves the part means and the
+    // merge weights (n_A·n_B·n < 2^53 is exact): r = 1 / (n_A·n_B·n).
     const nA = ldf(sN, a), SA = ldf(sS, a), QA = ldf(sQ, a);
-    const mdA = SA / nA, mdB = fS / fN;
+    const nf = nA + fN;
+    const r = 1 / (nA * fN * nf);
+    const mdA = SA * (fN * nf * r), mdB = fS * (nA * nf * r);
+    const wA = nA * r * nA * fN; // n_A / n
+    const f = nA * fN * r * (nA * fN); // n_A·n_B / n
+    const dv = (KB - KA) + (mdB - mdA);
+    const offB = mdB - dv * wA; // mean − K_B
+    if (wantMean) stf(<usize>ldi(outsP, 0), i, KB + offB);
+    if (wantSum) stf(<usize>ldi(outsP, 3), i, (KA * nA + SA) + (KB * fN + fS));
+    if (!needM2 && !withSlope) continue;
     let m2A = QA - SA * mdA;
     let m2B = fQ - fS * mdB;
     let sxxA: f64 = 0, sxyA: f64 = 0, sxxB: f64 = 0, sxyB: f64 = 0, mtA: f64 = 0, mtB: f64 = 0;
@@ -410,8 +427,8 @@ export function splitWindow(
     let cancelB = m2B * PART_CANCELLATION_LIMIT < fQ;
     if (withSlope) {
       const TtA = ldf(sT, a), TTA = ldf(sTT, a);
-      mtA = TtA / nA;
-      mtB = fT / fN;
+      mtA = TtA * (fN * nf * r);
+      mtB = fT * (nA * nf * r);
       sxxA = TTA - TtA * mtA;
       sxyA = ldf(sTD, a) - TtA * mdA;
       sxxB = fTT - fT * mtB;
@@ -431,34 +448,34 @@ export function splitWindow(
       sxxB = cSxx;
       sxyB = cSxy;
     }
-    if (m2A < 0) m2A = 0;
-    if (m2B < 0) m2B = 0;
-    const nf = nA + fN;
-    const f = (nA * fN) / nf;
-    const dv = (KB - KA) + (mdB - mdA);
-    let m2 = m2A + m2B + dv * dv * f;
-    const offB = mdB - dv * (nA / nf); // mean − K_B
-    const mean = KB + offB;
-    const variance = m2 / (nf - 1);
-    const sd = Math.sqrt(variance);
-    const zs = xiValid ? (sd == 0 ? 0 : ((xi - KB) - offB) / sd) : NaN;
-    emit(outsP, 0, i, mean, sd, variance, (KA * nA + SA) + (KB * fN + fS), zs);
+    if (needM2) {
+      if (m2A < 0) m2A = 0;
+      if (m2B < 0) m2B = 0;
+      const variance = (m2A + m2B + dv * dv * f) / (nf - 1);
+      if (wantVar) stf(<usize>ldi(outsP, 2), i, variance);
+      if (wantSd || wantZ) {
+        const sd = Math.sqrt(variance);
+        if (wantSd) stf(<usize>ldi(outsP, 1), i, sd);
+        if (wantZ) stf(<usize>ldi(outsP, 4), i, xiValid ? (sd == 0 ? 0 : ((xi - KB) - offB) / sd) : NaN);
+      }
+    }
     if (withSlope) {
       const dt = (TB - TA) * 0.001 + (mtB - mtA);
       const sxx = sxxA + sxxB + dt * dt * f;
       const sxy = sxyA + sxyB + dt * dv * f;
       stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
     }
-    if (withEwma) stf(ewmaP, i, (eNum + ePow * ldf(sEN, a)) / (eDen + ePow * ldf(sED, a)));
   }
 }
 
 /**
  * Per-run preparation for splitWindow: nv[i] = first valid row ≥ i (end if none), pv[i] = last
  * valid row ≤ i (−1 if none), dc[i + 1] = valid rows in [start, i] whose timestamp is not above
- * the previous valid row's (window [a, z] has ascending valid timestamps iff dc[z+1] == dc[a+1]).
+ * the previous valid row's (window [a, z] has ascending valid timestamps iff dc[z+1] == dc[a+1]),
+ * kt[i] = floor(ts[i]) as an integer (the cut's bit arithmetic).
  */
-export function prepareSplit(xP: usize, tsP: usize, nvP: usize, pvP: usize, dcP: usize, start: i32, end: i32): void {
+export function prepareSplit(xP: usize, tsP: usize, nvP: usize, pvP: usize, dcP: usize, ktP: usize, start: i32, end: i32): void {
+  for (let i = start; i < end; i++) store<i64>(ktP + (<usize>i << 3), <i64>Math.floor(ldf(tsP, i)));
   let last: i32 = -1;
   let lastT: f64 = -Infinity;
   let c: i32 = 0;
