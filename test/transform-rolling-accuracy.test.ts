@@ -175,3 +175,32 @@ test('rolling over windows of thousands of rows and up to 1d is bit-identical un
     { numRuns: Math.max(10, Math.round(RUNS / 4)) },
   );
 });
+
+test('windows with non-ascending or equal timestamps (no validate) fall back to a direct sum and stay split-invariant and exact', () => {
+  const specs = [{ kind: 'rolling', windows: [7, 300], stats: ['mean', 'std', 'var', 'sum', 'slope', 'zscore', 'ewma'], minPeriods: 2 }];
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 2 ** 30 }),
+      fc.integer({ min: 400, max: 1200 }),
+      fc.uniqueArray(fc.integer({ min: 1, max: 399 }), { minLength: 1, maxLength: 4 }),
+      (seed, n, cuts) => {
+        const r = prng(seed);
+        let t = T0;
+        // steps of -20 s .. +40 s, some exactly 0 (duplicates) and some within one millisecond
+        const ts = Array.from({ length: n }, () => (t += r() < 0.1 ? 0 : r() < 0.1 ? 0.25 : Math.floor(r() * 60_000) - 20_000));
+        const v = Array.from({ length: n }, () => (r() < 0.05 ? NaN : 1e6 + r()));
+        const series = { key: KEY, ts, v };
+        const sorted = [...cuts].sort((a, b) => a - b);
+        const whole = runSplit(specs, series, []);
+        const split = runSplit(specs, series, sorted);
+        for (const [name, col] of Object.entries(whole.rows.features)) assert.equal(firstDifference(split.rows.features[name]!, col), null, `${name} cuts ${sorted}`);
+        const ex = exactWindows(ts, v, (i) => Math.max(0, i - 300 + 1));
+        const std = whole.rows.features['std_300']!;
+        for (let i = 299; i < n; i++) {
+          if (!Number.isNaN(ex.variance[i]!)) assert.ok(relErr(std[i]!, Math.sqrt(ex.variance[i]!)) <= 1e-12, `std_300 row ${i}: ${std[i]} vs ${Math.sqrt(ex.variance[i]!)}`);
+        }
+      },
+    ),
+    { numRuns: Math.max(10, Math.round(RUNS / 4)) },
+  );
+});

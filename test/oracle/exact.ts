@@ -72,6 +72,8 @@ export function exactWindows(ts: readonly number[], v: readonly number[], lo: (i
   const N = v.length;
   const S = scaleOf(v);
   const t0 = ts[0] ?? 0;
+  const dts = ts.map((t) => t - t0); // exact: both are epoch ms of similar size
+  const ST = scaleOf(dts); // 0 for integer ms
   const cn = new Int32Array(N + 1);
   const s1: bigint[] = [0n];
   const s2: bigint[] = [0n];
@@ -81,7 +83,7 @@ export function exactWindows(ts: readonly number[], v: readonly number[], lo: (i
   for (let i = 0; i < N; i++) {
     const ok = !Number.isNaN(v[i]!);
     const x = ok ? scaled(v[i]!, S) : 0n;
-    const t = ok ? BigInt(ts[i]! - t0) : 0n; // integer ms
+    const t = ok ? scaled(dts[i]!, ST) : 0n; // ms · 2^ST
     cn[i + 1] = cn[i]! + (ok ? 1 : 0);
     s1.push(s1[i]! + x);
     s2.push(s2[i]! + x * x);
@@ -111,10 +113,11 @@ export function exactWindows(ts: readonly number[], v: readonly number[], lo: (i
     out.mean.push(ratio(a, n * scale));
     out.variance.push(ratio(m2n, n * (n - 1n) * scale * scale));
     out.zeroVar.push(m2n === 0n);
-    const sxy = n * tv - ta * a; // · 2^S, t in ms
-    const sxx = n * tq - ta * ta;
-    out.slope.push(sxx > 0n ? ratio(sxy * 1000n, sxx * scale) : NaN);
-    out.slopeScale.push(sxx > 0n ? Math.sqrt(ratio(m2n * 1_000_000n, sxx * scale * scale)) : NaN);
+    const sxy = n * tv - ta * a; // · 2^(S + ST), t in ms
+    const sxx = n * tq - ta * ta; // · 2^(2 ST)
+    const tScale = 1n << BigInt(ST);
+    out.slope.push(sxx > 0n ? ratio(sxy * 1000n * tScale, sxx * scale) : NaN);
+    out.slopeScale.push(sxx > 0n ? Math.sqrt(ratio(m2n * 1_000_000n * tScale * tScale, sxx * scale * scale)) : NaN);
   }
   return out;
 }

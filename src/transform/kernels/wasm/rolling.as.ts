@@ -332,7 +332,9 @@ export function splitWindow(
     }
     const k = 63 - <i32>clz<i64>(ua ^ uz);
     const mid = (uz >> k) << k;
-    if (mid != curMid) {
+    // The cached cut serves this window only while its part B starts inside it (a < b): with
+    // non-ascending timestamps between two ascending windows, the window may have moved past it.
+    if (mid != curMid || a >= b) {
       // new cut: part B = valid rows from the first with ts ≥ mid; refold it and part A's suffixes
       curMid = mid;
       b = z;
