@@ -36,6 +36,12 @@ import { rollingArena } from './wasm/arena.js';
 const K = 'rolling';
 /** Sample windows up to this size keep a sorted array; larger ones (and time windows) a RankTree. */
 export const SORTED_WINDOW_MAX = 64;
+/**
+ * Sample windows up to this size are summed directly from their newest row (O(w), a handful of
+ * adds) instead of by split windows, whose cut bookkeeping costs more than such a scan. Both are
+ * pure functions of the window; the choice depends on the window spec only.
+ */
+export const DIRECT_WINDOW_MAX = 16;
 
 export type StatKind =
   | 'mean' | 'std' | 'var' | 'sum' | 'count' | 'min' | 'max' | 'quantile'
@@ -279,7 +285,7 @@ export class RollingKernel implements Kernel {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
         const st = sTables[k];
-        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, ktP);
+        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, ktP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         if (p.min !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.min]!, -1, deque);
         if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);

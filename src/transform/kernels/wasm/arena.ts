@@ -12,6 +12,7 @@ export interface RollingExports {
   splitWindow(
     xP: number, tsP: number, kvP: number, loP: number, pcP: number, nvP: number, pvP: number, dcP: number, len: number,
     start: number, end: number, minP: number, outsP: number, slopeP: number, ewmaP: number, decay: number, sufP: number, ktP: number,
+    direct: boolean,
   ): void;
   prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, ktP: number, start: number, end: number): void;
   prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;

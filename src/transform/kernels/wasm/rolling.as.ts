@@ -282,11 +282,14 @@ function rescanRow(
  * before each row (end / −1 when none); dcP: prefix counts of valid rows whose timestamp does not
  * exceed the previous valid row's; kvP: newest valid value (rescanRow's shift). outsP: i32[5]
  * column offsets [mean, std, var, sum, zscore] (0 = not asked for); slopeP, ewmaP: column offsets
- * or 0. sufP: scratch, 8 f64 columns of `len` rows (part A's suffix folds).
+ * or 0. sufP: scratch, 8 f64 columns of `len` rows (part A's suffix folds). direct: sum every
+ * window from its newest row (rescanRow) — the caller sets it for short sample windows, where a
+ * scan of a few rows costs less than the cut bookkeeping (a property of the window spec only).
  */
 export function splitWindow(
   xP: usize, tsP: usize, kvP: usize, loP: usize, pcP: usize, nvP: usize, pvP: usize, dcP: usize, len: i32,
   start: i32, end: i32, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, sufP: usize, ktP: usize,
+  direct: bool,
 ): void {
   const withSlope = slopeP != 0;
   const withEwma = ewmaP != 0;
@@ -326,7 +329,7 @@ export function splitWindow(
     }
     const ua = tsKey(ktP, a);
     const uz = tsKey(ktP, z);
-    if (ldi(dcP, z + 1) != ldi(dcP, a + 1) || ua >= uz) {
+    if (direct || ldi(dcP, z + 1) != ldi(dcP, a + 1) || ua >= uz) {
       rescanRow(xP, tsP, kvP, l, i, n, outsP, slopeP, ewmaP, decay, xiValid);
       continue;
     }
