@@ -30,11 +30,11 @@ import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { checkKnown, optBool, optInt, optNumber, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
 import { extrapolatedDelta } from './promql-rate.js';
 import { isCounterLike } from './series-info.js';
-import { RankTree, rankValues } from './window/rank-tree.js';
+import { rankValues } from './window/rank-tree.js';
 import { rollingArena } from './wasm/arena.js';
 
 const K = 'rolling';
-/** Sample windows up to this size keep a sorted array; larger ones (and time windows) a RankTree. */
+/** Sample windows up to this size keep a sorted array; larger ones (and time windows) a Fenwick tree over value ranks. */
 export const SORTED_WINDOW_MAX = 64;
 /**
  * Sample windows up to this size are summed directly from their newest row (O(w), a handful of
@@ -136,7 +136,8 @@ interface WindowPlan {
   qCols: Int32Array;
   /** Sample windows <= SORTED_WINDOW_MAX keep a sorted array of this many slots (in wasm), else 0. */
   sortedCap: number;
-  tree: RankTree | null;
+  /** Larger sample windows and time windows: Fenwick tree over the run's value ranks (in wasm). */
+  tree: boolean;
 }
 
 const NONE = -1;
@@ -149,7 +150,6 @@ export class RollingKernel implements Kernel {
   private readonly plans: WindowPlan[];
   private readonly useTree: boolean;
   private readonly cols: Float64Array[];
-  private qOut: Float64Array[] = [];
 
   constructor(readonly opts: RollingOptions) {
     const { windows, stats } = opts;
@@ -165,7 +165,7 @@ export class RollingKernel implements Kernel {
         qs: new Float64Array(0),
         qCols: new Int32Array(0),
         sortedCap: 0,
-        tree: null,
+        tree: false,
       };
       const qs: number[] = [];
       const qCols: number[] = [];
@@ -181,13 +181,13 @@ export class RollingKernel implements Kernel {
       p.qCols = Int32Array.from(qCols);
       if (qs.length) {
         if (w.samples > 0 && w.samples <= SORTED_WINDOW_MAX) p.sortedCap = w.samples;
-        else p.tree = new RankTree();
+        else p.tree = true;
       }
       return p;
     });
     this.outputs = outs;
     this.cols = new Array<Float64Array>(outs.length);
-    this.useTree = this.plans.some((p) => p.tree !== null);
+    this.useTree = this.plans.some((p) => p.tree);
     const hasMomentum = stats.some((s) => s.kind === 'momentum');
     let hs = 0;
     let hm = 0;
@@ -234,10 +234,13 @@ export class RollingKernel implements Kernel {
       return { outsP: A.alloc(4 * 5), outs: [outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore)], slopeP: outCol(p.slope), ewmaP: outCol(p.ewma) };
     });
     const qTables = this.plans.map((p) => {
-      if (!p.sortedCap) return null;
       const nq = p.qs.length;
-      return { bufP: A.alloc(8 * (p.sortedCap + 1)), qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
+      if (!nq) return null;
+      return { bufP: p.sortedCap ? A.alloc(8 * (p.sortedCap + 1)) : 0, qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
     });
+    const ranksP = this.useTree ? A.alloc(4 * len) : 0;
+    const sortedP = this.useTree ? A.alloc(8 * len) : 0;
+    const treeP = this.useTree ? A.alloc(4 * (len + 1)) : 0;
     A.commit();
     for (const t of sTables) if (t) A.i32At(t.outsP, 5).set(t.outs);
     this.plans.forEach((p, k) => {
@@ -255,8 +258,8 @@ export class RollingKernel implements Kernel {
     const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
     const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
-    const sortedVals = this.useTree ? ctx.scratchF64(len, 3) : null;
-    const ranks = this.useTree ? ctx.scratchI32(len, 2) : null;
+    const sortedVals = this.useTree ? A.f64At(sortedP, len) : null;
+    const ranks = this.useTree ? A.i32At(ranksP, len) : null;
     const deque = ctx.scratchI32(len, 3);
     const withRates = this.plans.some((p) => p.rate !== NONE || p.increase !== NONE);
     const rPv = withRates ? ctx.scratchI32(len, 6) : null;
@@ -275,7 +278,7 @@ export class RollingKernel implements Kernel {
       let rateReady = false;
       fn.prepare(xP, kvP, pcP, start, end);
       if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, ktP, start, end);
-      if (this.useTree) rankValues(x, start, end, sortedVals!, ranks!);
+      if (this.useTree) rankValues(x, start, end, sortedVals!.subarray(start), ranks!);
       for (let k = 0; k < W; k++) {
         const spec = this.plans[k]!.spec;
         if (spec.samples > 0) fn.sampleEdges(loP + 4 * k * len, start, end, spec.samples);
@@ -298,13 +301,8 @@ export class RollingKernel implements Kernel {
           rates(x, ts, pc, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase), rPv!, rNv!, rRc!, rRv!);
         }
         const q = qTables[k];
-        if (q) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
-        else if (p.qs.length) {
-          const outsQ = this.qOut;
-          outsQ.length = p.qs.length;
-          for (let qi = 0; qi < p.qs.length; qi++) outsQ[qi] = cols[p.qCols[qi]!]!;
-          quantilesTree(ranks!, sortedVals!, lo, start, end, p.minP, p.tree!, p.qs, outsQ);
-        }
+        if (q && p.sortedCap) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
+        else if (q) fn.quantilesTree(ranksP, sortedP + 8 * start, loP + 4 * k * len, start, end, p.minP, treeP, q.qsP, p.qs.length, q.qOutsP);
       }
     }
     // the wasm-computed columns into the batch's feature columns (one memcpy each)
@@ -411,29 +409,6 @@ function rates(x: Float64Array, ts: Float64Array, pc: Int32Array, lo: Int32Array
     } else {
       inc[i] = delta;
       rate[i] = lastT > firstT ? delta / ((lastT - firstT) / 1000) : NaN;
-    }
-  }
-}
-
-function quantilesTree(ranks: Int32Array, sortedVals: Float64Array, lo: Int32Array, start: number, end: number, minP: number, t: RankTree, qs: Float64Array, outs: Float64Array[]): void {
-  t.reset(end - start);
-  let l = start;
-  const nq = qs.length;
-  for (let i = start; i < end; i++) {
-    const nl = lo[i]!;
-    for (; l < nl; l++) if (ranks[l]! >= 0) t.remove(ranks[l]!);
-    if (ranks[i]! >= 0) t.insert(ranks[i]!);
-    const m = t.size;
-    for (let k = 0; k < nq; k++) {
-      let r = NaN;
-      if (m >= minP && m > 0) {
-        const idx = qs[k]! * (m - 1);
-        const a = Math.floor(idx);
-        const f = idx - a;
-        const va = sortedVals[t.kth(a)]!;
-        r = f === 0 ? va : va + f * (sortedVals[t.kth(a + 1)]! - va);
-      }
-      outs[k]![i] = r;
     }
   }
 }

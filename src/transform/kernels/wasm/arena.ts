@@ -17,6 +17,7 @@ export interface RollingExports {
   prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, ktP: number, start: number, end: number): void;
   prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;
   sampleEdges(loP: number, start: number, end: number, w: number): void;
+  quantilesTree(ranksP: number, sortedP: number, loP: number, start: number, end: number, minP: number, treeP: number, qsP: number, nq: number, qOutsP: number): void;
   quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
 }
 

@@ -502,3 +502,66 @@ export function prepareSplit(xP: usize, tsP: usize, nvP: usize, pvP: usize, dcP:
     store<i32>(nvP + (<usize>i << 2), nx);
   }
 }
+
+/**
+ * Percentiles of large sample windows and of time windows for rows [start, end): a Fenwick tree
+ * (treeP: i32[n + 1], n = end − start) over the run's value ranks (ranksP: i32 per row, −1 for a
+ * missing value; sortedP: the run's valid values ascending, so rank r is sortedP[r]). Insert,
+ * remove and k-th are O(log n); linear interpolation between closest ranks (Polars' `linear`).
+ * The same arithmetic as sorted-window `quantiles`, so both give the same values.
+ */
+export function quantilesTree(
+  ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, minP: i32, treeP: usize, qsP: usize, nq: i32, qOutsP: usize,
+): void {
+  const n = end - start;
+  memory.fill(treeP, 0, <usize>(n + 1) << 2);
+  let top = 1;
+  while (top * 2 <= n) top *= 2;
+  let size = 0;
+  let l = start;
+  for (let i = start; i < end; i++) {
+    const nl = ldi(loP, i);
+    for (; l < nl; l++) {
+      const r = ldi(ranksP, l);
+      if (r >= 0) {
+        for (let k = r + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) - 1);
+        size--;
+      }
+    }
+    const ri = ldi(ranksP, i);
+    if (ri >= 0) {
+      for (let k = ri + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) + 1);
+      size++;
+    }
+    const ok = size >= minP && size > 0;
+    for (let q = 0; q < nq; q++) {
+      let res: f64 = NaN;
+      if (ok) {
+        const idx = ldf(qsP, q) * <f64>(size - 1);
+        const a = <i32>Math.floor(idx);
+        const f = idx - <f64>a;
+        const va = ldf(sortedP, kth(treeP, n, top, a));
+        res = f == 0 ? va : va + f * (ldf(sortedP, kth(treeP, n, top, a + 1)) - va);
+      }
+      stf(<usize>ldi(qOutsP, q), i, res);
+    }
+  }
+}
+
+/** Slot (0-based rank) of the k-th smallest value (k 0-based) in the Fenwick tree: binary lifting. */
+// @ts-ignore: decorator
+@inline function kth(treeP: usize, n: i32, top: i32, k: i32): i32 {
+  let pos = 0;
+  let rem = k + 1;
+  for (let step = top; step > 0; step >>= 1) {
+    const nx = pos + step;
+    if (nx <= n) {
+      const c = ldi(treeP, nx);
+      if (c < rem) {
+        pos = nx;
+        rem -= c;
+      }
+    }
+  }
+  return pos;
+}
