@@ -34,6 +34,10 @@ export interface NativeOptions {
   minPeriods?: number;
   /** Window of the slope + z-score step (default 60). */
   slopeWindow?: number;
+  /** Windows for the O(1) sliding physical-limit rows (`60`, `5760`, `3600s`). */
+  o1Windows?: readonly string[];
+  /** Also time the O(w) rescan at each sample window of o1Windows (diagnostic). */
+  ow?: boolean;
   /** Directory to write every output column (raw f64), flags.u32 and lines.lp into. */
   dump?: string;
 }
@@ -66,6 +70,8 @@ export function nativeArgs(input: string, o: NativeOptions = {}): string[] {
   if (o.quantiles) a.push('--quantiles', o.quantiles.join(','));
   if (o.minPeriods !== undefined) a.push('--min-periods', String(o.minPeriods));
   if (o.slopeWindow !== undefined) a.push('--slope-window', String(o.slopeWindow));
+  if (o.o1Windows?.length) a.push('--o1-windows', o.o1Windows.join(','));
+  if (o.ow) a.push('--ow');
   if (o.dump) a.push('--dump', o.dump);
   return a;
 }

@@ -420,3 +420,83 @@ void zscoreGiven(const Data& d, const std::vector<double>& value, const std::vec
 }
 
 }  // namespace pfx
+
+namespace pfx {
+
+void windowEdges(const Data& d, const WindowDef& w, std::vector<long>& lo) {
+  lo.resize(d.rows);
+  const double* ts = d.ts.data();
+  for (uint32_t s = 0; s < d.series; s++) {
+    const long a = long(d.begin(s)), b = long(d.end(s));
+    long l = a;
+    for (long i = a; i < b; i++) {
+      if (w.samples > 0) lo[i] = std::max(a, i - w.samples + 1);
+      else {
+        const double edge = ts[i] - w.ms;
+        while (l < i && ts[l] <= edge) l++;
+        lo[i] = l;
+      }
+    }
+  }
+}
+
+void slidingMeanStd(const Data& d, const std::vector<double>& value, const std::vector<uint32_t>& flags, const std::vector<long>& lo,
+                    long minP, double* outMean, double* outStd) {
+  for (uint32_t s = 0; s < d.series; s++) {
+    const long a = long(d.begin(s)), b = long(d.end(s));
+    long n = 0, l = a;
+    double mean = 0, m2 = 0;
+    for (long i = a; i < b; i++) {
+      if (valid(value, flags, size_t(i))) {  // Welford add
+        const double x = value[i];
+        n++;
+        const double dl = x - mean;
+        mean += dl / double(n);
+        m2 += dl * (x - mean);
+      }
+      for (; l < lo[i]; l++) {  // Welford remove the rows that left
+        if (!valid(value, flags, size_t(l))) continue;
+        const double y = value[l];
+        if (--n == 0) {
+          mean = 0;
+          m2 = 0;
+        } else {
+          const double dl = y - mean;
+          mean -= dl / double(n);
+          m2 -= dl * (y - mean);
+        }
+      }
+      outMean[i] = n >= minP && n > 0 ? mean : NaN;
+      outStd[i] = n >= minP && n >= 2 ? std::sqrt(std::max(m2, 0.0) / double(n - 1)) : NaN;
+    }
+  }
+}
+
+void slidingMinMax(const Data& d, const std::vector<double>& value, const std::vector<uint32_t>& flags, const std::vector<long>& lo,
+                   long minP, double* outMin, double* outMax, std::vector<long>& dqMin, std::vector<long>& dqMax) {
+  dqMin.resize(d.rows);
+  dqMax.resize(d.rows);
+  for (uint32_t s = 0; s < d.series; s++) {
+    const long a = long(d.begin(s)), b = long(d.end(s));
+    long h1 = 0, t1 = 0, h2 = 0, t2 = 0, n = 0, l = a;
+    for (long i = a; i < b; i++) {
+      if (valid(value, flags, size_t(i))) {
+        const double v = value[i];
+        n++;
+        while (t1 > h1 && value[dqMin[t1 - 1]] >= v) t1--;
+        dqMin[t1++] = i;
+        while (t2 > h2 && value[dqMax[t2 - 1]] <= v) t2--;
+        dqMax[t2++] = i;
+      }
+      for (; l < lo[i]; l++)
+        if (valid(value, flags, size_t(l))) n--;
+      while (t1 > h1 && dqMin[h1] < lo[i]) h1++;
+      while (t2 > h2 && dqMax[h2] < lo[i]) h2++;
+      const bool ok = n >= minP && n > 0;
+      outMin[i] = ok ? value[dqMin[h1]] : NaN;
+      outMax[i] = ok ? value[dqMax[h2]] : NaN;
+    }
+  }
+}
+
+}  // namespace pfx

@@ -61,6 +61,22 @@ void rollingMeanStdSliding(const Data& d, const std::vector<double>& value, cons
 void rollingSlopeSliding(const Data& d, const std::vector<double>& value, const std::vector<uint32_t>& flags, int w,
                          int minPeriods, double* out);
 
+// Physical-limit rows for long windows (benchmarks/windows.ts): the textbook O(1) sliding
+// algorithms, sample (`samples` rows) or time (`ms`, rows with ts in (t - ms, t]) windows.
+// Not batch-invariant (sliding add/remove carries rounding history), which is why promflux does
+// not use them; they bound what any O(1) algorithm can reach on one core.
+struct WindowDef {
+  long samples = 0;
+  double ms = 0;
+};
+void windowEdges(const Data& d, const WindowDef& w, std::vector<long>& lo);
+// Sliding Welford (add the new row, remove the rows that left).
+void slidingMeanStd(const Data& d, const std::vector<double>& value, const std::vector<uint32_t>& flags, const std::vector<long>& lo,
+                    long minP, double* outMean, double* outStd);
+// Two monotonic deques of row indices.
+void slidingMinMax(const Data& d, const std::vector<double>& value, const std::vector<uint32_t>& flags, const std::vector<long>& lo,
+                   long minP, double* outMin, double* outMax, std::vector<long>& dqMin, std::vector<long>& dqMax);
+
 // (v - mean_s) / std_s with the data file's per-series parameters: the JS `scale` kernel (z-score,
 // apply mode, `output` column). Std 0 or NaN → 0 on kept rows.
 void zscoreGiven(const Data& d, const std::vector<double>& value, const std::vector<uint32_t>& flags, double* out);

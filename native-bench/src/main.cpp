@@ -32,6 +32,10 @@ struct Options {
   std::vector<double> quantiles{0.5, 0.95};
   int slopeWindow = 60;
   int minPeriods = 0;
+  // --o1-windows 60,5760,3600s: O(1) sliding mean/std and min/max per window ("s" = seconds)
+  std::vector<std::string> o1Windows;
+  // --ow: also time today's O(w) rescan (rolling()) at each sample window of --o1-windows
+  bool ow = false;
 };
 
 template <typename T>
@@ -62,6 +66,16 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--quantiles") o.quantiles = parseList<double>(next());
     else if (a == "--min-periods") o.minPeriods = std::stoi(next());
     else if (a == "--slope-window") o.slopeWindow = std::stoi(next());
+    else if (a == "--o1-windows") {
+      const std::string v = next();
+      size_t i0 = 0;
+      while (i0 <= v.size()) {
+        size_t j = v.find(',', i0);
+        if (j == std::string::npos) j = v.size();
+        if (j > i0) o.o1Windows.push_back(v.substr(i0, j - i0));
+        i0 = j + 1;
+      }
+    } else if (a == "--ow") o.ow = true;
     else throw std::runtime_error("unknown option " + a + " (see native-bench/README.md)");
   }
   if (o.input.empty()) throw std::runtime_error("--input FILE is required");
@@ -176,6 +190,25 @@ int main(int argc, char** argv) {
     t.push_back(timeIt("slope_sliding", o.runs, validated, [&]() {
       rollingSlopeSliding(d, value, flags, o.slopeWindow, o.minPeriods, slidingSlope.data());
     }));
+    // Long-window physical limits: O(1) sliding mean/std and min/max per window.
+    std::vector<long> lo, dqA, dqB;
+    std::vector<double> o1a(R), o1b(R);
+    for (const auto& ws : o.o1Windows) {
+      WindowDef w;
+      if (!ws.empty() && ws.back() == 's') w.ms = std::stod(ws.substr(0, ws.size() - 1)) * 1000;
+      else w.samples = std::stol(ws);
+      if (w.samples <= 0 && w.ms <= 0) throw std::runtime_error("--o1-windows: bad window " + ws);
+      windowEdges(d, w, lo);
+      const long mp = w.samples > 0 ? (o.minPeriods > 0 ? std::min<long>(o.minPeriods, w.samples) : w.samples) : std::max(1, o.minPeriods);
+      t.push_back(timeIt("o1_mean_std_" + ws, o.runs, validated, [&]() { slidingMeanStd(d, value, flags, lo, mp, o1a.data(), o1b.data()); }));
+      t.push_back(timeIt("o1_min_max_" + ws, o.runs, validated, [&]() { slidingMinMax(d, value, flags, lo, mp, o1a.data(), o1b.data(), dqA, dqB); }));
+      if (o.ow && w.samples > 0) {
+        const RollingSpec ms1 = spec({int(w.samples)}, {"mean", "std"});
+        std::vector<double> c1(R), c2(R);
+        double* outs[2] = {c1.data(), c2.data()};
+        t.push_back(timeIt("ow_mean_std_" + ws, o.runs, validated, [&]() { rolling(d, value, flags, ms1, outs, scratch); }));
+      }
+    }
     t.push_back(timeIt("zscore_given", o.runs, validated, [&]() { zscoreGiven(d, value, flags, zGiven.data()); }));
 
     // The feature set's columns, in output order, for line protocol and --dump.

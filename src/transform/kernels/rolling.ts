@@ -5,31 +5,43 @@
  *
  * Hot path, hand-written (a library would allocate per window or per sample, and a generic
  * per-row dispatcher deoptimises as soon as two rolling steps with different stats share it):
- * one small monomorphic loop per stat family and window, over typed arrays only. The three
- * hottest loops — moment sums, slope sums, sorted-window percentiles — are AssemblyScript
- * compiled to WebAssembly (wasm/rolling.as.ts): V8 runs the same loop written over typed arrays
- * at about half the speed of its wasm tier (bounds checks, tagged indices, spilled registers).
- *  - moments (mean/std/var/sum/z-score) and slope: every window is summed from its newest row
- *    backwards, values shifted by the newest valid value. The result is a pure function of the
- *    window's contents, so it is bit-identical whatever the batch split (a sliding add/remove sum
- *    carries rounding history from rows before the window) and a constant window has std exactly
- *    0. Cost O(w) per row; cancellation beyond 3 digits triggers an exact two-pass recompute.
+ * one small monomorphic loop per stat family and window, over typed arrays only. Every stat is
+ * O(1) amortised per row at any window length (percentiles O(log n)), and every result is a pure
+ * function of its window's contents, so outputs are bit-identical whatever the batch split:
+ *  - moments (mean/std/var/sum/z-score), slope and EWMA: split windows (wasm/rolling.as.ts
+ *    splitWindow): each window is cut at the most aligned timestamp in its span, the part after
+ *    the cut summed forwards from its first row, the part before it backwards from its last, and
+ *    the two merged (Chan); both parts start at rows the data fixes. Cuts move about once per half
+ *    window, so the refolds cost O(1) amortised. A sliding add/remove sum would carry rounding
+ *    history from rows before the window and differ between batch splits.
  *  - valid counts: integer prefix sums (exact), so min_periods checks are O(1).
  *  - min/max: monotonic deques, O(1) amortised, exact.
  *  - percentiles: an incrementally maintained order-statistic structure: a sorted array for
- *    windows of <= 64 samples, a Fenwick tree over per-run value ranks beyond (O(log n) per step).
+ *    windows of <= 64 samples (in wasm), a Fenwick tree over per-run value ranks beyond
+ *    (O(log n) per step).
+ *  - rate/increase: first/last valid rows from per-run tables, resets summed newest first
+ *    (O(1 + resets in the window)).
+ * The loops over many rows per row (split windows, sorted-window percentiles) are AssemblyScript
+ * compiled to WebAssembly: V8 runs the same loop written over typed arrays at about half the
+ * speed of its wasm tier (bounds checks, tagged indices, spilled registers).
  */
 import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
 import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { checkKnown, optBool, optInt, optNumber, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
 import { extrapolatedDelta } from './promql-rate.js';
 import { isCounterLike } from './series-info.js';
-import { RankTree, rankValues } from './window/rank-tree.js';
+import { rankValues } from './window/rank-tree.js';
 import { rollingArena } from './wasm/arena.js';
 
 const K = 'rolling';
-/** Sample windows up to this size keep a sorted array; larger ones (and time windows) a RankTree. */
+/** Sample windows up to this size keep a sorted array; larger ones (and time windows) a Fenwick tree over value ranks. */
 export const SORTED_WINDOW_MAX = 64;
+/**
+ * Sample windows up to this size are summed directly from their newest row (O(w), a handful of
+ * adds) instead of by split windows, whose cut bookkeeping costs more than such a scan. Both are
+ * pure functions of the window; the choice depends on the window spec only.
+ */
+export const DIRECT_WINDOW_MAX = 16;
 
 export type StatKind =
   | 'mean' | 'std' | 'var' | 'sum' | 'count' | 'min' | 'max' | 'quantile'
@@ -124,16 +136,11 @@ interface WindowPlan {
   qCols: Int32Array;
   /** Sample windows <= SORTED_WINDOW_MAX keep a sorted array of this many slots (in wasm), else 0. */
   sortedCap: number;
-  tree: RankTree | null;
+  /** Larger sample windows and time windows: Fenwick tree over the run's value ranks (in wasm). */
+  tree: boolean;
 }
 
 const NONE = -1;
-
-interface MomentGroup {
-  members: Int32Array;
-  minP: Int32Array;
-  withSlope: boolean;
-}
 
 export class RollingKernel implements Kernel {
   readonly name = K;
@@ -143,10 +150,6 @@ export class RollingKernel implements Kernel {
   private readonly plans: WindowPlan[];
   private readonly useTree: boolean;
   private readonly cols: Float64Array[];
-  private qOut: Float64Array[] = [];
-  /** Windows needing moments, nested (shortest first) so one backward scan serves them all. */
-  private readonly sampleGroup: MomentGroup;
-  private readonly timeGroup: MomentGroup;
 
   constructor(readonly opts: RollingOptions) {
     const { windows, stats } = opts;
@@ -162,7 +165,7 @@ export class RollingKernel implements Kernel {
         qs: new Float64Array(0),
         qCols: new Int32Array(0),
         sortedCap: 0,
-        tree: null,
+        tree: false,
       };
       const qs: number[] = [];
       const qCols: number[] = [];
@@ -178,13 +181,13 @@ export class RollingKernel implements Kernel {
       p.qCols = Int32Array.from(qCols);
       if (qs.length) {
         if (w.samples > 0 && w.samples <= SORTED_WINDOW_MAX) p.sortedCap = w.samples;
-        else p.tree = new RankTree();
+        else p.tree = true;
       }
       return p;
     });
     this.outputs = outs;
     this.cols = new Array<Float64Array>(outs.length);
-    this.useTree = this.plans.some((p) => p.tree !== null);
+    this.useTree = this.plans.some((p) => p.tree);
     const hasMomentum = stats.some((s) => s.kind === 'momentum');
     let hs = 0;
     let hm = 0;
@@ -194,21 +197,6 @@ export class RollingKernel implements Kernel {
     }
     this.haloSamples = hs;
     this.haloMs = hm;
-    const needsMoments = (p: WindowPlan): boolean =>
-      p.mean !== NONE || p.std !== NONE || p.var !== NONE || p.sum !== NONE || p.zscore !== NONE || p.slope !== NONE;
-    const group = (time: boolean): MomentGroup => {
-      const members = this.plans
-        .map((p, k) => ({ p, k }))
-        .filter(({ p }) => needsMoments(p) && (p.spec.ms > 0) === time)
-        .sort((a, b) => (time ? a.p.spec.ms - b.p.spec.ms : a.p.spec.samples - b.p.spec.samples));
-      return {
-        members: Int32Array.from(members, (m) => m.k),
-        minP: Int32Array.from(members, (m) => m.p.minP),
-        withSlope: members.some((m) => m.p.slope !== NONE),
-      };
-    };
-    this.sampleGroup = group(false);
-    this.timeGroup = group(true);
   }
 
   run(ctx: KernelContext): void {
@@ -218,18 +206,21 @@ export class RollingKernel implements Kernel {
     const { flags, value, runs, ts } = ctx;
     const W = this.plans.length;
     const cols = this.cols;
-    const groups = [this.sampleGroup, this.timeGroup];
-    const slope = this.sampleGroup.withSlope || this.timeGroup.withSlope;
+    const split = this.plans.some(usesSplit);
     // Columns the WebAssembly loops read and write live in this thread's arena (one bump
     // allocation per batch); the other statistics read the same memory through typed-array views.
     const A = rollingArena();
     A.reset();
     const xP = A.alloc(8 * len);
     const kvP = A.alloc(8 * len);
-    const tsP = slope ? A.alloc(8 * len) : 0;
+    const tsP = A.alloc(8 * len);
     const pcP = A.alloc(4 * (len + 1));
     const loP = A.alloc(4 * W * len);
-    const streakP = slope ? A.alloc(4 * len) : 0;
+    const nvP = split ? A.alloc(4 * len) : 0;
+    const pvP = split ? A.alloc(4 * len) : 0;
+    const dcP = split ? A.alloc(4 * (len + 1)) : 0;
+    const sufP = split ? A.alloc(8 * 8 * len) : 0;
+    const ktP = split ? A.alloc(8 * len) : 0;
     // output columns computed in wasm: pairs of [arena offset, feature column index]
     const wasmCols: number[] = [];
     const outCol = (idx: number): number => {
@@ -238,30 +229,20 @@ export class RollingKernel implements Kernel {
       wasmCols.push(p, idx);
       return p;
     };
-    const tables = groups.map((g) => {
-      const G = g.members.length;
-      const t = { membersP: A.alloc(4 * G), minPP: A.alloc(4 * G), outsP: A.alloc(4 * 5 * G), slopesP: A.alloc(4 * G), outs: [] as number[], slopes: [] as number[] };
-      g.members.forEach((k) => {
-        const p = this.plans[k]!;
-        t.outs.push(outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore));
-        t.slopes.push(outCol(p.slope));
-      });
-      return t;
+    const sTables = this.plans.map((p) => {
+      if (!usesSplit(p)) return null;
+      return { outsP: A.alloc(4 * 5), outs: [outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore)], slopeP: outCol(p.slope), ewmaP: outCol(p.ewma) };
     });
     const qTables = this.plans.map((p) => {
-      if (!p.sortedCap) return null;
       const nq = p.qs.length;
-      return { bufP: A.alloc(8 * (p.sortedCap + 1)), qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
+      if (!nq) return null;
+      return { bufP: p.sortedCap ? A.alloc(8 * (p.sortedCap + 1)) : 0, qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
     });
+    const ranksP = this.useTree ? A.alloc(4 * len) : 0;
+    const sortedP = this.useTree ? A.alloc(8 * len) : 0;
+    const treeP = this.useTree ? A.alloc(4 * (len + 1)) : 0;
     A.commit();
-    groups.forEach((g, gi) => {
-      const t = tables[gi]!;
-      const G = g.members.length;
-      A.i32At(t.membersP, G).set(g.members);
-      A.i32At(t.minPP, G).set(g.minP);
-      A.i32At(t.outsP, 5 * G).set(t.outs);
-      A.i32At(t.slopesP, G).set(t.slopes);
-    });
+    for (const t of sTables) if (t) A.i32At(t.outsP, 5).set(t.outs);
     this.plans.forEach((p, k) => {
       const q = qTables[k];
       if (!q) return;
@@ -273,13 +254,18 @@ export class RollingKernel implements Kernel {
     // percentile could return -0 or 0 depending on which rows came before the window.
     const x = A.f64At(xP, len);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
-    if (slope) A.f64At(tsP, len).set(ts.subarray(0, len));
+    A.f64At(tsP, len).set(ts.subarray(0, len));
     const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
     const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
-    const sortedVals = this.useTree ? ctx.scratchF64(len, 3) : null;
-    const ranks = this.useTree ? ctx.scratchI32(len, 2) : null;
+    const sortedVals = this.useTree ? A.f64At(sortedP, len) : null;
+    const ranks = this.useTree ? A.i32At(ranksP, len) : null;
     const deque = ctx.scratchI32(len, 3);
+    const withRates = this.plans.some((p) => p.rate !== NONE || p.increase !== NONE);
+    const rPv = withRates ? ctx.scratchI32(len, 6) : null;
+    const rNv = withRates ? ctx.scratchI32(len, 7) : null;
+    const rRc = withRates ? ctx.scratchI32(len + 1, 8) : null;
+    const rRv = withRates ? ctx.scratchF64(len, 6) : null;
     const col = (idx: number): Float64Array => (idx === NONE ? dummy : cols[idx]!);
     const fn = A.fn;
     for (let r = 0; r < ctx.runCount; r++) {
@@ -288,56 +274,45 @@ export class RollingKernel implements Kernel {
       const start = runs[o + 1]! | 0;
       const end = (start + runs[o + 3]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
+      const resetAware = counter || !this.opts.counterAware;
+      let rateReady = false;
       fn.prepare(xP, kvP, pcP, start, end);
-      if (this.useTree) rankValues(x, start, end, sortedVals!, ranks!);
+      if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, ktP, start, end);
+      if (this.useTree) rankValues(x, start, end, sortedVals!.subarray(start), ranks!);
       for (let k = 0; k < W; k++) {
         const spec = this.plans[k]!.spec;
         if (spec.samples > 0) fn.sampleEdges(loP + 4 * k * len, start, end, spec.samples);
         else windowEdges(ts, start, end, spec, loAll, k * len);
       }
-      // Nested time windows must not cross (only possible with unsorted timestamps): clamp so a
-      // longer window always contains the shorter one.
-      const tg = this.timeGroup.members;
-      for (let m = 1; m < tg.length; m++) {
-        const a = tg[m - 1]! * len;
-        const b = tg[m]! * len;
-        for (let i = start; i < end; i++) if (loAll[b + i]! > loAll[a + i]!) loAll[b + i] = loAll[a + i]!;
-      }
-      if (slope) fn.stepStreaks(tsP, streakP, start, end); // once per run, shared by both groups
-      for (let gi = 0; gi < 2; gi++) {
-        const g = groups[gi]!;
-        const G = g.members.length;
-        if (G === 0) continue;
-        const t = tables[gi]!;
-        if (g.withSlope) {
-          fn.momentsSlope(xP, tsP, kvP, pcP, loP, streakP, len, t.membersP, G, t.minPP, t.outsP, t.slopesP, start, end);
-        } else fn.moments(xP, kvP, pcP, loP, len, t.membersP, G, t.minPP, t.outsP, start, end);
-      }
       for (let k = 0; k < W; k++) {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
+        const st = sTables[k];
+        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, ktP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         if (p.min !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.min]!, -1, deque);
         if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);
-        if (p.ewma !== NONE) ewma(x, pc, lo, start, end, p.minP, p.decay, cols[p.ewma]!);
         if (p.momentum !== NONE) momentum(x, start, end, p.spec.samples, cols[p.momentum]!);
         if (p.rate !== NONE || p.increase !== NONE) {
-          const resetAware = counter || !this.opts.counterAware;
-          rates(x, ts, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase));
+          if (!rateReady) {
+            rateTables(x, start, end, resetAware, rPv!, rNv!, rRc!, rRv!);
+            rateReady = true;
+          }
+          rates(x, ts, pc, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase), rPv!, rNv!, rRc!, rRv!);
         }
         const q = qTables[k];
-        if (q) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
-        else if (p.qs.length) {
-          const outsQ = this.qOut;
-          outsQ.length = p.qs.length;
-          for (let qi = 0; qi < p.qs.length; qi++) outsQ[qi] = cols[p.qCols[qi]!]!;
-          quantilesTree(ranks!, sortedVals!, lo, start, end, p.minP, p.tree!, p.qs, outsQ);
-        }
+        if (q && p.sortedCap) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
+        else if (q) fn.quantilesTree(ranksP, sortedP + 8 * start, loP + 4 * k * len, start, end, p.minP, treeP, q.qsP, p.qs.length, q.qOutsP);
       }
     }
     // the wasm-computed columns into the batch's feature columns (one memcpy each)
     for (let k = 0; k < wasmCols.length; k += 2) cols[wasmCols[k + 1]!]!.set(A.f64At(wasmCols[k]!, len));
   }
+}
+
+/** Does this window need the split-window loop (moments, slope or EWMA)? */
+function usesSplit(p: WindowPlan): boolean {
+  return p.mean !== NONE || p.std !== NONE || p.var !== NONE || p.sum !== NONE || p.zscore !== NONE || p.slope !== NONE || p.ewma !== NONE;
 }
 
 /** lo[i] = first row of row i's time window (t - W, t], two pointers (sample windows: wasm sampleEdges). */
@@ -374,62 +349,58 @@ function extreme(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number,
   }
 }
 
-/**
- * Finite-window EWMA, pandas adjust=True truncated to the window: weights (1-α)^age by row
- * position, normalised over the valid rows only (ignore_na=False: gaps still age the weights).
- */
-function ewma(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, decay: number, out: Float64Array): void {
-  for (let i = start; i < end; i++) {
-    const l = lo[i]!;
-    const n = pc[i + 1]! - pc[l]!;
-    if (n < minP || n === 0) {
-      out[i] = NaN;
-      continue;
-    }
-    let wt = 1;
-    let num = 0;
-    let den = 0;
-    for (let j = i; j >= l; j--) {
-      const v = x[j]!;
-      if (v === v) {
-        num += wt * v;
-        den += wt;
-      }
-      wt *= decay;
-    }
-    out[i] = num / den;
-  }
-}
-
 function momentum(x: Float64Array, start: number, end: number, k: number, out: Float64Array): void {
   for (let i = start; i < end; i++) out[i] = i - k >= start ? x[i]! - x[i - k]! : NaN; // NaN if either end is missing
 }
 
 /**
+ * Per-run tables for rates(): pv[i] = last valid row <= i (-1 if none), nv[i] = first valid row
+ * >= i (end if none), rc[i + 1 - start] = resets among the valid rows in [start, i] and rv the
+ * value before each reset (PromQL: a drop between consecutive samples is a reset, worth the value
+ * before it), oldest first. Only counted when `resetAware`.
+ */
+function rateTables(x: Float64Array, start: number, end: number, resetAware: boolean, pv: Int32Array, nv: Int32Array, rc: Int32Array, rv: Float64Array): void {
+  let last = -1;
+  let c = 0;
+  rc[0] = 0;
+  for (let i = start; i < end; i++) {
+    const v = x[i]!;
+    if (v === v) {
+      if (resetAware && last >= 0 && v < x[last]!) rv[c++] = x[last]!;
+      last = i;
+    }
+    pv[i] = last;
+    rc[i + 1 - start] = c;
+  }
+  let nx = end;
+  for (let i = end - 1; i >= start; i--) {
+    if (x[i] === x[i]) nx = i;
+    nv[i] = nx;
+  }
+}
+
+/**
  * rate / increase. Time windows: PromQL's extrapolated rate over (t - W, t]. Sample windows:
  * reset-corrected delta between the window's first and last valid samples (per second: over
- * the time they span), no extrapolation.
+ * the time they span), no extrapolation. O(1 + resets in the window) per row: the first and last
+ * valid rows come from the run tables, and only the window's resets are summed, newest first.
  */
-function rates(x: Float64Array, ts: Float64Array, lo: Int32Array, start: number, end: number, wms: number, ok: boolean, resetAware: boolean, rate: Float64Array, inc: Float64Array): void {
+function rates(x: Float64Array, ts: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, wms: number, ok: boolean, resetAware: boolean, rate: Float64Array, inc: Float64Array, pv: Int32Array, nv: Int32Array, rc: Int32Array, rv: Float64Array): void {
   for (let i = start; i < end; i++) {
     rate[i] = NaN;
     inc[i] = NaN;
     if (!ok) continue;
     const l = lo[i]!;
-    let n = 0;
-    let firstV = NaN, firstT = NaN, lastV = NaN, lastT = NaN, later = NaN, resets = 0;
-    for (let j = i; j >= l; j--) {
-      const v = x[j]!;
-      if (v !== v) continue;
-      if (++n === 1) {
-        lastV = v;
-        lastT = ts[j]!;
-      } else if (resetAware && later < v) resets += v; // PromQL: a drop between samples is a reset
-      later = v;
-      firstV = v;
-      firstT = ts[j]!;
-    }
+    const n = pc[i + 1]! - pc[l]!;
     if (n < 2) continue;
+    const a = nv[l]!;
+    const z = pv[i]!;
+    const firstV = x[a]!;
+    const firstT = ts[a]!;
+    const lastV = x[z]!;
+    const lastT = ts[z]!;
+    let resets = 0;
+    if (resetAware) for (let k = rc[i + 1 - start]! - 1, k0 = rc[a + 1 - start]!; k >= k0; k--) resets += rv[k]!;
     const delta = lastV - firstV + resets;
     if (wms > 0) {
       const d = extrapolatedDelta(delta, n, firstT, firstV, lastT, ts[i]! - wms, ts[i]!, resetAware);
@@ -438,29 +409,6 @@ function rates(x: Float64Array, ts: Float64Array, lo: Int32Array, start: number,
     } else {
       inc[i] = delta;
       rate[i] = lastT > firstT ? delta / ((lastT - firstT) / 1000) : NaN;
-    }
-  }
-}
-
-function quantilesTree(ranks: Int32Array, sortedVals: Float64Array, lo: Int32Array, start: number, end: number, minP: number, t: RankTree, qs: Float64Array, outs: Float64Array[]): void {
-  t.reset(end - start);
-  let l = start;
-  const nq = qs.length;
-  for (let i = start; i < end; i++) {
-    const nl = lo[i]!;
-    for (; l < nl; l++) if (ranks[l]! >= 0) t.remove(ranks[l]!);
-    if (ranks[i]! >= 0) t.insert(ranks[i]!);
-    const m = t.size;
-    for (let k = 0; k < nq; k++) {
-      let r = NaN;
-      if (m >= minP && m > 0) {
-        const idx = qs[k]! * (m - 1);
-        const a = Math.floor(idx);
-        const f = idx - a;
-        const va = sortedVals[t.kth(a)]!;
-        r = f === 0 ? va : va + f * (sortedVals[t.kth(a + 1)]! - va);
-      }
-      outs[k]![i] = r;
     }
   }
 }

@@ -9,17 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { PromfluxError } from '../../../errors.js';
 
 export interface RollingExports {
-  moments(
-    xP: number, kvP: number, pcP: number, loP: number, len: number,
-    membersP: number, G: number, minPP: number, outsP: number, start: number, end: number,
+  splitWindow(
+    xP: number, tsP: number, kvP: number, loP: number, pcP: number, nvP: number, pvP: number, dcP: number, len: number,
+    start: number, end: number, minP: number, outsP: number, slopeP: number, ewmaP: number, decay: number, sufP: number, ktP: number,
+    direct: boolean,
   ): void;
-  momentsSlope(
-    xP: number, tsP: number, kvP: number, pcP: number, loP: number, streakP: number, len: number,
-    membersP: number, G: number, minPP: number, outsP: number, slopesP: number, start: number, end: number,
-  ): void;
+  prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, ktP: number, start: number, end: number): void;
   prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;
   sampleEdges(loP: number, start: number, end: number, w: number): void;
-  stepStreaks(tsP: number, streakP: number, start: number, end: number): void;
+  quantilesTree(ranksP: number, sortedP: number, loP: number, start: number, end: number, minP: number, treeP: number, qsP: number, nq: number, qOutsP: number): void;
   quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
 }
 

@@ -1,26 +1,18 @@
 /**
- * AssemblyScript (compiled to WebAssembly by `npm run build`): the rolling kernel's three hot
- * loops — nested moment sums, slope sums, sorted-window percentiles. Orchestration, window edges,
- * valid counts and every other statistic stay in TypeScript (rolling.ts); this file only holds
- * the loops where V8's JIT for typed arrays (bounds checks, tagged indices, spilled accumulators)
- * costs about 2× against native code, while its WebAssembly tier compiles the same loop to what a
- * C compiler emits. Semantics: docs/TRANSFORMS.md#rolling; the arithmetic, in order, is the one the
- * C++ reference (native-bench/src/kernels.cpp) performs.
+ * AssemblyScript (compiled to WebAssembly by `npm run build`): the rolling kernel's hot loops —
+ * split-window moments / slope / EWMA (O(1) amortised per row, see the block comment at
+ * splitWindow), sorted-window percentiles, and the per-run tables they read. Orchestration,
+ * window edges of time windows, valid counts and the other statistics stay in TypeScript
+ * (rolling.ts); this file only holds the loops where V8's JIT for typed arrays (bounds checks,
+ * tagged indices, spilled accumulators) costs about 2× against native code, while its
+ * WebAssembly tier compiles the same loop to what a C compiler emits. Semantics:
+ * docs/TRANSFORMS.md#rolling.
  *
  * Memory: every argument named `*P` is a byte offset into the linear memory the caller (JS) owns
- * and fills: f64 columns of `len` rows, i32 columns, and i32 tables of column offsets. Nothing is
- * allocated here (runtime stub, no static data is used).
- *
- * Layout of the tables:
- *  - membersP: i32[G] plan index k of each group member, shortest window first; member g's left
- *    edges are loP + (k · len) · 4.
- *  - minPP: i32[G] min_periods per member.
- *  - outsP: i32[G · 5] byte offsets of the [mean, std, var, sum, zscore] columns of each member,
- *    0 where that output was not asked for.
- *  - slopesP: i32[G] byte offsets of each member's slope column, 0 where not asked for.
+ * and fills: f64 columns of `len` rows, i32 columns, and i32 tables of column offsets (0 = no
+ * column). Nothing is allocated here (runtime stub; the only static data are a few scalar
+ * globals holding one window's part sums).
  */
-
-const CANCELLATION_LIMIT: f64 = 1e3;
 
 // @ts-ignore: decorator
 @inline function ldf(p: usize, i: i32): f64 {
@@ -33,16 +25,6 @@ const CANCELLATION_LIMIT: f64 = 1e3;
 // @ts-ignore: decorator
 @inline function ldi(p: usize, i: i32): i32 {
   return load<i32>(p + (<usize>i << 2));
-}
-
-/** Exact centred sum of squares (rare path: large offset relative to the spread). */
-function centredM2(xP: usize, l: i32, i: i32, m: f64): f64 {
-  let m2: f64 = 0;
-  for (let j = i; j >= l; j--) {
-    const v = ldf(xP, j);
-    if (v == v) m2 += (v - m) * (v - m);
-  }
-  return m2;
 }
 
 // @ts-ignore: decorator
@@ -71,162 +53,6 @@ function centredM2(xP: usize, l: i32, i: i32, m: f64): f64 {
   const variance = n >= 2 ? m2 / (nf - 1) : NaN;
   const sd = Math.sqrt(variance);
   emit(outsP, o, i, K + s / nf, sd, variance, K * nf + s, xiValid && n >= 2 ? (sd == 0 ? 0 : -(s / nf) / sd) : NaN);
-}
-
-/**
- * Moments (mean, std, var, sum, z-score) of nested windows for rows [start, end): per row one
- * backward scan from the newest row, values shifted by K = the newest valid value, one
- * accumulator, snapshotting at each member's left edge. A result is a pure function of its window.
- */
-export function moments(
-  xP: usize, kvP: usize, pcP: usize, loP: usize, len: i32,
-  membersP: usize, G: i32, minPP: usize, outsP: usize, start: i32, end: i32,
-): void {
-  for (let i = start; i < end; i++) {
-    const K = ldf(kvP, i);
-    const xi = ldf(xP, i);
-    const xiValid = xi == xi;
-    let s: f64 = 0;
-    let q: f64 = 0;
-    let j = i;
-    for (let g = 0; g < G; g++) {
-      const l = ldi(loP, ldi(membersP, g) * len + i);
-      for (; j >= l; j--) {
-        const v = ldf(xP, j);
-        if (v == v) {
-          const d = v - K;
-          s += d;
-          q += d * d;
-        }
-      }
-      const n = ldi(pcP, i + 1) - ldi(pcP, l);
-      const o = g * 5;
-      if (n < ldi(minPP, g) || n == 0) {
-        emit(outsP, o, i, NaN, NaN, NaN, NaN, NaN);
-        continue;
-      }
-      const nf = <f64>n;
-      let m2 = q - (s * s) / nf;
-      if (m2 * CANCELLATION_LIMIT < q) m2 = centredM2(xP, l, i, K + s / nf);
-      finish(outsP, o, i, K, n, s, m2, xiValid);
-    }
-  }
-}
-
-/**
- * The same scan with least-squares slope sums (time in seconds relative to row i). Rows whose
- * largest window is dense and evenly spaced (`streakP`: how many equal steps end at row i) take
- * the fast path: offsets are −k·step (k = i − j), Σt and Σt² are closed forms in n and the scan
- * accumulates Σk·d instead of reading timestamps. Either path's choice depends only on the window.
- */
-export function momentsSlope(
-  xP: usize, tsP: usize, kvP: usize, pcP: usize, loP: usize, streakP: usize, len: i32,
-  membersP: usize, G: i32, minPP: usize, outsP: usize, slopesP: usize, start: i32, end: i32,
-): void {
-  const lastK = ldi(membersP, G - 1) * len;
-  for (let i = start; i < end; i++) {
-    const K = ldf(kvP, i);
-    const ti = ldf(tsP, i);
-    const xi = ldf(xP, i);
-    const xiValid = xi == xi;
-    const lAll = ldi(loP, lastK + i);
-    const dense = ldi(pcP, i + 1) - ldi(pcP, lAll) == i - lAll + 1;
-    if (dense && i - lAll <= ldi(streakP, i) && i > lAll) {
-      regularRow(xP, tsP, loP, len, membersP, G, minPP, outsP, slopesP, i, K, xiValid);
-      continue;
-    }
-    let s: f64 = 0, q: f64 = 0, t: f64 = 0, tt: f64 = 0, td: f64 = 0;
-    let j = i;
-    for (let g = 0; g < G; g++) {
-      const l = ldi(loP, ldi(membersP, g) * len + i);
-      for (; j >= l; j--) {
-        const v = ldf(xP, j);
-        if (v == v) {
-          const d = v - K;
-          const e = (ldf(tsP, j) - ti) * 0.001;
-          s += d;
-          q += d * d;
-          t += e;
-          tt += e * e;
-          td += e * d;
-        }
-      }
-      const o = g * 5;
-      const sp = <usize>ldi(slopesP, g);
-      const n = ldi(pcP, i + 1) - ldi(pcP, l);
-      if (n < ldi(minPP, g) || n == 0) {
-        emit(outsP, o, i, NaN, NaN, NaN, NaN, NaN);
-        if (sp) stf(sp, i, NaN);
-        continue;
-      }
-      const nf = <f64>n;
-      const m = K + s / nf;
-      let m2 = q - (s * s) / nf;
-      let sxx = tt - (t * t) / nf;
-      let sxy = td - (t * s) / nf;
-      const cancelled = m2 * CANCELLATION_LIMIT < q;
-      if (cancelled) m2 = centredM2(xP, l, i, m);
-      if (cancelled || sxx * CANCELLATION_LIMIT < tt) {
-        // exact centred sums for this window (rare: large offset relative to the spread)
-        const tm = t / nf;
-        sxx = 0;
-        sxy = 0;
-        for (let jj = i; jj >= l; jj--) {
-          const v = ldf(xP, jj);
-          if (v == v) {
-            const dt = (ldf(tsP, jj) - ti) * 0.001 - tm;
-            sxx += dt * dt;
-            sxy += dt * (v - m);
-          }
-        }
-      }
-      finish(outsP, o, i, K, n, s, m2, xiValid);
-      if (sp) stf(sp, i, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
-    }
-  }
-}
-
-/** Slope fast path for one dense, evenly spaced row (see momentsSlope). */
-function regularRow(
-  xP: usize, tsP: usize, loP: usize, len: i32, membersP: usize, G: i32, minPP: usize, outsP: usize, slopesP: usize,
-  i: i32, K: f64, xiValid: bool,
-): void {
-  const step = (ldf(tsP, i) - ldf(tsP, i - 1)) * 0.001;
-  let s: f64 = 0, q: f64 = 0, kd: f64 = 0, k: f64 = 0;
-  let j = i;
-  for (let g = 0; g < G; g++) {
-    const l = ldi(loP, ldi(membersP, g) * len + i);
-    for (; j >= l; j--) {
-      const d = ldf(xP, j) - K;
-      s += d;
-      q += d * d;
-      kd += k * d;
-      k += 1;
-    }
-    const o = g * 5;
-    const sp = <usize>ldi(slopesP, g);
-    const n = i - l + 1;
-    if (n < ldi(minPP, g)) {
-      emit(outsP, o, i, NaN, NaN, NaN, NaN, NaN);
-      if (sp) stf(sp, i, NaN);
-      continue;
-    }
-    const nf = <f64>n;
-    const m = K + s / nf;
-    let m2 = q - (s * s) / nf;
-    // Σ(t − t̄)(d − d̄) = step·((n−1)/2·Σd − Σk·d); Σ(t − t̄)² = step²·n(n² − 1)/12
-    let sxy = step * (((nf - 1) / 2) * s - kd); // (a − b)·step: +0, not −0, when flat
-    const sxx = step * step * ((nf * (nf * nf - 1)) / 12);
-    if (m2 * CANCELLATION_LIMIT < q) {
-      m2 = centredM2(xP, l, i, m);
-      // exact centred cross sum (rare: large offset relative to the spread)
-      const tm = -step * ((nf - 1) / 2);
-      sxy = 0;
-      for (let jj = i; jj >= l; jj--) sxy += (-step * <f64>(i - jj) - tm) * (ldf(xP, jj) - m);
-    }
-    finish(outsP, o, i, K, n, s, m2, xiValid);
-    if (sp) stf(sp, i, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
-  }
 }
 
 /**
@@ -343,18 +169,399 @@ export function sampleEdges(loP: usize, start: i32, end: i32, w: i32): void {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// O(1) split windows (docs/TRANSFORMS.md#rolling, "How it is computed").
+//
+// Every window [l, i] of a series is cut at one boundary chosen by the data alone: the most
+// aligned timestamp multiple inside the window's time span — with a = its oldest valid row and
+// z = its newest, the highest bit k where floor(ts[a]) and floor(ts[z]) differ gives the cut
+// mid = floor(ts[z]) with bits below k cleared, the unique multiple of 2^k in (ts[a], ts[z]].
+// The window is then part A (its valid rows before mid) and part B (from mid on). Part B is a
+// forward fold from its first row b, part A a backward fold from the last valid row before b:
+// both are fixed sequences of operations on rows of the window, started at a data-determined
+// row, so the result is a pure function of the window's contents — never of where a batch was
+// cut. As windows slide, mid only moves forward; when it changes, part B is refolded and the
+// suffix folds of part A are recomputed for every row between the window's start and the new
+// cut. Cuts are multiples of 2^k with 2^k ≥ half the window's span, so that happens about once
+// every half window: O(1) amortised per row, whatever the window length.
+//
+// Parts: n valid rows, values shifted by the part's first folded value K (d = v − K), times in
+// seconds shifted by its time T (e = (t − T) · 0.001): Σd, Σd², Σe, Σe², Σe·d, and EWMA numerator
+// and denominator (weights by row position). They merge as Chan et al.'s pairwise update, with
+// the difference of the part means taken in the shifted domain ((K_B − K_A) + (Σd_B/n_B −
+// Σd_A/n_A)), so a large common offset never enters a subtraction of nearly equal means.
+// Windows the cut cannot serve (non-ascending timestamps, or all valid rows within one
+// millisecond) are summed directly from their newest row (rescanRow), as every window was before.
+// ---------------------------------------------------------------------------------------------
+
+/** Part A / B centred sums lose more than this factor to cancellation → exact two-pass for that part. */
+const PART_CANCELLATION_LIMIT: f64 = 64;
+
+// @ts-ignore: decorator
+@inline function tsKey(p: usize, i: i32): i64 {
+  return load<i64>(p + (<usize>i << 3));
+}
+
+// exact centred results of the last `exactPart` call (one window is processed at a time per thread)
+let cM2: f64 = 0, cSxx: f64 = 0, cSxy: f64 = 0;
+
 /**
- * streak[i] = how many consecutive steps ending at row i equal ts[i] − ts[i−1] (0 at the run's
- * first row, 0 for a non-increasing step): window [l, i] is evenly spaced when i − l <= streak[i].
+ * Exact centred sums of the valid rows in [from, to] given their shifted sums: deviations are
+ * taken in the shifted domain ((v − K) − Σd/n), so a large offset costs nothing.
  */
-export function stepStreaks(tsP: usize, streakP: usize, start: i32, end: i32): void {
-  if (end <= start) return;
-  store<i32>(streakP + (<usize>start << 2), 0);
-  let prev: f64 = NaN;
-  for (let i = start + 1; i < end; i++) {
-    const d = ldf(tsP, i) - ldf(tsP, i - 1);
-    const sp = ldi(streakP, i - 1);
-    store<i32>(streakP + (<usize>i << 2), d == prev && d > 0 ? sp + 1 : d > 0 ? 1 : 0);
-    prev = d;
+function exactPart(xP: usize, tsP: usize, from: i32, to: i32, K: f64, T: f64, n: f64, S: f64, St: f64, withSlope: bool): void {
+  const md = S / n;
+  const mt = St / n;
+  let m2: f64 = 0, sxx: f64 = 0, sxy: f64 = 0, c: f64 = 0, ct: f64 = 0;
+  for (let j = from; j <= to; j++) {
+    const v = ldf(xP, j);
+    if (v != v) continue;
+    const dv = (v - K) - md;
+    m2 += dv * dv;
+    c += dv;
+    if (withSlope) {
+      const dt = (ldf(tsP, j) - T) * 0.001 - mt;
+      sxx += dt * dt;
+      sxy += dt * dv;
+      ct += dt;
+    }
   }
+  // corrected two-pass (the residual sums are rounding-level)
+  cM2 = m2 - (c * c) / n;
+  cSxx = sxx - (ct * ct) / n;
+  cSxy = sxy - (ct * c) / n;
+}
+
+/**
+ * One window's features by a direct scan from row i back to l (the fallback: windows whose valid
+ * timestamps are not ascending, or span under 1 ms). Shift K = the newest valid value.
+ */
+function rescanRow(
+  xP: usize, tsP: usize, kvP: usize, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool,
+): void {
+  const K = ldf(kvP, i);
+  const ti = ldf(tsP, i);
+  const withSlope = slopeP != 0;
+  let s: f64 = 0, q: f64 = 0, t: f64 = 0, tt: f64 = 0, td: f64 = 0, wt: f64 = 1, num: f64 = 0, den: f64 = 0;
+  for (let j = i; j >= l; j--) {
+    const v = ldf(xP, j);
+    if (v == v) {
+      const d = v - K;
+      s += d;
+      q += d * d;
+      if (withSlope) {
+        const e = (ldf(tsP, j) - ti) * 0.001;
+        t += e;
+        tt += e * e;
+        td += e * d;
+      }
+      num += wt * v;
+      den += wt;
+    }
+    wt *= decay;
+  }
+  const nf = <f64>n;
+  let m2 = q - (s * s) / nf;
+  let sxx = tt - (t * t) / nf;
+  let sxy = td - (t * s) / nf;
+  if (m2 * PART_CANCELLATION_LIMIT < q || (withSlope && sxx * PART_CANCELLATION_LIMIT < tt)) {
+    exactPart(xP, tsP, l, i, K, ti, nf, s, t, withSlope);
+    m2 = cM2;
+    sxx = cSxx;
+    sxy = cSxy;
+  }
+  finish(outsP, 0, i, K, n, s, m2, xiValid);
+  if (withSlope) stf(slopeP, i, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
+  if (ewmaP) stf(ewmaP, i, num / den);
+}
+
+/**
+ * Moments (mean, std, var, sum, z-score), slope and EWMA of one window for rows [start, end) of
+ * one run, O(1) amortised per row (see the block comment above). loP: this window's left edges;
+ * pcP: valid-row prefix counts; nvP/pvP: next valid row at or after / last valid row at or
+ * before each row (end / −1 when none); dcP: prefix counts of valid rows whose timestamp does not
+ * exceed the previous valid row's; kvP: newest valid value (rescanRow's shift). outsP: i32[5]
+ * column offsets [mean, std, var, sum, zscore] (0 = not asked for); slopeP, ewmaP: column offsets
+ * or 0. sufP: scratch, 8 f64 columns of `len` rows (part A's suffix folds). direct: sum every
+ * window from its newest row (rescanRow) — the caller sets it for short sample windows, where a
+ * scan of a few rows costs less than the cut bookkeeping (a property of the window spec only).
+ */
+export function splitWindow(
+  xP: usize, tsP: usize, kvP: usize, loP: usize, pcP: usize, nvP: usize, pvP: usize, dcP: usize, len: i32,
+  start: i32, end: i32, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, sufP: usize, ktP: usize,
+  direct: bool,
+): void {
+  const withSlope = slopeP != 0;
+  const withEwma = ewmaP != 0;
+  // which moment outputs are wanted: skip the arithmetic nobody reads
+  const wantMean = ldi(outsP, 0) != 0, wantSd = ldi(outsP, 1) != 0, wantVar = ldi(outsP, 2) != 0;
+  const wantSum = ldi(outsP, 3) != 0, wantZ = ldi(outsP, 4) != 0;
+  const withMoments = withSlope || wantMean || wantSd || wantVar || wantSum || wantZ;
+  const needM2 = wantSd || wantVar || wantZ;
+  const stride = <usize>len << 3;
+  const sN = sufP, sS = sufP + stride, sQ = sufP + 2 * stride, sT = sufP + 3 * stride;
+  const sTT = sufP + 4 * stride, sTD = sufP + 5 * stride, sEN = sufP + 6 * stride, sED = sufP + 7 * stride;
+  let curMid: i64 = i64.MIN_VALUE;
+  let b: i32 = -1; // part B's first row
+  let fEnd: i32 = -1; // last row folded into part B
+  let KA: f64 = 0, TA: f64 = 0, KB: f64 = 0, TB: f64 = 0;
+  let fN: f64 = 0, fS: f64 = 0, fQ: f64 = 0, fT: f64 = 0, fTT: f64 = 0, fTD: f64 = 0;
+  let eNum: f64 = 0, eDen: f64 = 0, ePow: f64 = 1;
+  for (let i = start; i < end; i++) {
+    const l = ldi(loP, i);
+    const n = ldi(pcP, i + 1) - ldi(pcP, l);
+    const xi = ldf(xP, i);
+    const xiValid = xi == xi;
+    if (n < minP || n == 0) {
+      emit(outsP, 0, i, NaN, NaN, NaN, NaN, NaN);
+      if (withSlope) stf(slopeP, i, NaN);
+      if (withEwma) stf(ewmaP, i, NaN);
+      continue;
+    }
+    const a = ldi(nvP, l);
+    const z = ldi(pvP, i);
+    if (n == 1) {
+      const v = ldf(xP, a);
+      emit(outsP, 0, i, v, NaN, NaN, v, NaN);
+      if (withSlope) stf(slopeP, i, NaN);
+      if (withEwma) stf(ewmaP, i, v);
+      continue;
+    }
+    const ua = tsKey(ktP, a);
+    const uz = tsKey(ktP, z);
+    if (direct || ldi(dcP, z + 1) != ldi(dcP, a + 1) || ua >= uz) {
+      rescanRow(xP, tsP, kvP, l, i, n, outsP, slopeP, ewmaP, decay, xiValid);
+      continue;
+    }
+    const k = 63 - <i32>clz<i64>(ua ^ uz);
+    const mid = (uz >> k) << k;
+    // The cached cut serves this window only while its part B starts inside it (a < b): with
+    // non-ascending timestamps between two ascending windows, the window may have moved past it.
+    if (mid != curMid || a >= b) {
+      // new cut: part B = valid rows from the first with ts ≥ mid; refold it and part A's suffixes
+      curMid = mid;
+      b = z;
+      while (true) {
+        const p = ldi(pvP, b - 1); // b > a, so b − 1 ≥ start
+        if (p < a || tsKey(ktP, p) < mid) break;
+        b = p;
+      }
+      KB = ldf(xP, b);
+      TB = ldf(tsP, b);
+      fN = 0; fS = 0; fQ = 0; fT = 0; fTT = 0; fTD = 0;
+      eNum = 0; eDen = 0; ePow = 1;
+      fEnd = b - 1;
+      const kA = ldi(pvP, b - 1);
+      KA = ldf(xP, kA);
+      TA = ldf(tsP, kA);
+      let n2: f64 = 0, s2: f64 = 0, q2: f64 = 0, t2: f64 = 0, tt2: f64 = 0, td2: f64 = 0, en: f64 = 0, ed: f64 = 0, pw: f64 = 1;
+      for (let j = b - 1; j >= a; j--) {
+        const v = ldf(xP, j);
+        if (v == v && withMoments) {
+          const d = v - KA;
+          n2 += 1;
+          s2 += d;
+          q2 += d * d;
+          if (withSlope) {
+            const e = (ldf(tsP, j) - TA) * 0.001;
+            t2 += e;
+            tt2 += e * e;
+            td2 += e * d;
+          }
+          stf(sN, j, n2);
+          stf(sS, j, s2);
+          stf(sQ, j, q2);
+          if (withSlope) {
+            stf(sT, j, t2);
+            stf(sTT, j, tt2);
+            stf(sTD, j, td2);
+          }
+        }
+        if (withEwma) {
+          if (v == v) {
+            en += pw * v;
+            ed += pw;
+          }
+          stf(sEN, j, en);
+          stf(sED, j, ed);
+          pw *= decay;
+        }
+      }
+    }
+    // extend part B to row i (moments: valid rows; EWMA: every row ages the weights)
+    for (let r = fEnd + 1; r <= i; r++) {
+      const v = ldf(xP, r);
+      if (v == v && withMoments) {
+        const d = v - KB;
+        fN += 1;
+        fS += d;
+        fQ += d * d;
+        if (withSlope) {
+          const e = (ldf(tsP, r) - TB) * 0.001;
+          fT += e;
+          fTT += e * e;
+          fTD += e * d;
+        }
+      }
+      if (withEwma) {
+        eNum = eNum * decay + (v == v ? v : 0);
+        eDen = eDen * decay + (v == v ? 1 : 0);
+        ePow *= decay;
+      }
+    }
+    fEnd = i;
+    if (withEwma) stf(ewmaP, i, (eNum + ePow * ldf(sEN, a)) / (eDen + ePow * ldf(sED, a)));
+    if (!withMoments) continue;
+    // part A = suffix fold at a; merge A then B. One reciprocal serves the part means and the
+    // merge weights (n_A·n_B·n < 2^53 is exact): r = 1 / (n_A·n_B·n).
+    const nA = ldf(sN, a), SA = ldf(sS, a), QA = ldf(sQ, a);
+    const nf = nA + fN;
+    const r = 1 / (nA * fN * nf);
+    const mdA = SA * (fN * nf * r), mdB = fS * (nA * nf * r);
+    const wA = nA * r * nA * fN; // n_A / n
+    const f = nA * fN * r * (nA * fN); // n_A·n_B / n
+    const dv = (KB - KA) + (mdB - mdA);
+    const offB = mdB - dv * wA; // mean − K_B
+    if (wantMean) stf(<usize>ldi(outsP, 0), i, KB + offB);
+    if (wantSum) stf(<usize>ldi(outsP, 3), i, (KA * nA + SA) + (KB * fN + fS));
+    if (!needM2 && !withSlope) continue;
+    let m2A = QA - SA * mdA;
+    let m2B = fQ - fS * mdB;
+    let sxxA: f64 = 0, sxyA: f64 = 0, sxxB: f64 = 0, sxyB: f64 = 0, mtA: f64 = 0, mtB: f64 = 0;
+    let cancelA = m2A * PART_CANCELLATION_LIMIT < QA;
+    let cancelB = m2B * PART_CANCELLATION_LIMIT < fQ;
+    if (withSlope) {
+      const TtA = ldf(sT, a), TTA = ldf(sTT, a);
+      mtA = TtA * (fN * nf * r);
+      mtB = fT * (nA * nf * r);
+      sxxA = TTA - TtA * mtA;
+      sxyA = ldf(sTD, a) - TtA * mdA;
+      sxxB = fTT - fT * mtB;
+      sxyB = fTD - fT * mdB;
+      if (sxxA * PART_CANCELLATION_LIMIT < TTA) cancelA = true;
+      if (sxxB * PART_CANCELLATION_LIMIT < fTT) cancelB = true;
+    }
+    if (cancelA) {
+      exactPart(xP, tsP, a, b - 1, KA, TA, nA, SA, withSlope ? ldf(sT, a) : 0, withSlope);
+      m2A = cM2;
+      sxxA = cSxx;
+      sxyA = cSxy;
+    }
+    if (cancelB) {
+      exactPart(xP, tsP, b, z, KB, TB, fN, fS, fT, withSlope);
+      m2B = cM2;
+      sxxB = cSxx;
+      sxyB = cSxy;
+    }
+    if (needM2) {
+      if (m2A < 0) m2A = 0;
+      if (m2B < 0) m2B = 0;
+      const variance = (m2A + m2B + dv * dv * f) / (nf - 1);
+      if (wantVar) stf(<usize>ldi(outsP, 2), i, variance);
+      if (wantSd || wantZ) {
+        const sd = Math.sqrt(variance);
+        if (wantSd) stf(<usize>ldi(outsP, 1), i, sd);
+        if (wantZ) stf(<usize>ldi(outsP, 4), i, xiValid ? (sd == 0 ? 0 : ((xi - KB) - offB) / sd) : NaN);
+      }
+    }
+    if (withSlope) {
+      const dt = (TB - TA) * 0.001 + (mtB - mtA);
+      const sxx = sxxA + sxxB + dt * dt * f;
+      const sxy = sxyA + sxyB + dt * dv * f;
+      stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
+    }
+  }
+}
+
+/**
+ * Per-run preparation for splitWindow: nv[i] = first valid row ≥ i (end if none), pv[i] = last
+ * valid row ≤ i (−1 if none), dc[i + 1] = valid rows in [start, i] whose timestamp is not above
+ * the previous valid row's (window [a, z] has ascending valid timestamps iff dc[z+1] == dc[a+1]),
+ * kt[i] = floor(ts[i]) as an integer (the cut's bit arithmetic).
+ */
+export function prepareSplit(xP: usize, tsP: usize, nvP: usize, pvP: usize, dcP: usize, ktP: usize, start: i32, end: i32): void {
+  for (let i = start; i < end; i++) store<i64>(ktP + (<usize>i << 3), <i64>Math.floor(ldf(tsP, i)));
+  let last: i32 = -1;
+  let lastT: f64 = -Infinity;
+  let c: i32 = 0;
+  store<i32>(dcP + (<usize>start << 2), 0);
+  for (let i = start; i < end; i++) {
+    const v = ldf(xP, i);
+    if (v == v) {
+      const t = ldf(tsP, i);
+      if (last >= 0 && !(t > lastT)) c++;
+      last = i;
+      lastT = t;
+    }
+    store<i32>(pvP + (<usize>i << 2), last);
+    store<i32>(dcP + (<usize>(i + 1) << 2), c);
+  }
+  let nx = end;
+  for (let i = end - 1; i >= start; i--) {
+    if (ldf(xP, i) == ldf(xP, i)) nx = i;
+    store<i32>(nvP + (<usize>i << 2), nx);
+  }
+}
+
+/**
+ * Percentiles of large sample windows and of time windows for rows [start, end): a Fenwick tree
+ * (treeP: i32[n + 1], n = end − start) over the run's value ranks (ranksP: i32 per row, −1 for a
+ * missing value; sortedP: the run's valid values ascending, so rank r is sortedP[r]). Insert,
+ * remove and k-th are O(log n); linear interpolation between closest ranks (Polars' `linear`).
+ * The same arithmetic as sorted-window `quantiles`, so both give the same values.
+ */
+export function quantilesTree(
+  ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, minP: i32, treeP: usize, qsP: usize, nq: i32, qOutsP: usize,
+): void {
+  const n = end - start;
+  memory.fill(treeP, 0, <usize>(n + 1) << 2);
+  let top = 1;
+  while (top * 2 <= n) top *= 2;
+  let size = 0;
+  let l = start;
+  for (let i = start; i < end; i++) {
+    const nl = ldi(loP, i);
+    for (; l < nl; l++) {
+      const r = ldi(ranksP, l);
+      if (r >= 0) {
+        for (let k = r + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) - 1);
+        size--;
+      }
+    }
+    const ri = ldi(ranksP, i);
+    if (ri >= 0) {
+      for (let k = ri + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) + 1);
+      size++;
+    }
+    const ok = size >= minP && size > 0;
+    for (let q = 0; q < nq; q++) {
+      let res: f64 = NaN;
+      if (ok) {
+        const idx = ldf(qsP, q) * <f64>(size - 1);
+        const a = <i32>Math.floor(idx);
+        const f = idx - <f64>a;
+        const va = ldf(sortedP, kth(treeP, n, top, a));
+        res = f == 0 ? va : va + f * (ldf(sortedP, kth(treeP, n, top, a + 1)) - va);
+      }
+      stf(<usize>ldi(qOutsP, q), i, res);
+    }
+  }
+}
+
+/** Slot (0-based rank) of the k-th smallest value (k 0-based) in the Fenwick tree: binary lifting. */
+// @ts-ignore: decorator
+@inline function kth(treeP: usize, n: i32, top: i32, k: i32): i32 {
+  let pos = 0;
+  let rem = k + 1;
+  for (let step = top; step > 0; step >>= 1) {
+    const nx = pos + step;
+    if (nx <= n) {
+      const c = ldi(treeP, nx);
+      if (c < rem) {
+        pos = nx;
+        rem -= c;
+      }
+    }
+  }
+  return pos;
 }

@@ -2,7 +2,8 @@
  * Order statistics over a sliding window: a sorted Float64Array. Insert/remove = binary search
  * O(log w) + a shift of at most w slots. The shift is a plain loop, not copyWithin: for the window
  * sizes features use (<= 64 samples) a builtin call costs more than moving the few slots, and a
- * pointer-based tree in JS loses to both. Larger windows use RankTree (O(log n) per step).
+ * pointer-based tree in JS loses to both. The rolling kernel's larger windows use a Fenwick tree over
+ * value ranks (wasm/rolling.as.ts quantilesTree, O(log n) per step).
  * NaN is never stored; callers normalise -0 to +0 so equal values are interchangeable.
  */
 export class SortedWindow {
