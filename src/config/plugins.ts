@@ -3,6 +3,7 @@
  */
 import { prometheusSourceSchema } from '../extract/prometheus/config.js';
 import { influxSinkSchema } from '../load/influx/config.js';
+import { tsdbSourceSchema } from '../extract/tsdb/config.js';
 
-export const sourceSchemas = [prometheusSourceSchema] as const;
+export const sourceSchemas = [prometheusSourceSchema, tsdbSourceSchema] as const;
 export const sinkSchemas = [influxSinkSchema] as const;

@@ -11,6 +11,8 @@ import type { Sink } from '../load/sink.js';
 import { createInfluxSink } from '../load/influx/sink.js';
 import type { InfluxSinkConfig } from '../load/influx/config.js';
 import type { ComponentDeps } from './components.js';
+import { createTsdbSource } from '../extract/tsdb/source.js';
+import type { TsdbSourceConfig } from '../extract/tsdb/config.js';
 
 export const sourceFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Source> = {
   prometheus: (cfg, deps) => {
@@ -19,6 +21,7 @@ export const sourceFactories: Record<string, (cfg: unknown, deps: ComponentDeps)
     const watermarks = !c.watermarkFile && deps.stateDir && deps.pipeline ? new FileWatermarkStore(join(deps.stateDir, `${deps.pipeline}.watermarks`)) : undefined;
     return createPrometheusSource(c, { logger: deps.logger, ...(deps.registry ? { metrics: deps.registry } : {}), ...(watermarks ? { watermarks } : {}) });
   },
+  'prometheus-tsdb': (cfg, deps) => createTsdbSource(cfg as TsdbSourceConfig, { logger: deps.logger }),
 };
 export const sinkFactories: Record<string, (cfg: unknown, deps: ComponentDeps) => Sink> = {
   influx: (cfg, deps) => createInfluxSink(cfg as InfluxSinkConfig, { logger: deps.logger, ...(deps.registry ? { metrics: deps.registry } : {}) }),
