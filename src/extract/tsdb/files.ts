@@ -55,7 +55,7 @@ export class FileWindow {
    * the error when the file ends first.
    */
   read(off: number, n: number, what: string): Buffer {
-    if (off < 0 || off + n > this.size) throw corrupt(this.path, off, `${what} needs ${n} bytes but the file has ${Math.max(0, this.size - off)} left (truncated?)`);
+    if (off < 0 || off + n > this.size) throw corrupt(this.path, off, `${what} needs ${n} bytes but the file has ${Math.max(0, this.size - off)} left (truncated, or a corrupt length or offset)`);
     if (off >= this.winStart && off + n <= this.winEnd) return this.buf.subarray(off - this.winStart, off - this.winStart + n);
     if (n > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(n, this.buf.length * 2));
     const want = Math.min(this.buf.length, this.size - off);
