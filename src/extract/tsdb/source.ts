@@ -236,7 +236,7 @@ export class TsdbSource implements Source {
         let i1 = i0;
         let n = 0;
         while (i1 < g.series.length && (i1 === i0 || n + g.samples[i1]! <= target)) n += g.samples[i1++]!;
-        const key = `tsdb:${g.startMs}-${g.endMs}:${i0}-${i1}`;
+        const key = unitKey(g, i0, i1);
         const mine = !shard || shard.count <= 1 || fnv1a(key) % shard.count === shard.index;
         if (mine) {
           const pending = subtract(g.startMs, g.endMs, covered?.get(key));
@@ -375,6 +375,11 @@ function sortRows(s: SeriesPlan): void {
   const out: number[] = [];
   for (const i of idx) for (let k = 0; k < CH; k++) out.push(s.rows[i * CH + k]!);
   s.rows = out;
+}
+
+/** Coverage key of a series block: `tsdb:<groupStart>-<groupEnd>:<i0>-<i1>`. */
+function unitKey(g: Group, i0: number, i1: number): string {
+  return 'tsdb:' + g.startMs + '-' + g.endMs + ':' + i0 + '-' + i1;
 }
 
 function subtract(start: number, end: number, covered: readonly (readonly [number, number])[] | undefined): Array<[number, number]> {
