@@ -143,27 +143,45 @@ export class TsdbSource implements Source {
       else windows.push([b.minTime, b.maxTime]);
     }
     const keys = [...byKey.keys()].sort();
+    const gs: Group[] = [];
     for (const [a0, b0] of windows) {
       const g: Group = { startMs: Math.max(a0, selStart), endMs: Math.min(b0, selEnd), series: [], samples: [] };
-      if (!(g.endMs > g.startMs)) continue;
-      for (const k of keys) {
-        const s = byKey.get(k)!;
-        let n = 0;
-        let any = false;
-        for (let r = 0; r < s.rows.length; r += CH) {
-          const mint = s.rows[r + C_MINT]!;
-          const maxt = s.rows[r + C_MAXT]!;
-          if (maxt < g.startMs || mint >= g.endMs) continue;
-          any = true;
-          n += s.rows[r + C_SAMPLES]!;
+      if (g.endMs > g.startMs) gs.push(g);
+    }
+    // one pass over each series' chunks: a chunk belongs to the groups its [mint, maxt] meets
+    const perGroup = new Float64Array(gs.length).fill(-1);
+    const touched: number[] = [];
+    for (const k of keys) {
+      const s = byKey.get(k)!;
+      const r = s.rows;
+      for (let o = 0; o < r.length; o += CH) {
+        const mint = r[o + C_MINT]!;
+        const maxt = r[o + C_MAXT]!;
+        // first group with endMs > mint (binary search), then every group starting <= maxt
+        let lo = 0;
+        let hi = gs.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (gs[mid]!.endMs > mint) hi = mid;
+          else lo = mid + 1;
         }
-        if (any) {
-          g.series.push(s);
-          g.samples.push(n);
+        for (let gi = lo; gi < gs.length && gs[gi]!.startMs <= maxt; gi++) {
+          if (perGroup[gi]! < 0) {
+            perGroup[gi] = 0;
+            touched.push(gi);
+          }
+          perGroup[gi] = perGroup[gi]! + r[o + C_SAMPLES]!;
         }
       }
-      if (g.series.length) this.groups.push(g);
+      touched.sort((x, y) => x - y);
+      for (const gi of touched) {
+        gs[gi]!.series.push(s);
+        gs[gi]!.samples.push(perGroup[gi]!);
+        perGroup[gi] = -1;
+      }
+      touched.length = 0;
     }
+    for (const g of gs) if (g.series.length) this.groups.push(g);
     st.groups = this.groups.length;
     st.series = byKey.size;
     st.samples = this.groups.reduce((a, g) => a + g.samples.reduce((x, y) => x + y, 0), 0);
