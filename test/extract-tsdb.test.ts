@@ -119,6 +119,7 @@ const DEL_START = T0 + 3_600_000;
 const DEL_END = T0 + 2 * 3_600_000;
 
 before(async () => {
+  await promtoolBlocks('plain', dataset());
   prom = await startPrometheus({ adminApi: true, selfScrape: '1s' });
   // a few self-scrapes land in the head block (target discovery takes ~5 s)
   const deadline = Date.now() + 30_000;
@@ -147,7 +148,7 @@ after(async () => {
 describe('prometheus-tsdb source', () => {
   test('blocks made by promtool: every stored sample once, bit for bit, exact counts planned up front', async () => {
     const data = dataset();
-    const dir = await promtoolBlocks('plain', data);
+    const dir = join(tmp, 'plain');
     const got = await readTsdb(dir, { targetRows: 1_000, haloSamples: 5 });
     const want = new Map(data.map((s) => [keyOf(s), s.ts.map((t, i) => ({ t, v: s.values[i]! }))]));
     assertSameBits(got.series, want, 'promtool blocks', true);
@@ -204,6 +205,27 @@ describe('prometheus-tsdb source', () => {
     assertSameBits(got.series, want, 'merged', true);
     const twice = base.reduce((a, s) => a + s.ts.filter((_, i) => i % 10 === 0).length, 0);
     assert.equal(got.dropped.duplicate_timestamp, twice, 'the second copy of each doubly stored sample is counted');
+  });
+
+  test('resume: covered intervals from a checkpoint are not planned again; the rest is, exactly', async () => {
+    const dir = join(tmp, 'plain');
+    const cfg = tsdbSourceSchema.parse({ kind: 'prometheus-tsdb', path: dir });
+    const first = createTsdbSource(cfg, { logger: silent });
+    await first.open(openOpts({ haloSamples: 3 }));
+    const all: Array<{ key: string; start: number; end: number; est: number }> = [];
+    for (let c = await first.next(800); c; c = await first.next(800)) all.push({ key: c.coverageKey!, start: c.startMs, end: c.endMs, est: c.estSamples });
+    assert.ok(all.length > 6);
+    // a crashed run loaded every other chunk
+    const covered = new Map<string, Array<[number, number]>>();
+    const done = all.filter((_, i) => i % 2 === 0);
+    for (const d of done) covered.set(d.key, [...(covered.get(d.key) ?? []), [d.start, d.end]]);
+    const again = createTsdbSource(cfg, { logger: silent });
+    await again.open(openOpts({ haloSamples: 3, covered }));
+    const rest: typeof all = [];
+    for (let c = await again.next(800); c; c = await again.next(800)) rest.push({ key: c.coverageKey!, start: c.startMs, end: c.endMs, est: c.estSamples });
+    const ids = (l: typeof all) => l.map((x) => `${x.key}@${x.start}-${x.end}`).sort();
+    assert.deepEqual(ids(rest), ids(all.filter((_, i) => i % 2 === 1)), 'exactly the chunks not covered');
+    assert.equal(again.progress().totalSamples, rest.reduce((a, x) => a + x.est, 0), 'progress counts only what is left');
   });
 
   test('the whole pipeline from YAML and the CLI: exact counts, invariant to batch size, workers and shards', async () => {

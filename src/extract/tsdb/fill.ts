@@ -2,8 +2,8 @@
  * Worker side of the prometheus-tsdb source: one task names series and the chunks (file, offset,
  * bytes) that hold their samples for a time window. The worker reads those bytes with positioned
  * reads (`fs.readSync` into one grow-only buffer per worker, adjacent chunks coalesced into one
- * read), checks each chunk's CRC-32C, decodes XOR chunks with the remote-read XOR reader straight
- * into the batch columns through the RunWriter (window, halo, look-ahead), and:
+ * read), checks each chunk's CRC-32C, decodes XOR chunks
+ * (xor-fast.ts) into the batch columns through the RunWriter (window, halo, look-ahead), and:
  *   - skips samples inside tombstones (deleted through the admin API): dropped as `tombstoned`;
  *   - merges series whose chunks overlap in time (overlapping or out-of-order blocks) by timestamp,
  *     so a sample stored in two blocks is written once; the second copy is `duplicate_timestamp`;
@@ -15,7 +15,8 @@ import { openSync, readSync } from 'node:fs';
 import type { BatchBuilder } from '../../batch/builder.js';
 import type { FillSpec } from '../source.js';
 import { RunWriter } from '../prometheus/decode/runs.js';
-import { decodeXorChunk, XorChunkError } from '../prometheus/decode/xor.js';
+import { XorChunkError } from '../prometheus/decode/xor.js';
+import { decodeXorFast } from './xor-fast.js';
 import { crc32c } from '../prometheus/decode/crc32c.js';
 import { corrupt } from './files.js';
 
@@ -261,7 +262,7 @@ function decodeOne(spec: TsdbFill, b: BatchBuilder, c: number, target: { sample(
   }
   let n: number;
   try {
-    n = decodeXorChunk(buf, encAt + 1, dataEnd, sink);
+    n = decodeXorFast(buf, encAt + 1, dataEnd, sink);
   } catch (err) {
     if (err instanceof XorChunkError) throw corrupt(path, off, `XOR chunk: ${err.message}`);
     throw err;
