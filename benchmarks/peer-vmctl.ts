@@ -96,13 +96,29 @@ function timed(argv: string[], opts: { tty?: boolean; timeoutMs?: number } = {})
   });
 }
 
-async function countIn(url: string): Promise<number> {
+async function countOnce(url: string): Promise<number> {
   await fetch(`${url}/internal/force_flush`);
   const res = await fetch(`${url}/api/v1/export?${new URLSearchParams({ 'match[]': '{__name__=~"bench_gauge.*"}' })}`);
   const text = await res.text();
   let n = 0;
   for (const l of text.split('\n')) if (l.trim()) n += (JSON.parse(l) as { timestamps: number[] }).timestamps.length;
   return n;
+}
+
+/**
+ * Samples VictoriaMetrics holds, counted until two counts 2 s apart agree (a loaded VM can still
+ * be ingesting accepted requests when the tool exits); `first` is the count right after the tool.
+ */
+async function countIn(url: string): Promise<{ n: number; first: number }> {
+  const first = await countOnce(url);
+  let prev = first;
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 2_000));
+    const n = await countOnce(url);
+    if (n === prev) return { n, first };
+    prev = n;
+  }
+  return { n: prev, first };
 }
 
 async function startProm(blocks: string): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -249,11 +265,12 @@ const scenario: Scenario = {
               who === 'vmctl'
                 ? await timed(['vmctl', 'prometheus', '-s', `--prom-snapshot=${snap}`, `--vm-addr=${vm.url}`], { tty: true })
                 : await timed([process.execPath, cliPath(), 'run', '--config', who === 'tsdb' ? yTsdb : yRr, '--sink', sink, '--log-level', 'warn']);
-            const n = await countIn(vm.url);
+            const { n, first } = await countIn(vm.url);
             res[who]!.wall.push(t.wallMs);
             res[who]!.cpu.push(t.cpuS);
             res[who]!.count.push(n);
-            log(`run ${r + 1}/${runs} ${who}: ${(t.wallMs / 1000).toFixed(2)} s wall, ${t.cpuS.toFixed(2)} CPU-s, VM holds ${n} of ${total}`);
+            if (first !== n) notes.push(`run ${r + 1} ${who}: VM showed ${first} samples right after the tool exited, ${n} once its count was stable`);
+            log(`run ${r + 1}/${runs} ${who}: ${(t.wallMs / 1000).toFixed(2)} s wall, ${t.cpuS.toFixed(2)} CPU-s, VM holds ${n} of ${total}${first !== n ? ` (${first} right after)` : ''}`);
           } finally {
             await vm.stop();
           }
@@ -292,7 +309,7 @@ const scenario: Scenario = {
       if (out.samples !== n) notes.push(`native XOR decoder decoded ${out.samples} samples, expected ${n}`);
       nativeBase = baselineFigure('native C++ XOR chunk decoder, 1 core', out.runsMs.map((ms) => (n * 1000) / ms), 'samples/s');
     }
-    const d2 = { label: 'promflux tsdb read + CRC + XOR decode into columns, 2 threads', value: median(two), unit: 'samples/s', samples: two, target: 10e6, pass: median(two) >= 10e6, note: 'target 10M samples/s absolute' } as Figure;
+    const d2: Figure = { label: 'promflux tsdb read + CRC + XOR decode into columns, 2 threads', value: median(two), unit: 'samples/s', samples: two, baseline: 'the issue\'s 10M samples/s', ratio: median(two) / 10e6, target: 1, pass: median(two) >= 10e6 };
     if (nativeBase) figures.push(nativeBase, comparedFigure('promflux tsdb read + CRC + XOR decode into columns, 1 thread', one, 'samples/s', nativeBase, { target: 0.8 }));
     else figures.push(baselineFigure('promflux tsdb read + CRC + XOR decode into columns, 1 thread', one, 'samples/s'));
     figures.push(d2);

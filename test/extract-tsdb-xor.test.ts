@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeXorChunk, encodeXorChunk, XorChunkError } from '../src/extract/prometheus/decode/xor.js';
 import { decodeXorFast } from '../src/extract/tsdb/xor-fast.js';
+import { crc32c } from '../src/extract/prometheus/decode/crc32c.js';
+import { crc32cFast } from '../src/extract/tsdb/crc32c-fast.js';
 
 function collect(fn: (w: { sample(t: number, v: number): void }) => number): { ts: number[]; bits: string[]; n: number } {
   const ts: number[] = [];
@@ -66,4 +68,17 @@ test('a truncated XOR chunk is an error, not fewer samples', () => {
   for (const cut of [3, 20, chunk.length - 5]) {
     assert.throws(() => decodeXorFast(chunk, 0, cut, { sample() {} }), XorChunkError, `cut at ${cut}`);
   }
+});
+
+test('the slicing-by-8 CRC-32C equals the byte-wise one on any bytes and any sub-range', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.nat(), (b, x, y) => {
+      const a = b.length ? x % (b.length + 1) : 0;
+      const z = a + (b.length - a ? y % (b.length - a + 1) : 0);
+      assert.equal(crc32cFast(b, a, z), crc32c(b, a, z));
+    }),
+    { numRuns: 500 },
+  );
+  // the standard check value of CRC-32C
+  assert.equal(crc32cFast(new TextEncoder().encode('123456789'), 0, 9), 0xe3069283);
 });

@@ -17,7 +17,7 @@ import type { FillSpec } from '../source.js';
 import { RunWriter } from '../prometheus/decode/runs.js';
 import { XorChunkError } from '../prometheus/decode/xor.js';
 import { decodeXorFast } from './xor-fast.js';
-import { crc32c } from '../prometheus/decode/crc32c.js';
+import { crc32cFast } from './crc32c-fast.js';
 import { corrupt } from './files.js';
 
 /** Columns of `TsdbFill.chunks`, CH numbers per chunk. */
@@ -241,7 +241,7 @@ function decodeOne(spec: TsdbFill, b: BatchBuilder, c: number, target: { sample(
   const dataEnd = encAt + 1 + len;
   if (dataEnd + 4 - p !== bytes) throw corrupt(path, off, `chunk is ${dataEnd + 4 - p} bytes, the plan read ${bytes} (the block changed after planning?)`);
   const want = buf.readUInt32BE(dataEnd);
-  const got = crc32c(buf, encAt, dataEnd);
+  const got = crc32cFast(buf, encAt, dataEnd);
   if (want !== got) throw corrupt(path, off, `chunk CRC-32C mismatch (stored ${want.toString(16)}, computed ${got.toString(16)})`);
   const enc = buf[encAt]!;
   if (enc !== ch[o + C_ENC]) throw corrupt(path, off, `chunk encoding ${enc}, the plan saw ${ch[o + C_ENC]} (the block changed after planning?)`);
