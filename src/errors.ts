@@ -31,6 +31,9 @@ export const ERRORS = {
   PROMFLUX_PROM_LIMITS: { stage: 'extract', message: 'no chunk size satisfies the Prometheus limits (too many series for maxSamplesPerQuery)', action: 'narrow the selector, or raise source.maxSamplesPerQuery if your Prometheus allows it' },
   PROMFLUX_PROM_HTTP_STATUS: { stage: 'extract', message: 'a retryable HTTP status (5xx, 429) from Prometheus', action: 'internal retry signal: retried, and reported as PROMFLUX_PROM_UNAVAILABLE once retries run out' },
   PROMFLUX_PROM_ATTEMPT_TIMEOUT: { stage: 'extract', message: 'one attempt at a Prometheus request timed out', action: 'internal retry signal: retried, and reported as PROMFLUX_PROM_TIMEOUT once retries run out' },
+  PROMFLUX_TSDB_NOT_FOUND: { stage: 'extract', message: 'the prometheus-tsdb source found no block (or a file a block lists) at source.path', action: 'point source.path at a snapshot directory, a copy of a data directory, or one block directory' },
+  PROMFLUX_TSDB_CORRUPT: { stage: 'extract', message: 'a TSDB index, chunk or tombstone file is corrupt or truncated (the message names the file and byte offset)', action: 'take a fresh snapshot (POST /api/v1/admin/tsdb/snapshot) or copy the block again; nothing of the broken block was written' },
+  PROMFLUX_TSDB_UNSUPPORTED: { stage: 'extract', message: 'a TSDB file uses a format version or chunk encoding this promflux does not read', action: 'the message names the file and what it found; use remote read for that range' },
   PROMFLUX_WATERMARK_READ: { stage: 'extract', message: 'the incremental/stream watermark file cannot be read or has an unknown format', action: 'check the file\'s permissions; delete it to restart from the configured start' },
   PROMFLUX_WATERMARK_WRITE: { stage: 'extract', message: 'the incremental/stream watermark file cannot be written', action: 'check that its directory exists and is writable' },
   // transform

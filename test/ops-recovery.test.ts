@@ -122,9 +122,11 @@ describe('crash and stop recovery (real Prometheus → real InfluxDB)', () => {
     for (let trial = 0; trial < 5; trial++) {
       const c = await backfillCase(`kill_${trial}`, 12);
       const p = startCli(c.args);
-      await p.waitForStderr(/"msg":"prometheus source planned"/);
-      // The run takes at least 6 s from here (72 requests at 12/s): kill anywhere in its first 4.5 s.
-      const delay = 500 + Math.floor(rnd() * 4000);
+      // Kill at a seeded moment after the first batch landed: the rest of the run takes at least 5 s
+      // (72 requests at 12/s), and measuring from the first batch (not from planning) keeps the kills
+      // mid-load on a slow or busy machine too (a loaded CI host once let 3 of 5 kills land first).
+      await p.waitForStderr(/"msg":"batch written"/, 60_000);
+      const delay = Math.floor(rnd() * 3000);
       delays.push(delay);
       await Promise.race([sleep(delay), p.exited]);
       p.child.kill('SIGKILL');

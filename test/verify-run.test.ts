@@ -283,7 +283,8 @@ describe('promflux run --verify', () => {
       fc.property(
         // A backslash before an escaped character (or at the end) is ambiguous in line protocol: the
         // tag-value policy of #11 handles those; here, every other value must come back unchanged.
-        text.filter((s) => s.length > 0 && !/\\([, ]|$)/.test(s) && s[0] !== '#'),
+        // (measurements: also a backslash before \\ = " — the key policy writes that one as \u{5c})
+        text.filter((s) => s.length > 0 && !/\\([\\, ="]|$)/.test(s) && s[0] !== '#'),
         fc.dictionary(text.filter((s) => s.length > 0 && !/\\([, =]|$)/.test(s)), text.filter((s) => s.length > 0 && !/\\([, =]|$)/.test(s)), { maxKeys: 4 }),
         (m, tags) => {
           const key = new TextDecoder().decode(encodeSeriesKey(m, tags));

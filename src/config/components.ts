@@ -11,13 +11,14 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { syntheticSource } from '../extract/synthetic.js';
 import { prometheusSource } from '../extract/prometheus/component.js';
+import { tsdbSource } from '../extract/tsdb/component.js';
 import { fileSink } from '../load/file-component.js';
 import { nullSink } from '../load/null-component.js';
 import { arrowSink } from '../load/arrow-component.js';
 import { influxSink } from '../load/influx/component.js';
 import type { SinkDescriptor, SourceDescriptor } from './component.js';
 
-export const BUILTIN_SOURCES = [syntheticSource, prometheusSource] as const;
+export const BUILTIN_SOURCES = [syntheticSource, prometheusSource, tsdbSource] as const;
 export const BUILTIN_SINKS = [nullSink, fileSink, arrowSink, influxSink] as const;
 
 type BuiltinSourceConfig = z.output<(typeof BUILTIN_SOURCES)[number]['schema']>;

@@ -23,6 +23,8 @@ export const DROP_REASONS: readonly ReasonInfo[] = [
   // extract: the decoder, before any kernel
   { name: 'duplicate_timestamp', stage: 'extract', meaning: 'the source returned a second sample of a series at a timestamp it already had (only the first is kept)', action: 'usually overlapping blocks or a federation loop upstream; nothing to do unless it is frequent' },
   { name: 'out_of_order', stage: 'extract', meaning: 'a sample older than the previous one of its series, in the source response or (validate `order`) within the lookback', action: 'check clocks and relabelling upstream; `validate.order: flag` keeps them flagged' },
+  { name: 'tombstoned', stage: 'extract', meaning: 'prometheus-tsdb: a sample inside a deleted range (tombstone from /api/v1/admin/tsdb/delete_series), not exported, as Prometheus no longer returns it', action: 'expected after delete_series; clean_tombstones before the snapshot removes them from the files' },
+  { name: 'native_histogram', stage: 'extract', meaning: 'prometheus-tsdb: a native-histogram sample (histogram / float-histogram chunk), not decoded; counted by its chunk\'s sample count in the batch holding the chunk\'s first timestamp', action: 'export native histograms another way (remote read also skips them); classic histograms (_bucket/_sum/_count) are exported' },
   // transform: validate's rules (a rule's `action: drop`)
   { name: 'nan', stage: 'transform', meaning: 'NaN sample value (`validate.nan: drop`, the default)', action: '`validate.nan: flag` keeps it as a null slot' },
   { name: 'inf', stage: 'transform', meaning: '±Inf sample value (`validate.inf: drop`)', action: '`validate.inf: clip` or `flag`' },

@@ -6,10 +6,11 @@ import type { BatchBuilder } from '../batch/builder.js';
 import type { FillSpec } from '../extract/source.js';
 import { fillSynthetic } from '../extract/synthetic-data.js';
 import { promFillers } from '../extract/prometheus/fillers.js';
+import { tsdbFillers } from '../extract/tsdb/fill.js';
 
 export type Filler = (spec: FillSpec, b: BatchBuilder) => void;
 
-const fillers = new Map<string, Filler>([['synthetic', fillSynthetic], ...Object.entries(promFillers)]);
+const fillers = new Map<string, Filler>([['synthetic', fillSynthetic], ...Object.entries(promFillers), ...Object.entries(tsdbFillers)]);
 
 export function registerFiller(kind: string, fn: Filler): void {
   fillers.set(kind, fn);

@@ -146,7 +146,7 @@ export interface PromServer {
  * Create a temp dir, write the data set as OpenMetrics, convert it into TSDB blocks, and start
  * Prometheus on it. `withData: false` starts on an empty TSDB.
  */
-export async function startPrometheus(opts: { withData?: boolean } = {}): Promise<PromServer> {
+export async function startPrometheus(opts: { withData?: boolean; adminApi?: boolean; selfScrape?: string } = {}): Promise<PromServer> {
   await ensurePrometheus();
   const dir = mkdtempSync(join(tmpdir(), 'promflux-prom-'));
   const tsdb = join(dir, 'tsdb');
@@ -156,8 +156,14 @@ export async function startPrometheus(opts: { withData?: boolean } = {}): Promis
     await run('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', om, tsdb], { maxBuffer: 64 << 20 });
   }
   const cfgFile = join(dir, 'prometheus.yml');
-  writeFileSync(cfgFile, 'global:\n  scrape_interval: 1h\nscrape_configs: []\n');
   const port = await freePort();
+  // selfScrape: Prometheus scrapes its own /metrics (live samples in the head block)
+  writeFileSync(
+    cfgFile,
+    opts.selfScrape
+      ? `global:\n  scrape_interval: ${opts.selfScrape}\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:${port}']\n`
+      : 'global:\n  scrape_interval: 1h\nscrape_configs: []\n',
+  );
   let child: ChildProcess | undefined;
   let stderr = '';
 
@@ -171,6 +177,7 @@ export async function startPrometheus(opts: { withData?: boolean } = {}): Promis
         '--storage.tsdb.retention.time=100y',
         `--web.listen-address=127.0.0.1:${port}`,
         '--log.level=warn',
+        ...(opts.adminApi ? ['--web.enable-admin-api'] : []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

@@ -56,7 +56,7 @@ function readUvarint(): number {
 }
 
 /** Decode one XOR chunk occupying buf[start, end) and feed its samples to `w`. Returns the sample count. */
-export function decodeXorChunk(buf: Uint8Array, start: number, end: number, w: RunWriter): number {
+export function decodeXorChunk(buf: Uint8Array, start: number, end: number, w: Pick<RunWriter, 'sample'>): number {
   if (end - start < 2) throw new XorChunkError('XOR chunk shorter than its header');
   const total = (buf[start]! << 8) | buf[start + 1]!;
   if (total === 0) return 0;
