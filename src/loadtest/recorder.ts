@@ -92,7 +92,8 @@ export class Recorder {
 
   percentilesMs(): { p50: number; p90: number; p99: number; 'p99.9': number; max: number; mean: number; count: number } {
     const h = this.hdr;
-    const ms = (us: number): number => Math.round(us) / 1000;
+    // percentiles are the highest value equivalent to their bucket: never report one above the max
+    const ms = (us: number): number => Math.round(Math.min(us, h.maxValue)) / 1000;
     if (h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, 'p99.9': 0, max: 0, mean: 0, count: 0 };
     return {
       p50: ms(h.getValueAtPercentile(50)),
