@@ -84,7 +84,10 @@ describe('promflux loadtest against influxd', () => {
   it('holds a rate well below the ceiling (achieved >= 0.98 x target), every point lands, the verdict is met and /metrics is live', async () => {
     const svg = join(dir, 'held.svg');
     const cli = startCli(['loadtest', '--sink', `influx:${influxd.url}?db=lt&version=1`, '--rate', '2000/s', '--duration', '3s', '--series', '50',
-      '--tags', '2', '--fields', '2', '--measurement', 'held', '--json', '--svg', svg, '--metrics-listen', '127.0.0.1:0']);
+      '--tags', '2', '--fields', '2', '--measurement', 'held',
+      // the rate is what this test holds; latency on a shared, loaded 2-core machine stalls for
+      // hundreds of ms under the full suite, so the latency term is loose here
+      '--slo', 'p99<5s,rate>=0.98', '--json', '--svg', svg, '--metrics-listen', '127.0.0.1:0']);
     const line = await cli.waitForStderr(/metrics on /, 30_000);
     const url = /metrics on (\S+)/.exec(line)![1]!;
     await new Promise((r) => setTimeout(r, 1200));
