@@ -48,7 +48,7 @@ describe('type errors name the expected type and the value received', () => {
 
   test('an option not in the list names the options, the value, and the nearest option', () => {
     assert.match(errorOf(yaml('    engine: { onError: retyr }\n')).message, /onError": expected one of "fail", "skip", "retry", got the string "retyr" \(did you mean "retry"\?\)$/);
-    assert.match(errorOf(yaml('', '{ kind: synthtic }')).message, /source\.kind": expected kind to be one of "synthetic", "prometheus", got the string "synthtic" \(did you mean "synthetic"\?\)$/);
+    assert.match(errorOf(yaml('', '{ kind: synthtic }')).message, /source\.kind": expected kind to be one of "synthetic", "prometheus", "prometheus-tsdb", got the string "synthtic" \(did you mean "synthetic"\?\)$/);
   });
 
   test('property: any non-number, non-"auto" workers value is named in the error', () => {
