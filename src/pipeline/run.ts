@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { validatePipeline } from '../config/load.js';
 import type { PipelineConfig, PipelineInput } from '../config/schema.js';
-import { ConfigError, PromfluxError } from '../errors.js';
+import { ConfigError, PromfluxError, SinkError } from '../errors.js';
 import { createEngineMetrics, noteNewestSample, type EngineMetrics } from '../observe/metrics.js';
 import { StallWatch, type StallState } from '../observe/stall.js';
 import { initKnownLabels } from '../observe/known-labels.js';
@@ -325,7 +325,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       };
     };
     initKnownLabels(this.metrics, cfg.name, transforms, cfg.sink.kind, eng.onError);
-    log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
+    log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: source.kind, sink: sink.kind }, 'run starting');
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
       // Workers load their modules while the source opens (Prometheus: series and metadata calls).
@@ -461,7 +461,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           error ??= err instanceof Error ? err : new Error(String(err));
         }
       }
-      await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
+      error = closeFailure(await Promise.allSettled([pool?.close(), sink.close(), source.close()]), error, sink.kind, log);
     }
     // Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged).
     let verified: VerifiedSummary | undefined;
@@ -597,7 +597,35 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
  * throws ConfigError naming the key on a bad config.
  */
 export function createPipeline(config: PipelineInput | PipelineConfig, opts: PipelineOptions = {}): Pipeline {
-  return new Pipeline(validatePipeline(config), opts);
+  return new Pipeline(validateWithSink(config, opts.sink), opts);
+}
+
+/**
+ * With a sink object injected, the config needs no `sink:` key: it is validated with a stand-in
+ * and then names the injected sink's kind (logs, metrics labels, summary).
+ */
+export function validateWithSink(config: PipelineInput | PipelineConfig, sink: Sink | undefined): PipelineConfig {
+  if (!sink || (config as { sink?: unknown }).sink !== undefined) return validatePipeline(config);
+  const cfg = validatePipeline({ ...config, sink: { kind: 'null' } } as PipelineInput);
+  return { ...cfg, sink: { kind: sink.kind } as PipelineConfig['sink'] };
+}
+
+/**
+ * The error contract of close (README "Errors"): a sink whose close() rejects fails the run (its
+ * last bytes or footer are not written), coded PROMFLUX_SINK_CLOSE unless it has a code of its own;
+ * pool and source close errors are logged as warnings (nothing of the output depends on them).
+ * An earlier error stays the run's error; a close error after it is logged.
+ */
+function closeFailure(results: PromiseSettledResult<unknown>[], error: Error | undefined, sinkKind: string, log: Logger): Error | undefined {
+  const [pool, sink, source] = results;
+  for (const [what, r] of [['worker pool', pool], ['source', source]] as const) {
+    if (r?.status === 'rejected') log.warn({ err: (r.reason as Error)?.message ?? String(r.reason) }, `${what} close failed`);
+  }
+  if (sink?.status !== 'rejected') return error;
+  const reason = sink.reason instanceof Error ? sink.reason : new Error(String(sink.reason));
+  const coded = reason instanceof PromfluxError ? reason : new SinkError('PROMFLUX_SINK_CLOSE', `the ${sinkKind} sink failed to close: ${reason.message}; its output may be incomplete`, { cause: reason });
+  log.error({ err: coded.message, code: coded.code }, error ? 'sink close failed too' : 'sink close failed: run failed');
+  return error ?? coded;
 }
 
 /** Sum of all drop reasons. */
