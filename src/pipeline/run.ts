@@ -19,7 +19,7 @@ import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
-import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
+import { compileTransforms, haloOf, kernelModulesFor, outputsOf, type TransformSpec } from '../transform/registry.js';
 import { BatchSizer } from './adaptive.js';
 import { CheckpointStore, OutputCommits } from './checkpoint.js';
 import { finalizeReports, mergeReports, type ReportAccumulator } from '../transform/reports.js';
@@ -241,6 +241,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const spec: WorkerPipelineSpec = {
       key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
       transforms,
+      ...(Object.keys(kernelModulesFor(transforms)).length > 0 ? { kernelModules: kernelModulesFor(transforms) } : {}),
       encode: {
         ...cfg.encode,
         ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}),
@@ -596,8 +597,11 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
  * Create a pipeline from a config object (the `pipelines[]` entry shape of the YAML). Validates it;
  * throws ConfigError naming the key on a bad config.
  */
-export function createPipeline(config: PipelineInput | PipelineConfig, opts: PipelineOptions = {}): Pipeline {
-  return new Pipeline(validateWithSink(config, opts.sink), opts);
+export function createPipeline(config: PipelineInput | PipelineConfig, opts?: PipelineOptions): Pipeline;
+/** With a sink object injected (`opts.sink`), the config's `sink:` key may be left out. */
+export function createPipeline(config: Omit<PipelineInput, 'sink'> & { sink?: PipelineInput['sink'] }, opts: PipelineOptions & { sink: Sink }): Pipeline;
+export function createPipeline(config: PipelineInput | PipelineConfig | Omit<PipelineInput, 'sink'>, opts: PipelineOptions = {}): Pipeline {
+  return new Pipeline(validateWithSink(config as PipelineInput, opts.sink), opts);
 }
 
 /**
