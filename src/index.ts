@@ -11,6 +11,8 @@
  */
 export { createPipeline, Pipeline, droppedTotal } from './pipeline/run.js';
 export { StopRequested } from './pipeline/stop.js';
+export { createEngine, Engine } from './pipeline/engine.js';
+export type { EngineOptions, EnginePipelineOptions } from './pipeline/engine.js';
 export type { RunSummary, ProgressEvent, RunOptions, PipelineOptions, PipelineEvents } from './pipeline/run.js';
 export type { BatchEvent } from './pipeline/dispatcher.js';
 export type { ProcessResult } from './pool/task.js';

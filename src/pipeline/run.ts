@@ -151,6 +151,8 @@ export interface PipelineOptions {
   checkpointDir?: string;
   /** `run --verify` / `--no-verify` (overrides the config's `verify`). */
   verify?: boolean;
+  /** A worker pool shared with other pipelines (createEngine, src/pipeline/engine.ts); not closed by run(). */
+  pool?: WorkerPool;
 }
 
 export interface PipelineEvents {
@@ -211,7 +213,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const log = this.logger.child({ pipeline: cfg.name });
     const t0 = performance.now();
     const workersCfg = this.opts.workers ?? eng.workers;
-    const workers = workersCfg === 'auto' ? availableParallelism() : workersCfg;
+    const workers = this.opts.pool?.size ?? (workersCfg === 'auto' ? availableParallelism() : workersCfg);
     const bs = this.opts.batchSize ?? eng.batchSize;
     const maxInFlight = eng.maxInFlight ?? workers * 2;
     const sizer = new BatchSizer({
@@ -330,7 +332,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
       // Workers load their modules while the source opens (Prometheus: series and metadata calls).
-      pool = new WorkerPool({ workers });
+      pool = this.opts.pool ?? new WorkerPool({ workers });
       await source.open({
         haloSamples: halo.haloSamples,
         haloMs: halo.haloMs,
@@ -462,7 +464,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           error ??= err instanceof Error ? err : new Error(String(err));
         }
       }
-      error = closeFailure(await Promise.allSettled([pool?.close(), sink.close(), source.close()]), error, sink.kind, log);
+      error = closeFailure(await Promise.allSettled([this.opts.pool ? undefined : pool?.close(), sink.close(), source.close()]), error, sink.kind, log);
     }
     // Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged).
     let verified: VerifiedSummary | undefined;
