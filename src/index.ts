@@ -11,8 +11,13 @@
  */
 export { createPipeline, Pipeline, droppedTotal } from './pipeline/run.js';
 export { StopRequested } from './pipeline/stop.js';
+export { createEngine, Engine } from './pipeline/engine.js';
+export type { EngineOptions, EnginePipelineOptions } from './pipeline/engine.js';
 export type { RunSummary, ProgressEvent, RunOptions, PipelineOptions, PipelineEvents } from './pipeline/run.js';
 export type { BatchEvent } from './pipeline/dispatcher.js';
+export type { ProcessResult } from './pool/task.js';
+export type { HealthStatus } from './observe/health.js';
+export type { StallState } from './observe/stall.js';
 export { loadConfigFile, parseConfigText, validatePipeline, selectPipeline } from './config/load.js';
 export type { PromfluxConfig, PipelineConfig, PipelineInput, EngineConfig, SinkConfig, SourceConfig } from './config/schema.js';
 export { PromfluxError, ConfigError, SourceError, SinkError, ScalingStateError, BatchFailedError, ERRORS, isErrorCode } from './errors.js';
@@ -27,12 +32,15 @@ export type { EngineMetrics } from './observe/metrics.js';
 export { createLogger } from './observe/logger.js';
 export { registerKernel, kernelKinds, compileTransforms } from './transform/registry.js';
 export type { Kernel, KernelContext, KernelFactory, TransformSpec } from './transform/kernel.js';
-export { allocBatch, viewBatch, seriesKey, parseSeriesKey, FLAG_HALO, FLAG_DROPPED, SeriesKind } from './batch/layout.js';
-export type { BatchDescriptor, BatchView } from './batch/layout.js';
+/** Batch helpers a kernel needs: walk per-series runs, test a row's HALO / DROPPED bits. */
+export { forEachRun, isDropped, isHalo } from './transform/kernel.js';
+export { allocBatch, viewBatch, seriesKey, parseSeriesKey, FLAG_HALO, FLAG_DROPPED, RUN_STRIDE, SeriesKind } from './batch/layout.js';
+export type { BatchDescriptor, BatchView, BatchColumns, BatchSeriesTable, SeriesKindName } from './batch/layout.js';
 export { BatchBuilder } from './batch/builder.js';
-export type { Source, SourceChunk, FillSpec } from './extract/source.js';
-export type { Sink, EncodedBatch, SinkWriteResult, FeatureColumns } from './load/sink.js';
+export type { Source, SourceChunk, FillSpec, SourceOpenOptions, SourceProgress } from './extract/source.js';
+export type { Sink, SinkNeeds, EncodedBatch, SinkWriteResult, SinkCommit, SinkResumeState, FeatureColumns } from './load/sink.js';
 export { SyntheticSource } from './extract/synthetic.js';
+export type { SyntheticSourceConfig } from './extract/synthetic.js';
 export { FileSink } from './load/file.js';
 export { NullSink } from './load/null.js';
 export { ArrowSink } from './load/arrow.js';

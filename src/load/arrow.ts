@@ -20,11 +20,9 @@
  * committed output is the base file (if any) and the parts the checkpoint lists (docs/LOAD.md,
  * "Resuming file and Arrow sinks").
  */
-import { createWriteStream, mkdirSync, openSync, fsyncSync, closeSync, readdirSync, rmSync, renameSync, existsSync, statSync, type WriteStream } from 'node:fs';
-import { open as openFile } from 'node:fs/promises';
-import { once } from 'node:events';
+import { mkdirSync, readdirSync, rmSync, renameSync, existsSync, statSync } from 'node:fs';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import {
   Field,
   Float64,
@@ -59,34 +57,69 @@ interface ArrowResumeState extends SinkResumeState {
   baseBytes: number;
 }
 
-/** One Arrow IPC file being written: writer → node stream → file. */
+/**
+ * One Arrow IPC file being written: the writer's byte chunks are appended to a file handle, in
+ * order, by one pump loop (not the writer's node-stream adapter, whose destroy-on-error rejects a
+ * promise nobody handles: an unhandled rejection in the host). The first I/O error (ENOSPC, EPIPE,
+ * EIO, …) is kept in `error`: the next write or finish throws it, coded.
+ */
 class ArrowFileOut {
   readonly writer: RecordBatchFileWriter;
-  readonly out: WriteStream;
-  private readonly done: Promise<void>;
+  error: Error | undefined;
   rows = 0;
+  private fh: FileHandle | undefined;
+  private pump: Promise<void> = Promise.resolve();
 
   constructor(readonly path: string, schema: Schema) {
     this.writer = new RecordBatchFileWriter();
     this.writer.reset(undefined, schema);
-    this.out = createWriteStream(path);
-    this.done = pipeline(this.writer.toNodeStream(), this.out);
-    // Errors surface in finish(); keep an early one from being an unhandled rejection.
-    this.done.catch(() => undefined);
+  }
+
+  /** Open (create or truncate) the file; rejects PROMFLUX_SINK_OPEN (EISDIR, EACCES, EROFS, …). */
+  async open(): Promise<void> {
+    try {
+      this.fh = await openFile(this.path, 'w');
+    } catch (err) {
+      throw new SinkError('PROMFLUX_SINK_OPEN', `arrow sink ${this.path}: cannot open the output: ${(err as Error).message}; check that the path is a writable file (not a directory) in a writable directory`, { cause: err });
+    }
+    this.pump = this.drain(this.fh);
+    // Errors surface in check() and finish(); keep an early one from being an unhandled rejection.
+    this.pump.catch(() => undefined);
+  }
+
+  private async drain(fh: FileHandle): Promise<void> {
+    try {
+      for await (const chunk of this.writer as AsyncIterable<Uint8Array>) {
+        let off = 0;
+        while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+      }
+    } catch (err) {
+      this.error ??= err instanceof Error ? err : new Error(String(err));
+      throw this.error;
+    }
+  }
+
+  /** Append a record batch; throws PROMFLUX_SINK_WRITE if the file failed (nothing may go after it). */
+  write(batch: RecordBatch, batchId: number): void {
+    if (this.error) throw new SinkError('PROMFLUX_SINK_WRITE', `arrow sink ${this.path}: the output failed before batch ${batchId}: ${this.error.message}`, { cause: this.error });
+    this.writer.write(batch);
   }
 
   /** Write the footer and wait until every byte is in the file; `sync`: fsync it too. */
   async finish(sync: boolean): Promise<void> {
-    this.writer.finish();
-    this.writer.close();
-    await this.done;
-    if (sync) {
-      const fd = openSync(this.path, 'r');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
+    const fh = this.fh;
+    this.fh = undefined;
+    try {
+      if (!this.error) {
+        this.writer.finish();
+        this.writer.close();
       }
+      await this.pump;
+      if (sync && fh) await fh.sync();
+      await fh?.close();
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      throw new SinkError('PROMFLUX_SINK_CLOSE', `arrow sink ${this.path}: cannot finish the file (footer, flush): ${(err as Error).message}; the file is not a readable Arrow file`, { cause: err });
     }
   }
 }
@@ -169,14 +202,22 @@ export class ArrowSink implements Sink {
   }
 
   async open(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
+    if (this.closed) {
+      throw new SinkError('PROMFLUX_SINK_REUSED', `arrow sink ${this.path}: open() after close(): an ArrowSink is single-use (a second run would append a second file to the first); create a new one for each run`);
+    }
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+    } catch (err) {
+      throw new SinkError('PROMFLUX_SINK_OPEN', `arrow sink ${this.path}: cannot create the output directory: ${(err as Error).message}`, { cause: err });
+    }
     this.opened = true;
     if (this.parts) {
       mkdirSync(this.partsDir, { recursive: true });
       return;
     }
-    this.file = new ArrowFileOut(this.path, this.schema);
-    await once(this.file.out, 'open');
+    const file = new ArrowFileOut(this.path, this.schema);
+    await file.open();
+    this.file = file;
   }
 
   async write(batch: EncodedBatch): Promise<SinkWriteResult> {
@@ -200,8 +241,8 @@ export class ArrowSink implements Sink {
       children.push(makeData({ type: new Float64(), length: n, nullCount: 0, data }));
     }
     const struct = makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children });
-    const out = this.target();
-    out.writer.write(new RecordBatch(this.schema, struct));
+    const out = await this.target();
+    out.write(new RecordBatch(this.schema, struct), batch.batchId);
     out.rows += n;
     this.rows += n;
     this.writes++;
@@ -209,14 +250,16 @@ export class ArrowSink implements Sink {
   }
 
   /** Where rows go now: the single file, or the current part (a new one after each commit). */
-  private target(): ArrowFileOut {
+  private async target(): Promise<ArrowFileOut> {
     if (this.file) return this.file;
     const p = this.parts;
     if (!p) throw new SinkError('PROMFLUX_SINK_NOT_OPEN', `arrow sink ${this.path}: write before open`);
     if (!this.current) {
       this.currentName = `part-${String(p.nextPart).padStart(6, '0')}.arrow`;
       p.nextPart++;
-      this.current = new ArrowFileOut(join(this.partsDir, this.currentName), this.schema);
+      const part = new ArrowFileOut(join(this.partsDir, this.currentName), this.schema);
+      await part.open();
+      this.current = part;
     }
     return this.current;
   }
@@ -256,12 +299,13 @@ export class ArrowSink implements Sink {
   /** Base (if any) + parts, batch by batch, into `path` (temp file, fsync, rename, directory fsync). */
   private async fold(p: ArrowResumeState): Promise<void> {
     const out = new ArrowFileOut(this.foldTmp, this.schema);
+    await out.open();
     const inputs = [...(p.base ? [this.path] : []), ...p.parts.map((n) => join(this.partsDir, n))];
     for (const file of inputs) {
       const fh = await openFile(file, 'r');
       try {
         const reader = await RecordBatchReader.from(fh);
-        for await (const b of reader) out.writer.write(new RecordBatch(this.schema, b.data));
+        for await (const b of reader) out.write(new RecordBatch(this.schema, b.data), -1);
       } finally {
         await fh.close().catch(() => undefined);
       }
@@ -271,12 +315,17 @@ export class ArrowSink implements Sink {
     syncDir(dirname(this.path));
   }
 
+  /**
+   * Writes the footer and waits for the bytes. Rejects (PROMFLUX_SINK_CLOSE) when the file cannot
+   * be finished: the run fails on it. Single-use: open() after close() throws PROMFLUX_SINK_REUSED.
+   */
   async close(): Promise<void> {
-    if (this.closed || !this.opened) return;
+    if (this.closed) return;
     this.closed = true;
-    if (this.file) await this.file.finish(false);
+    if (!this.opened) return;
     // An unfinished part (an attempt that ends without a final commit) stays for restore() to remove.
     if (this.current) await this.current.finish(false).catch(() => undefined);
+    if (this.file) await this.file.finish(false);
     if (this.folded) rmSync(this.partsDir, { recursive: true, force: true });
   }
 

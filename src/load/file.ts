@@ -53,6 +53,8 @@ export class FileSink implements Sink {
   private resumeAt: number | undefined;
   private cutBytes = 0;
   private dirSynced = false;
+  /** A regular file (positioned writes, truncate, fsync); false for a fifo, a pipe or a device such as /dev/stdout. */
+  private seekable = true;
 
   constructor(readonly path: string, private readonly gzip = path.endsWith('.gz')) {}
 
@@ -72,11 +74,27 @@ export class FileSink implements Sink {
   }
 
   async open(): Promise<void> {
+    if (this.closed) throw reused(this.path);
+    try {
+      await this.openFile();
+    } catch (err) {
+      if (err instanceof PromfluxError) throw err;
+      throw new SinkError('PROMFLUX_SINK_OPEN', `file sink ${this.path}: cannot open the output: ${(err as Error).message}; check that the path is a writable file (not a directory) in a writable directory`, { cause: err });
+    }
+  }
+
+  private async openFile(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true });
     if (!this.resumeAt) {
       // No checkpoint, or a checkpointed run with nothing committed yet: start the file afresh.
       this.fh = await open(this.path, 'w');
       this.offset = 0;
+      this.seekable = (await this.fh.stat()).isFile();
+      if (!this.seekable && this.resumeAt === 0) {
+        await this.fh.close();
+        this.fh = undefined;
+        throw new SinkError('PROMFLUX_SINK_OPEN', `file sink ${this.path}: a checkpointed run needs a regular file to resume into, and this is a pipe or device; run without --checkpoint, or write to a file`);
+      }
       return;
     }
     try {
@@ -117,7 +135,8 @@ export class FileSink implements Sink {
         const buf = await data;
         let off = 0;
         while (off < buf.byteLength) {
-          const { bytesWritten } = await fh.write(buf, off, buf.byteLength - off, this.offset + off);
+          // A pipe or device has no positions (pwrite fails with ESPIPE): plain writes, in order.
+          const { bytesWritten } = await fh.write(buf, off, buf.byteLength - off, this.seekable ? this.offset + off : null);
           off += bytesWritten;
         }
         this.offset += buf.byteLength;
@@ -148,11 +167,21 @@ export class FileSink implements Sink {
     return { writes, state: { kind: 'file', path: this.path, gzip: this.gzip, offset } satisfies FileResumeState };
   }
 
+  /**
+   * Waits for every append, then closes the file. Rejects (PROMFLUX_SINK_CLOSE) when the file
+   * cannot be closed; a run fails on it. A sink is single-use: open() after close() throws.
+   */
   async close(): Promise<void> {
-    if (this.closed || !this.fh) return;
+    if (this.closed) return;
     this.closed = true;
+    const fh = this.fh;
+    if (!fh) return;
     await this.tail;
-    await this.fh.close();
+    try {
+      await fh.close();
+    } catch (err) {
+      throw new SinkError('PROMFLUX_SINK_CLOSE', `file sink ${this.path}: cannot close the output: ${(err as Error).message}; the file may be incomplete`, { cause: err });
+    }
   }
 
   stats(): Record<string, unknown> {
@@ -163,6 +192,10 @@ export class FileSink implements Sink {
       ...(this.resumeAt ? { resumedAtByte: this.resumeAt, tornTailBytesCut: this.cutBytes } : {}),
     };
   }
+}
+
+function reused(path: string): SinkError {
+  return new SinkError('PROMFLUX_SINK_REUSED', `sink ${path}: open() after close(): a sink object is single-use; create a new one for each run (or pass the sink in the config and let the pipeline build it)`);
 }
 
 function describe(s: Partial<FileResumeState> & { kind?: unknown; path?: unknown }): string {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { validatePipeline } from '../config/load.js';
 import type { PipelineConfig, PipelineInput } from '../config/schema.js';
-import { ConfigError, PromfluxError } from '../errors.js';
+import { ConfigError, PromfluxError, SinkError } from '../errors.js';
 import { createEngineMetrics, noteNewestSample, type EngineMetrics } from '../observe/metrics.js';
 import { StallWatch, type StallState } from '../observe/stall.js';
 import { initKnownLabels } from '../observe/known-labels.js';
@@ -19,7 +19,7 @@ import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
-import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
+import { compileTransforms, haloOf, kernelModulesFor, outputsOf, type TransformSpec } from '../transform/registry.js';
 import { haloMargin } from '../pool/halo-check.js';
 import { BatchSizer } from './adaptive.js';
 import { CheckpointStore, OutputCommits } from './checkpoint.js';
@@ -152,6 +152,8 @@ export interface PipelineOptions {
   checkpointDir?: string;
   /** `run --verify` / `--no-verify` (overrides the config's `verify`). */
   verify?: boolean;
+  /** A worker pool shared with other pipelines (createEngine, src/pipeline/engine.ts); not closed by run(). */
+  pool?: WorkerPool;
 }
 
 export interface PipelineEvents {
@@ -212,7 +214,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const log = this.logger.child({ pipeline: cfg.name });
     const t0 = performance.now();
     const workersCfg = this.opts.workers ?? eng.workers;
-    const workers = workersCfg === 'auto' ? availableParallelism() : workersCfg;
+    const workers = this.opts.pool?.size ?? (workersCfg === 'auto' ? availableParallelism() : workersCfg);
     const bs = this.opts.batchSize ?? eng.batchSize;
     const maxInFlight = eng.maxInFlight ?? workers * 2;
     const sizer = new BatchSizer({
@@ -242,6 +244,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const spec: WorkerPipelineSpec = {
       key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
       transforms,
+      ...(Object.keys(kernelModulesFor(transforms)).length > 0 ? { kernelModules: kernelModulesFor(transforms) } : {}),
       encode: {
         ...cfg.encode,
         ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}),
@@ -326,11 +329,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       };
     };
     initKnownLabels(this.metrics, cfg.name, transforms, cfg.sink.kind, eng.onError);
-    log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: cfg.source.kind, sink: cfg.sink.kind }, 'run starting');
+    log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: source.kind, sink: sink.kind }, 'run starting');
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
       // Workers load their modules while the source opens (Prometheus: series and metadata calls).
-      pool = new WorkerPool({ workers });
+      pool = this.opts.pool ?? new WorkerPool({ workers });
       await source.open({
         // A small margin beyond the chain's need: a few rows dropped in the halo then cost no re-run
         // (src/pool/halo-check.ts; the dispatcher widens the halo when even that is not enough).
@@ -464,7 +467,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           error ??= err instanceof Error ? err : new Error(String(err));
         }
       }
-      await Promise.allSettled([pool?.close(), sink.close(), source.close()]);
+      error = closeFailure(await Promise.allSettled([this.opts.pool ? undefined : pool?.close(), sink.close(), source.close()]), error, sink.kind, log);
     }
     // Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged).
     let verified: VerifiedSummary | undefined;
@@ -599,8 +602,39 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
  * Create a pipeline from a config object (the `pipelines[]` entry shape of the YAML). Validates it;
  * throws ConfigError naming the key on a bad config.
  */
-export function createPipeline(config: PipelineInput | PipelineConfig, opts: PipelineOptions = {}): Pipeline {
-  return new Pipeline(validatePipeline(config), opts);
+export function createPipeline(config: PipelineInput | PipelineConfig, opts?: PipelineOptions): Pipeline;
+/** With a sink object injected (`opts.sink`), the config's `sink:` key may be left out. */
+export function createPipeline(config: Omit<PipelineInput, 'sink'> & { sink?: PipelineInput['sink'] }, opts: PipelineOptions & { sink: Sink }): Pipeline;
+export function createPipeline(config: PipelineInput | PipelineConfig | Omit<PipelineInput, 'sink'>, opts: PipelineOptions = {}): Pipeline {
+  return new Pipeline(validateWithSink(config as PipelineInput, opts.sink), opts);
+}
+
+/**
+ * With a sink object injected, the config needs no `sink:` key: it is validated with a stand-in
+ * and then names the injected sink's kind (logs, metrics labels, summary).
+ */
+export function validateWithSink(config: PipelineInput | PipelineConfig, sink: Sink | undefined): PipelineConfig {
+  if (!sink || (config as { sink?: unknown }).sink !== undefined) return validatePipeline(config);
+  const cfg = validatePipeline({ ...config, sink: { kind: 'null' } } as PipelineInput);
+  return { ...cfg, sink: { kind: sink.kind } as PipelineConfig['sink'] };
+}
+
+/**
+ * The error contract of close (README "Errors"): a sink whose close() rejects fails the run (its
+ * last bytes or footer are not written), coded PROMFLUX_SINK_CLOSE unless it has a code of its own;
+ * pool and source close errors are logged as warnings (nothing of the output depends on them).
+ * An earlier error stays the run's error; a close error after it is logged.
+ */
+function closeFailure(results: PromiseSettledResult<unknown>[], error: Error | undefined, sinkKind: string, log: Logger): Error | undefined {
+  const [pool, sink, source] = results;
+  for (const [what, r] of [['worker pool', pool], ['source', source]] as const) {
+    if (r?.status === 'rejected') log.warn({ err: (r.reason as Error)?.message ?? String(r.reason) }, `${what} close failed`);
+  }
+  if (sink?.status !== 'rejected') return error;
+  const reason = sink.reason instanceof Error ? sink.reason : new Error(String(sink.reason));
+  const coded = reason instanceof PromfluxError ? reason : new SinkError('PROMFLUX_SINK_CLOSE', `the ${sinkKind} sink failed to close: ${reason.message}; its output may be incomplete`, { cause: reason });
+  log.error({ err: coded.message, code: coded.code }, error ? 'sink close failed too' : 'sink close failed: run failed');
+  return error ?? coded;
 }
 
 /** Sum of all drop reasons. */

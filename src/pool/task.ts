@@ -31,6 +31,8 @@ export interface WorkerPipelineSpec {
   encode: EncodeSpec;
   /** Scaling/other per-series state file to load (msgpackr), if any. */
   stateFile?: string;
+  /** Kernel kinds registered by module (registerKernel(kind, URL)): kind → module URL each worker imports. */
+  kernelModules?: Record<string, string>;
   /** `run --verify`: report per-batch verification counts and sampled values (src/encode/verify-collect.ts). */
   verify?: VerifyTaskSpec;
 }

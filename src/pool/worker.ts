@@ -9,7 +9,7 @@
 import { BatchBuilder } from '../batch/builder.js';
 import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, viewBatch, type BatchDescriptor } from '../batch/layout.js';
 import { BatchContext, flagNames } from '../transform/context.js';
-import { compileTransforms, outputsOf } from '../transform/registry.js';
+import { compileTransforms, loadKernelModules, outputsOf } from '../transform/registry.js';
 import type { Kernel } from '../transform/kernel.js';
 import { fillerFor } from './fillers.js';
 import { createSeriesEncoder, type SeriesEncoder } from './series-encoder.js';
@@ -33,6 +33,7 @@ const compiled = new Map<string, Compiled>();
 async function compile(spec: WorkerPipelineSpec): Promise<Compiled> {
   let c = compiled.get(spec.key);
   if (!c) {
+    await loadKernelModules(spec.kernelModules);
     const kernels = compileTransforms(spec.transforms);
     const features = outputsOf(kernels);
     const encoder = await createSeriesEncoder(spec.encode, features);
@@ -77,7 +78,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   try {
     c = await compile(task.pipeline);
   } catch (err) {
-    res.error = { code: 'PROMFLUX_PIPELINE_COMPILE', message: msg(err), stage: 'transform' };
+    res.error = { code: (err as { code?: string }).code ?? 'PROMFLUX_PIPELINE_COMPILE', message: msg(err), stage: 'transform' };
     return res;
   }
 

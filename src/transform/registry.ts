@@ -3,6 +3,7 @@
  * transform list is compiled once per worker (cached by spec) into Kernel instances.
  */
 import type { Kernel, KernelFactory, TransformSpec } from './kernel.js';
+import { isMainThread } from 'node:worker_threads';
 import { builtinKernels } from './kernels/index.js';
 
 export type { TransformSpec };
@@ -28,8 +29,66 @@ function debugThrow(): KernelFactory {
   };
 }
 
-export function registerKernel(kind: string, factory: KernelFactory): void {
-  registry.set(kind, factory);
+/** Kinds registered by module specifier: kind → module URL, sent to the workers with the pipeline. */
+const modules = new Map<string, string>();
+
+/**
+ * Register a kernel kind.
+ * - `registerKernel(kind, new URL('./double.js', import.meta.url))` (or a module specifier string,
+ *   resolved against the main module): the module's default export is the KernelFactory. This
+ *   thread imports it (await the returned promise before createPipeline), and every worker thread
+ *   imports the same module before its first batch: the way a plugin reaches the workers.
+ * - `registerKernel(kind, factory)`: this thread only. Worker threads have their own registry, so a
+ *   pipeline using the kind fails in the workers unless the same registration runs there too
+ *   (e.g. `node --import ./register.js`): prefer the module form.
+ */
+export function registerKernel(kind: string, factory: KernelFactory): void;
+export function registerKernel(kind: string, module: URL | string): Promise<void>;
+export function registerKernel(kind: string, what: KernelFactory | URL | string): void | Promise<void> {
+  if (typeof what === 'function') {
+    registry.set(kind, what);
+    modules.delete(kind);
+    return;
+  }
+  const href = what instanceof URL ? what.href : what;
+  return loadKernelModule(kind, href).then((factory) => {
+    registry.set(kind, factory);
+    modules.set(kind, href);
+  });
+}
+
+/** The module specifiers a transform list's kernels come from (for the workers), by kind. */
+export function kernelModulesFor(specs: readonly TransformSpec[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of specs) {
+    const href = modules.get(s.kind);
+    if (href) out[s.kind] = href;
+  }
+  return out;
+}
+
+/** Worker side: import and register every kernel module a pipeline names (once per thread). */
+export async function loadKernelModules(mods: Readonly<Record<string, string>> | undefined): Promise<void> {
+  for (const [kind, href] of Object.entries(mods ?? {})) {
+    if (modules.get(kind) === href) continue;
+    registry.set(kind, await loadKernelModule(kind, href));
+    modules.set(kind, href);
+  }
+}
+
+async function loadKernelModule(kind: string, href: string): Promise<KernelFactory> {
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(href)) as { default?: unknown };
+  } catch (err) {
+    throw kernelLoadError(kind, href, err instanceof Error ? err.message : String(err), err);
+  }
+  if (typeof mod.default !== 'function') throw kernelLoadError(kind, href, `its default export is ${typeof mod.default}, not a kernel factory function`);
+  return mod.default as KernelFactory;
+}
+
+function kernelLoadError(kind: string, href: string, why: string, cause?: unknown): Error {
+  return Object.assign(new Error(`kernel "${kind}" is registered from module ${href}, which cannot be loaded in this thread (${isMainThread ? 'main' : 'worker'}): ${why}; check that the module exists at that URL and default-exports the kernel factory`, { cause }), { code: 'PROMFLUX_KERNEL_LOAD' });
 }
 
 export function kernelKinds(): string[] {
@@ -41,7 +100,10 @@ export function compileTransforms(specs: readonly TransformSpec[]): Kernel[] {
   return specs.map((spec, i) => {
     const factory = registry.get(spec.kind) ?? (spec.kind === 'debug_throw' && process.env.PROMFLUX_FAULTS === '1' ? debugThrow() : undefined);
     if (!factory) {
-      throw new Error(`transform[${i}]: unknown kind "${spec.kind}" (known: ${kernelKinds().join(', ')})`);
+      throw new Error(
+        `transform[${i}]: unknown kind "${spec.kind}" in this ${isMainThread ? 'main' : 'worker'} thread (known: ${kernelKinds().join(', ')})` +
+          (isMainThread ? '' : `; a kernel registered with a factory function exists only in the thread that registered it: register it by module, registerKernel('${spec.kind}', new URL('./kernel.js', import.meta.url)), so every worker imports it`),
+      );
     }
     const { kind: _kind, ...options } = spec;
     try {
