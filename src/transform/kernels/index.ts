@@ -3,8 +3,10 @@
  * docs/TRANSFORMS.md for the exact semantics of every option and feature.
  */
 import type { KernelFactory, TransformSpec } from '../kernel.js';
+import { calendarKernel } from './calendar.js';
 import { completenessKernel } from './completeness.js';
 import { imputeKernel } from './impute.js';
+import { lagKernel } from './lags.js';
 import { outlierKernel } from './outliers.js';
 import { ratioKernel } from './ratio.js';
 import { rollingKernel } from './rolling.js';
@@ -20,6 +22,8 @@ export const builtinKernels: Record<string, KernelFactory> = {
   completeness: completenessKernel,
   scale: scaleKernel,
   ratio: ratioKernel,
+  lags: lagKernel,
+  calendar: calendarKernel,
 };
 
 /**
