@@ -97,3 +97,52 @@ export function refDftMagnitudes(win: readonly number[], n: number): number[] {
   }
   return out;
 }
+
+/** Pair statistic over sample window w of x's rows, joined to y on equal timestamps, y (lag >= 0) or x (lag < 0) shifted. */
+export function refPairWindow(
+  tx: readonly number[], x: readonly number[], ty: readonly number[], y: readonly number[], w: number, lag: number, minP: number, stat: 'corr' | 'cov',
+): number[] {
+  return tx.map((_, i) => {
+    if (i - w + 1 < 0) return NaN;
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let j = i - w + 1; j <= i; j++) {
+      const pj = ty.indexOf(tx[j]!);
+      if (pj < 0) continue;
+      const xi = lag >= 0 ? j : j + lag;
+      const yi = lag >= 0 ? pj - lag : pj;
+      if (xi < 0 || yi < 0) continue;
+      if (Number.isNaN(x[xi]!) || Number.isNaN(y[yi]!)) continue;
+      a.push(x[xi]!);
+      b.push(y[yi]!);
+    }
+    return a.length >= minP ? refCorrCov(a, b)[stat] : NaN;
+  });
+}
+
+/** Group deviation of member `k` at each of its rows: x − mean of the valid members at that timestamp. */
+export function refGroupDev(members: readonly { ts: readonly number[]; v: readonly number[] }[], k: number, minMembers: number): { dev: number[]; z: number[]; size: number[] } {
+  const me = members[k]!;
+  const dev: number[] = [];
+  const z: number[] = [];
+  const size: number[] = [];
+  for (let i = 0; i < me.ts.length; i++) {
+    const vals: number[] = [];
+    for (const m of members) {
+      const j = m.ts.indexOf(me.ts[i]!);
+      if (j >= 0 && !Number.isNaN(m.v[j]!)) vals.push(m.v[j]!);
+    }
+    size.push(vals.length);
+    const x = me.v[i]!;
+    if (vals.length < minMembers || Number.isNaN(x)) {
+      dev.push(NaN);
+      z.push(NaN);
+      continue;
+    }
+    const mean = vals.reduce((s, v) => s + v, 0) / vals.length;
+    const sd = vals.length >= 2 ? Math.sqrt(vals.reduce((s, v) => s + (v - mean) ** 2, 0) / (vals.length - 1)) : NaN;
+    dev.push(x - mean);
+    z.push(sd > 0 ? (x - mean) / sd : NaN);
+  }
+  return { dev, z, size };
+}
