@@ -3,12 +3,17 @@
  * docs/TRANSFORMS.md for the exact semantics of every option and feature.
  */
 import type { KernelFactory, TransformSpec } from '../kernel.js';
+import { calendarKernel } from './calendar.js';
 import { completenessKernel } from './completeness.js';
+import { autocorrKernel, correlateKernel } from './correlation.js';
+import { groupKernel } from './group.js';
 import { imputeKernel } from './impute.js';
+import { lagKernel } from './lags.js';
 import { outlierKernel } from './outliers.js';
 import { ratioKernel } from './ratio.js';
 import { rollingKernel } from './rolling.js';
 import { scaleKernel } from './scale.js';
+import { spectralKernel } from './spectral.js';
 import { validateKernel } from './validate.js';
 
 /** Built-in kernels by `kind`. */
@@ -20,6 +25,12 @@ export const builtinKernels: Record<string, KernelFactory> = {
   completeness: completenessKernel,
   scale: scaleKernel,
   ratio: ratioKernel,
+  lags: lagKernel,
+  calendar: calendarKernel,
+  autocorr: autocorrKernel,
+  correlate: correlateKernel,
+  spectral: spectralKernel,
+  group: groupKernel,
 };
 
 /**
