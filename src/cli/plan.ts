@@ -281,7 +281,7 @@ function bytes(n: number): string {
 export function formatPlan(r: PlanReport): string {
   const out: string[] = [];
   const s = r.source;
-  out.push(`plan of pipeline "${r.pipeline}" (dry run: nothing fetched or written)`);
+  out.push(`plan of pipeline "${r.pipeline}" (dry run: planning requests only, no data fetched, nothing written)`);
   out.push(`source: ${s.kind}${s.mode ? `, mode ${s.mode}` : ''}${s.extraction ? `, extraction ${s.extraction}` : ''}${s.url ? `, ${s.url}` : ''}${r.shard ? `, shard ${r.shard}` : ''}`);
   out.push(`chunk size: ${num(r.batchRows)} rows${r.adaptive ? ' (adaptive: starting size)' : ''}; halo ${r.halo.haloSamples} samples / ${formatDuration(r.halo.haloMs)}, look-ahead ${formatDuration(r.halo.lookaheadMs)}`);
   if (r.queries.length > 0) {
