@@ -31,6 +31,7 @@ export const ERRORS = {
   PROMFLUX_PROM_LIMITS: { stage: 'extract', message: 'no chunk size satisfies the Prometheus limits (too many series for maxSamplesPerQuery)', action: 'narrow the selector, or raise source.maxSamplesPerQuery if your Prometheus allows it' },
   PROMFLUX_PROM_HTTP_STATUS: { stage: 'extract', message: 'a retryable HTTP status (5xx, 429) from Prometheus', action: 'internal retry signal: retried, and reported as PROMFLUX_PROM_UNAVAILABLE once retries run out' },
   PROMFLUX_PROM_ATTEMPT_TIMEOUT: { stage: 'extract', message: 'one attempt at a Prometheus request timed out', action: 'internal retry signal: retried, and reported as PROMFLUX_PROM_TIMEOUT once retries run out' },
+  PROMFLUX_PROM_TRUNCATED: { stage: 'extract', message: 'a planning request\'s JSON body (series, labels, metadata, instant query) ended before the document did', action: 'internal retry signal: retried, and reported as PROMFLUX_PROM_BAD_RESPONSE ("truncated JSON body") once retries run out' },
   PROMFLUX_WATERMARK_READ: { stage: 'extract', message: 'the incremental/stream watermark file cannot be read or has an unknown format', action: 'check the file\'s permissions; delete it to restart from the configured start' },
   PROMFLUX_WATERMARK_WRITE: { stage: 'extract', message: 'the incremental/stream watermark file cannot be written', action: 'check that its directory exists and is writable' },
   // transform
