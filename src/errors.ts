@@ -34,6 +34,7 @@ export const ERRORS = {
   PROMFLUX_TSDB_NOT_FOUND: { stage: 'extract', message: 'the prometheus-tsdb source found no block (or a file a block lists) at source.path', action: 'point source.path at a snapshot directory, a copy of a data directory, or one block directory' },
   PROMFLUX_TSDB_CORRUPT: { stage: 'extract', message: 'a TSDB index, chunk or tombstone file is corrupt or truncated (the message names the file and byte offset)', action: 'take a fresh snapshot (POST /api/v1/admin/tsdb/snapshot) or copy the block again; nothing of the broken block was written' },
   PROMFLUX_TSDB_UNSUPPORTED: { stage: 'extract', message: 'a TSDB file uses a format version or chunk encoding this promflux does not read', action: 'the message names the file and what it found; use remote read for that range' },
+  PROMFLUX_PROM_TRUNCATED: { stage: 'extract', message: 'a planning request\'s JSON body (series, labels, metadata, instant query) ended before the document did', action: 'internal retry signal: retried, and reported as PROMFLUX_PROM_BAD_RESPONSE ("truncated JSON body") once retries run out' },
   PROMFLUX_WATERMARK_READ: { stage: 'extract', message: 'the incremental/stream watermark file cannot be read or has an unknown format', action: 'check the file\'s permissions; delete it to restart from the configured start' },
   PROMFLUX_WATERMARK_WRITE: { stage: 'extract', message: 'the incremental/stream watermark file cannot be written', action: 'check that its directory exists and is writable' },
   // transform

@@ -7,5 +7,6 @@ import { registerServe } from './serve.js';
 import { registerInfluxCommands } from './influx-commands.js';
 import { registerBench } from './bench.js';
 import { registerLoadtest } from './loadtest.js';
+import { registerPlan } from './plan.js';
 
-export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands, registerBench, registerLoadtest];
+export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands, registerBench, registerLoadtest, registerPlan];

@@ -1,7 +1,8 @@
 /**
  * Test harness: a small fault-injecting HTTP proxy (node:http) in front of a real server. Write
  * requests (/write, /api/v2/write) take the next fault from a script (default: pass through);
- * everything else passes. Each write request is logged with its line count (gunzipped here, test
+ * everything else passes. `faultable` chooses other requests instead (e.g. Prometheus' planning
+ * calls /api/v1/series, /api/v1/metadata). Each write request is logged with its line count (gunzipped here, test
  * side only) and what the proxy did, so tests can assert the client's retry behaviour.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -11,7 +12,9 @@ import { gunzipSync } from 'node:zlib';
 export type Fault =
   | { kind: 'pass' }
   /** Answer with this status without forwarding. */
-  | { kind: 'status'; status: number; retryAfter?: string; body?: string }
+  | { kind: 'status'; status: number; retryAfter?: string; body?: string; contentType?: string }
+  /** Forward, then send only the first `keep` bytes of the server's body (negative: all but the last -keep), with a matching Content-Length (a proxy that cuts bodies). */
+  | { kind: 'truncate'; keep: number }
   /** Read the request, then destroy the socket (ECONNRESET / "other side closed" on the client). */
   | { kind: 'reset' }
   /** Forward after `ms` (a slow server; past the client's timeout it becomes a timeout). */
@@ -62,7 +65,13 @@ function countLines(body: Buffer, gz: boolean): number {
   return n;
 }
 
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
+export interface FaultProxyOptions {
+  /** Which requests take faults (default: InfluxDB writes). */
+  faultable?: (path: string) => boolean;
+}
+
+export async function startFaultProxy(target: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
+  const faultable = options.faultable ?? isWrite;
   const t = new URL(target);
   const queue: Fault[] = [];
   const sockets = new Set<Socket>();
@@ -70,7 +79,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let server: Server;
   let port = 0;
 
-  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, entry: LoggedRequest): void => {
+  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, entry: LoggedRequest, keep?: number): void => {
     const up = httpRequest(
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
       (ur) => {
@@ -79,6 +88,19 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           // the client gave up (timeout); the server still got the write, as with a real slow server
           entry.status = 0;
           ur.resume();
+          return;
+        }
+        if (keep !== undefined) {
+          const parts: Buffer[] = [];
+          ur.on('data', (c: Buffer) => parts.push(c));
+          ur.on('end', () => {
+            const cut = Buffer.concat(parts).subarray(0, keep);
+            const headers = { ...ur.headers, 'content-length': String(cut.length) };
+            delete headers['transfer-encoding'];
+            delete headers['content-encoding'];
+            res.writeHead(ur.statusCode ?? 502, headers);
+            res.end(cut);
+          });
           return;
         }
         res.writeHead(ur.statusCode ?? 502, ur.headers);
@@ -101,7 +123,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const path = req.url ?? '/';
-      if (!isWrite(path)) {
+      if (!faultable(path)) {
         forward(req, body, res, { path, lines: 0, bytes: 0, fault: 'pass', status: 0, at: Date.now() });
         return;
       }
@@ -115,7 +137,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           break;
         case 'status': {
           entry.status = fault.status;
-          const headers: Record<string, string> = { 'content-type': 'application/json' };
+          const headers: Record<string, string> = { 'content-type': fault.contentType ?? 'application/json' };
           if (fault.retryAfter !== undefined) headers['retry-after'] = fault.retryAfter;
           res.writeHead(fault.status, headers);
           res.end(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }));
@@ -123,6 +145,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         }
         case 'reset':
           req.socket.destroy();
+          break;
+        case 'truncate':
+          // ask for an uncompressed body, so the cut is in the bytes the client parses
+          delete req.headers['accept-encoding'];
+          forward(req, body, res, entry, fault.keep);
           break;
         case 'delay':
           setTimeout(() => forward(req, body, res, entry), fault.ms);

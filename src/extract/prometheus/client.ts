@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { PrometheusSourceConfig } from './config.js';
-import { AttemptTimeoutError, HttpStatusError, preview, promError, PromErrorCode } from './errors.js';
+import { AttemptTimeoutError, endsEarly, HttpStatusError, preview, promError, PromErrorCode, TruncatedBodyError } from './errors.js';
 import type { ExtractMetrics } from './metrics.js';
 import { TokenBucket } from '../ratelimit.js';
 import { parseRetryAfter, withRetry, type RetryDecision } from '../../util/retry.js';
@@ -94,13 +94,25 @@ export class PromClient {
 
   /** GET or form POST to an API endpoint (path like "/api/v1/query_range"), with retries. */
   async api(path: string, params: ReadonlyArray<readonly [string, string]>, opts: CallOptions): Promise<HttpResult> {
+    return this.apiWith(path, params, opts, (res) => res);
+  }
+
+  /**
+   * Like `api`, with `finish` run on each attempt's response inside the retry loop: a body that
+   * `finish` finds cut short (TruncatedBodyError) is fetched again like a network failure.
+   */
+  private apiWith<T>(path: string, params: ReadonlyArray<readonly [string, string]>, opts: CallOptions, finish: (res: HttpResult) => T): Promise<T> {
     const qs = new URLSearchParams(params as [string, string][]).toString();
     const post = POSTABLE.has(path) && (this.cfg.method === 'post' || (this.cfg.method === 'auto' && qs.length > AUTO_GET_LIMIT));
     const full = this.prefix + path;
-    return this.withPolicy(opts, path, () =>
-      post
-        ? { method: 'POST', path: full, body: qs, headers: { 'content-type': 'application/x-www-form-urlencoded' } }
-        : { method: 'GET', path: qs ? `${full}?${qs}` : full },
+    return this.withPolicy(
+      opts,
+      path,
+      () =>
+        post
+          ? { method: 'POST', path: full, body: qs, headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+          : { method: 'GET', path: qs ? `${full}?${qs}` : full },
+      finish,
     );
   }
 
@@ -117,33 +129,42 @@ export class PromClient {
         'x-prometheus-remote-read-version': '0.1.0',
         accept: 'application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse, application/x-protobuf',
       },
-    }));
+    }), (res) => res);
   }
 
-  /** Small JSON API calls (series, labels, metadata, instant queries): parsed, `data` returned. */
+  /**
+   * Small JSON API calls (planning: series, labels, metadata; instant queries): parsed, `data`
+   * returned. Retried like data chunks (src/util/retry.ts, `source.retry`): network errors, 5xx,
+   * 429, timeouts, and a body cut short (truncated JSON) are fetched again; a body that is not JSON
+   * at all (a login page, a proxy's error text) fails at once.
+   */
   async json<T>(path: string, params: ReadonlyArray<readonly [string, string]>, opts: CallOptions): Promise<T> {
-    const res = await this.api(path, params, opts);
-    let doc: { status?: string; data?: T; error?: string; errorType?: string };
-    try {
-      doc = JSON.parse(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength).toString('utf8')) as typeof doc;
-    } catch (err) {
-      throw promError(
-        PromErrorCode.badResponse,
-        `${opts.what}: ${path} returned a body that is not JSON (${res.contentType || 'no content-type'}, starts "${preview(res.body)}"); is ${this.cfg.url} a Prometheus API, not a proxy or login page?`,
-        err,
-      );
-    }
-    if (doc.status !== 'success') {
-      throw promError(PromErrorCode.queryError, `${opts.what}: Prometheus ${path} answered ${doc.errorType ?? 'error'}: ${doc.error ?? 'no message'}`);
+    type Doc = { status?: string; data?: T; error?: string; errorType?: string };
+    const doc = await this.apiWith(path, params, opts, (res): Doc => {
+      const text = Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength).toString('utf8');
+      try {
+        return JSON.parse(text) as Doc;
+      } catch (err) {
+        if (endsEarly(text, err)) throw new TruncatedBodyError(res.body.byteLength, `${(err as Error).message}; ends "…${tail(res.body)}"`);
+        throw promError(
+          PromErrorCode.badResponse,
+          `${opts.what}: ${path} returned a body that is not JSON (${res.contentType || 'no content-type'}, starts "${preview(res.body)}"); is ${this.cfg.url} a Prometheus API, not a proxy or login page?`,
+          err,
+        );
+      }
+    });
+    if (doc === null || typeof doc !== 'object' || doc.status !== 'success') {
+      throw promError(PromErrorCode.queryError, `${opts.what}: Prometheus ${path} answered ${doc?.errorType ?? 'error'}: ${doc?.error ?? 'no message'}`);
     }
     return doc.data as T;
   }
 
-  private async withPolicy(
+  private async withPolicy<T>(
     opts: CallOptions,
     path: string,
     build: () => { method: 'GET' | 'POST'; path: string; body?: string | Uint8Array; headers?: Record<string, string> },
-  ): Promise<HttpResult> {
+    finish: (res: HttpResult) => T,
+  ): Promise<T> {
     const endpoint = opts.endpoint ?? path.slice(path.lastIndexOf('/') + 1);
     const policy = { ...this.cfg.retry, jitter: 'full' as const };
     let attempts = 0;
@@ -162,7 +183,13 @@ export class PromClient {
           const release = await this.sem.acquire(opts.signal);
           try {
             await this.bucket.acquire(opts.signal);
-            return await this.attempt(build(), endpoint, opts);
+            const res = await this.attempt(build(), endpoint, opts);
+            try {
+              return finish(res);
+            } catch (err) {
+              if (err instanceof TruncatedBodyError) this.metrics.errors.inc({ reason: 'truncated' });
+              throw err;
+            }
           } finally {
             release();
           }
@@ -176,7 +203,7 @@ export class PromClient {
   private classify(err: unknown): RetryDecision {
     if (err instanceof SourceError) return { retry: false };
     if (err instanceof HttpStatusError) return { retry: true, afterMs: err.retryAfterMs };
-    if (err instanceof AttemptTimeoutError) return { retry: true };
+    if (err instanceof AttemptTimeoutError || err instanceof TruncatedBodyError) return { retry: true };
     const code = errCode(err);
     if (code !== undefined && RETRYABLE_NET.has(code)) return { retry: true };
     // undici wraps some socket failures without a code we know; treat other non-HTTP errors as network
@@ -194,6 +221,13 @@ export class PromClient {
     if (opts.signal?.aborted) return err;
     if (err instanceof SourceError) return err;
     const tries = `after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+    if (err instanceof TruncatedBodyError) {
+      return promError(
+        PromErrorCode.badResponse,
+        `${opts.what}: ${this.cfg.url} ${endpoint} returned a ${err.message} ${tries}; the connection or a proxy in front of Prometheus cut the response short: check the proxy's buffering, size and timeout limits, or raise retry.attempts`,
+        err,
+      );
+    }
     if (err instanceof AttemptTimeoutError) {
       return promError(
         PromErrorCode.timeout,
@@ -275,6 +309,13 @@ export class PromClient {
     this.bucket.close();
     await this.pool.close();
   }
+}
+
+/** Last bytes of a body, printable (where a truncated body stops). */
+function tail(body: Uint8Array, max = 40): string {
+  let from = Math.max(0, body.length - max);
+  while (from > 0 && from < body.length && (body[from]! & 0xc0) === 0x80) from++; // start on a character
+  return preview(body.subarray(from), max);
 }
 
 /** Prometheus' error JSON → "bad_data: parse error ..."; anything else → a short printable preview. */

@@ -47,13 +47,53 @@ export class AttemptTimeoutError extends Error {
   }
 }
 
-/** First bytes of a body, printable, for error messages ("<!DOCTYPE html><html>..."). */
-export function preview(bytes: Uint8Array, max = 120): string {
-  const n = Math.min(bytes.length, max);
-  let s = '';
-  for (let i = 0; i < n; i++) {
-    const c = bytes[i]!;
-    s += c >= 32 && c < 127 ? String.fromCharCode(c) : c === 10 || c === 13 || c === 9 ? ' ' : '·';
+/**
+ * A 2xx JSON body that ends before the document does (a connection or proxy cut it short, with a
+ * Content-Length that matched what was sent): retried like a network error, since the same request
+ * usually succeeds again.
+ */
+export class TruncatedBodyError extends Error {
+  readonly code = 'PROMFLUX_PROM_TRUNCATED';
+  constructor(
+    readonly bytes: number,
+    readonly detail: string,
+  ) {
+    super(`truncated JSON body (ended after ${bytes} bytes: ${detail})`);
+    this.name = 'TruncatedBodyError';
   }
-  return bytes.length > max ? s + '…' : s;
+}
+
+/**
+ * Whether JSON.parse failed because the text ended early (truncation) rather than because it is not
+ * JSON: V8 says "Unexpected end of JSON input", or names a position at (or past) the end of the text.
+ * Only a text that starts like a JSON document counts.
+ */
+export function endsEarly(text: string, err: unknown): boolean {
+  const t = text.trimEnd();
+  if (!/^\s*[{[]/.test(t)) return false;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/end of JSON input/i.test(msg)) return true;
+  const m = /at position (\d+)/.exec(msg);
+  return m !== null && Number(m[1]) >= t.length;
+}
+
+/**
+ * First bytes of a body, printable, for error messages ("<!DOCTYPE html><html>..."). Decoded as
+ * UTF-8 and cut at a character boundary (never inside a multi-byte sequence); invalid bytes show as
+ * U+FFFD, control characters as "·" (tab, CR, LF as a space).
+ */
+export function preview(bytes: Uint8Array, max = 120): string {
+  let n = Math.min(bytes.length, Math.max(0, max));
+  if (n < bytes.length && (bytes[n]! & 0xc0) === 0x80) {
+    // bytes[n] continues a sequence: back up to its lead byte (at most 3 bytes back) and cut there
+    let i = n;
+    while (i > 0 && n - i < 3 && (bytes[i]! & 0xc0) === 0x80) i--;
+    if ((bytes[i]! & 0xc0) === 0xc0) n = i;
+  }
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, n)
+    .toString('utf8')
+    .replace(/[\t\n\r]/g, ' ')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '·');
+  return n < bytes.length ? text + '…' : text;
 }

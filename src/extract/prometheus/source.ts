@@ -263,6 +263,30 @@ export class PrometheusSource implements Source {
     });
   }
 
+  /**
+   * `promflux plan`: the chunks the opened plan would fetch, each query planned to its end at
+   * `targetRows` rows per chunk, without fetching anything (planned on copies of the query states,
+   * so the source's own plan is untouched). `skippedMs`: time of the window a checkpoint or the
+   * watermarks already cover.
+   */
+  planPreview(targetRows: number): {
+    limits: PlanLimits;
+    queries: Array<{ name: string; expr: string; series: number; startMs: number; endMs: number; skippedMs: number; chunks: PlannedChunk[] }>;
+  } {
+    if (!this.opened) throw new Error('PrometheusSource.planPreview() before open()');
+    return {
+      limits: this.limits,
+      queries: this.queries.map((q) => {
+        const copy: QueryState = { ...q, done: q.done.map(([a, b]) => [a, b] as [number, number]) };
+        const chunks: PlannedChunk[] = [];
+        for (let c = planNext(copy, Math.max(1, targetRows), this.limits); c; c = planNext(copy, Math.max(1, targetRows), this.limits)) chunks.push({ ...c, query: q });
+        let skippedMs = 0;
+        for (const [a, b] of q.done) skippedMs += Math.max(0, Math.min(b, q.end) - Math.max(a, q.cursor));
+        return { name: q.name, expr: q.expr, series: q.series, startMs: q.cursor, endMs: q.end, skippedMs, chunks };
+      }),
+    };
+  }
+
   next(targetRows: number): Promise<SourceChunk | null> {
     // serialize callers: chunks come out in plan order
     const p = this.serial.then(() => this.nextInner(Math.max(1, targetRows)));
