@@ -20,7 +20,7 @@ import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
-import { haloMargin } from '../pool/halo-check.js';
+import { haloMargin } from '../transform/halo-check.js';
 import { BatchSizer } from './adaptive.js';
 import { CheckpointStore, OutputCommits } from './checkpoint.js';
 import { finalizeReports, mergeReports, type ReportAccumulator } from '../transform/reports.js';
@@ -31,6 +31,7 @@ import { createSink, createSource } from './components.js';
 import { dispatch, newTotals, type BatchEvent, type DispatchTotals } from './dispatcher.js';
 import type { Source } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
+import { compileSchemaMapping, schemaMappingSchema, type SchemaMappingConfig } from '../load/schema.js';
 import { RunVerifyState, verifyError, verifyRun, type PersistedVerify, type VerifiedSummary, type VerifySettings } from '../load/influx/run-verify.js';
 import type { InfluxSinkConfig } from '../load/influx/config.js';
 import type { CountPlanQuery } from '../extract/prometheus/counts.js';
@@ -244,7 +245,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       transforms,
       encode: {
         ...cfg.encode,
-        ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}),
+        ...(schemaCfg !== undefined ? { schema: validSchemaMapping(schemaCfg, cfg.schema !== undefined ? `pipelines.${cfg.name}.schema` : `pipelines.${cfg.name}.sink.schema`) } : {}),
         ...(keyCfg.tagValues ? { tagValues: keyCfg.tagValues } : {}),
         ...(keyCfg.tagReplacement !== undefined ? { tagReplacement: keyCfg.tagReplacement } : {}),
       },
@@ -333,7 +334,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       pool = new WorkerPool({ workers });
       await source.open({
         // A small margin beyond the chain's need: a few rows dropped in the halo then cost no re-run
-        // (src/pool/halo-check.ts; the dispatcher widens the halo when even that is not enough).
+        // (src/transform/halo-check.ts; the dispatcher widens the halo when even that is not enough).
         haloSamples: halo.haloSamples + haloMargin(halo.haloSamples),
         haloMs: halo.haloMs,
         lookaheadMs: halo.lookaheadMs,
@@ -567,6 +568,21 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     log.info({ samplesIn: summary.samplesIn, linesOut: summary.linesOut, wallMs: summary.wallMs, status: summary.status }, 'run finished');
     return summary;
   }
+}
+
+/**
+ * The schema mapping, validated (defaults filled in) on the main thread: workers compile it with
+ * the pure src/encode/schema-map.ts and load no zod. A bad mapping fails the run before any batch.
+ */
+function validSchemaMapping(raw: unknown, key: string): SchemaMappingConfig {
+  const parsed = schemaMappingSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(mapping)'}: ${i.message}`).join('; '), { key });
+  try {
+    compileSchemaMapping(parsed.data);
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { key });
+  }
+  return parsed.data;
 }
 
 /**

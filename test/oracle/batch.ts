@@ -10,7 +10,7 @@ import type { Kernel } from '../../src/transform/kernel.js';
 import { compileTransforms, type TransformSpec } from '../../src/transform/registry.js';
 import { haloOf } from '../../src/transform/registry.js';
 import { writeStaleNaN } from '../../src/transform/kernels/validate.js';
-import { HaloCheck, haloMargin, type HaloAsk } from '../../src/pool/halo-check.js';
+import { HaloCheck, haloMargin, type HaloAsk } from '../../src/transform/halo-check.js';
 
 /**
  * Run a kernel chain exactly as the worker does (src/pool/worker.ts): a kernel that dropped rows is
