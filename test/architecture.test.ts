@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import ts from 'typescript';
 
 const root = join(import.meta.dirname, '..', '..');
 const src = join(root, 'src');
@@ -164,5 +165,35 @@ describe('architecture: imports run one way, downstream', () => {
     const path = (f: string): string => (seen.get(f) ? `${path(seen.get(f)!)} → ${f}` : f);
     const hits = [...seen.keys()].filter((f) => zod.has(f)).map(path);
     assert.deepEqual(hits, [], `the worker loads zod through:\n  ${hits.join('\n  ')}`);
+  });
+});
+
+/** Longest function body allowed in src/pipeline/ (lines from the opening to the closing brace). */
+const MAX_PIPELINE_FUNCTION_LINES = 60;
+
+describe('architecture: pipeline/ orchestrates in small named steps', () => {
+  it(`no function in src/pipeline/*.ts is longer than ${MAX_PIPELINE_FUNCTION_LINES} lines`, () => {
+    const dir = join(src, 'pipeline');
+    const long: string[] = [];
+    let functions = 0;
+    for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const file = join(dir, name);
+      const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+      const visit = (node: ts.Node): void => {
+        if (ts.isFunctionLike(node) && 'body' in node && node.body && ts.isBlock(node.body as ts.Node)) {
+          functions++;
+          const body = node.body as ts.Block;
+          const first = sf.getLineAndCharacterOfPosition(body.getStart(sf)).line;
+          const last = sf.getLineAndCharacterOfPosition(body.getEnd()).line;
+          const lines = last - first + 1;
+          const fname = (node as { name?: ts.Node }).name?.getText(sf) ?? '(anonymous)';
+          if (lines > MAX_PIPELINE_FUNCTION_LINES) long.push(`  src/pipeline/${name}:${first + 1} ${fname}: ${lines} lines`);
+        }
+        ts.forEachChild(node, visit);
+      };
+      visit(sf);
+    }
+    assert.ok(functions >= 40, `only ${functions} function bodies found in src/pipeline/: the walk no longer sees the code`);
+    assert.deepEqual(long, [], `functions over ${MAX_PIPELINE_FUNCTION_LINES} lines (split them into named steps):\n${long.join('\n')}`);
   });
 });
