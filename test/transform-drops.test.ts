@@ -16,7 +16,7 @@ import { rand01, syntheticSeries, syntheticValue } from '../src/extract/syntheti
 import { SyntheticSource, syntheticSourceSchema } from '../src/extract/synthetic.js';
 import type { Source, SourceChunk, SourceOpenOptions } from '../src/extract/source.js';
 import { close, firstDifference, runSplit } from './oracle/batch.js';
-import type { TransformSpec } from '../src/transform/registry.js';
+import type { TransformSpec } from '../src/transform/kernel.js';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { DropLog } from '../src/observe/drop-log.js';

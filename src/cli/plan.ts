@@ -20,7 +20,7 @@ import { ConfigError } from '../errors.js';
 import { createLogger } from '../observe/logger.js';
 import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact.js';
 import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
-import { haloMargin } from '../pool/halo-check.js';
+import { haloMargin } from '../transform/halo-check.js';
 import { BatchSizer } from '../pipeline/adaptive.js';
 import { CheckpointStore } from '../pipeline/checkpoint.js';
 import { createSource } from '../pipeline/components.js';

@@ -70,7 +70,7 @@ export interface Source {
   /**
    * The same chunk with `extraSamples` more halo samples per series, when the source can provide
    * them exactly (the dispatcher asks when rows dropped in the halo left too little context; see
-   * src/pool/halo-check.ts). Absent or undefined: the shortness is counted as `halo_short`.
+   * src/transform/halo-check.ts). Absent or undefined: the shortness is counted as `halo_short`.
    */
   widenHalo?(chunk: SourceChunk, extraSamples: number): SourceChunk | undefined;
   /** Fetch a chunk again (same id and window) after its body failed to decode (e.g. truncated by a proxy). */

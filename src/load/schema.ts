@@ -1,28 +1,15 @@
 /**
- * Schema mapping: Prometheus metric/labels/columns → InfluxDB measurement/tags/fields.
- *
- * The config is plain data (structured-cloneable), validated by `schemaMappingSchema`, and compiled
- * in each worker by `compileSchemaMapping` into pure functions the line-protocol encoder calls once
- * per *series* (mapSeries) and once per *column* (mapField) — never per sample. The encoder caches
- * the results for the batch's series table.
- *
- * A series for which mapSeries returns null is excluded: the encoder drops its rows and counts them
- * under the drop reason SCHEMA_EXCLUDED_REASON, so every sample still ends written or dropped.
+ * The schema-mapping config (Prometheus metric/labels/columns → InfluxDB measurement/tags/fields):
+ * its zod schema, validated on the main thread. The mapping itself is a pure function in
+ * src/encode/schema-map.ts (no zod, so workers can load it); `compileSchemaMapping` here validates
+ * a raw config and compiles it.
  */
 import { z } from 'zod';
 import { replacementProblem } from '../encode/escape.js';
+import { compileMapping, type CompiledSchemaMapping, type SchemaMappingConfig as PureMappingConfig } from '../encode/schema-map.js';
 
-/** Drop reason the encoder counts for rows of series excluded by the mapping. */
-export const SCHEMA_EXCLUDED_REASON = 'schema_excluded';
-
-/**
- * Drop reason for rows of a series whose target series key (measurement + tag set after mapping and
- * key policy) another source series already holds in this run (`sink.onCollision: drop`).
- */
-export const SERIES_COLLISION_REASON = 'series_collision';
-
-/** Drop reason under `sink.tagValues: drop` for a series whose names line protocol cannot carry. */
-export const UNENCODABLE_SERIES_KEY_REASON = 'unencodable_series_key';
+export { SCHEMA_EXCLUDED_REASON, SERIES_COLLISION_REASON, UNENCODABLE_SERIES_KEY_REASON } from '../encode/schema-map.js';
+export type { CompiledSchemaMapping, MappedField, MappedSeries } from '../encode/schema-map.js';
 
 /**
  * Series-key options of the line-protocol sinks (file, influx); spread into their schemas. Optional
@@ -102,107 +89,15 @@ export const schemaMappingSchema = z
 export type SchemaMappingConfig = z.output<typeof schemaMappingSchema>;
 export type SchemaMappingInput = z.input<typeof schemaMappingSchema>;
 
-export interface MappedSeries {
-  measurement: string;
-  tags: Record<string, string>;
-}
-
-export interface MappedField {
-  name: string;
-  type: 'float' | 'int';
-}
-
-export interface CompiledSchemaMapping {
-  /** null = series excluded (its rows are dropped as SCHEMA_EXCLUDED_REASON). */
-  mapSeries(name: string, labels: Readonly<Record<string, string>>): MappedSeries | null;
-  /** null = column not written. */
-  mapField(column: string): MappedField | null;
-}
-
-function globToRegExp(g: string): RegExp {
-  const src = g.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
-  return new RegExp(`^${src}$`);
-}
-
-function matcher(globs: readonly string[] | undefined): ((s: string) => boolean) | null {
-  if (!globs) return null;
-  const exact = new Set(globs.filter((g) => !g.includes('*')));
-  const res = globs.filter((g) => g.includes('*')).map(globToRegExp);
-  return (s) => exact.has(s) || res.some((r) => r.test(s));
-}
-
-function expand(template: string, name: string, groups: readonly string[] = []): string {
-  return template
-    .replace(/\$\{name\}/g, name)
-    .replace(/\$(\d)/g, (_m, d: string) => groups[Number(d)] ?? '');
-}
+/** Compile-time check: what the zod schema outputs is what the pure mapping takes. */
+const outputFitsMapping = (cfg: SchemaMappingConfig): PureMappingConfig => cfg;
+void outputFitsMapping;
 
 /**
- * Compile a (validated or raw) mapping config. Throws on an invalid regex rule or on two labels
- * renamed to the same tag key, so configuration errors surface before any worker runs.
+ * Validate a raw (or validated) mapping config and compile it. Throws a zod error on an invalid
+ * config, and (compileMapping) on an invalid regex rule or on two labels renamed to the same tag
+ * key, so configuration errors surface before any worker runs.
  */
 export function compileSchemaMapping(input: SchemaMappingInput | SchemaMappingConfig = {}): CompiledSchemaMapping {
-  const cfg = schemaMappingSchema.parse(input);
-  const m = cfg.measurement;
-  const rules = m.rules.map((r, i) => {
-    try {
-      return { re: new RegExp(r.match), measurement: r.measurement };
-    } catch (err) {
-      throw new Error(`schema.measurement.rules[${i}].match: invalid regex "${r.match}": ${(err as Error).message}`);
-    }
-  });
-  const excludeMetric = matcher(m.exclude)!;
-  const includeMetric = matcher(m.include);
-  const allowTag = matcher(cfg.tags.allow);
-  const denyTag = matcher(cfg.tags.deny)!;
-  const tagRename = new Map(Object.entries(cfg.tags.rename));
-  const targets = new Map<string, string>();
-  for (const [from, to] of tagRename) {
-    const prev = targets.get(to);
-    if (prev !== undefined) throw new Error(`schema.tags.rename: labels "${prev}" and "${from}" are both renamed to "${to}"`);
-    targets.set(to, from);
-  }
-  const fieldRename = new Map(Object.entries(cfg.fields.rename));
-  const intField = matcher(cfg.fields.integer)!;
-  const includeField = matcher(cfg.fields.include);
-  const excludeField = matcher(cfg.fields.exclude)!;
-
-  const measurementOf = (name: string): string => {
-    const renamed = m.rename[name];
-    if (renamed !== undefined) return renamed;
-    for (const r of rules) {
-      const g = r.re.exec(name);
-      if (g) return expand(r.measurement, name, g);
-    }
-    return expand(m.default, name);
-  };
-
-  return {
-    mapSeries(name, labels) {
-      if (excludeMetric(name) || (includeMetric && !includeMetric(name))) return null;
-      const measurement = measurementOf(name);
-      if (measurement === '') return null;
-      const tags: Record<string, string> = {};
-      const renamedKeys = new Set<string>();
-      for (const k of Object.keys(labels)) {
-        const v = labels[k]!;
-        // Prometheus treats an empty label as absent; InfluxDB rejects empty tag values.
-        if (k === '__name__' || v === '') continue;
-        if (allowTag && !allowTag(k)) continue;
-        if (denyTag(k)) continue;
-        const to = tagRename.get(k);
-        if (to !== undefined) {
-          tags[to] = v;
-          renamedKeys.add(to);
-        } else if (!renamedKeys.has(k)) {
-          tags[k] = v;
-        }
-      }
-      return { measurement, tags };
-    },
-    mapField(column) {
-      if (excludeField(column) || (includeField && !includeField(column))) return null;
-      return { name: fieldRename.get(column) ?? column, type: intField(column) ? 'int' : 'float' };
-    },
-  };
+  return compileMapping(schemaMappingSchema.parse(input));
 }

@@ -4,28 +4,9 @@
  * the batch is accepted (durably, for network sinks): the dispatcher holds an in-flight slot until
  * then, which is how a slow sink slows the source (backpressure, not buffering).
  */
+import type { FeatureColumns } from '../encode/columns.js';
 
-/** Compacted output columns (non-halo, non-dropped rows) for columnar sinks, SAB-backed. */
-export interface FeatureColumns {
-  rows: number;
-  /** Uint32 index into seriesKeys. */
-  series: SharedArrayBuffer;
-  seriesKeys: string[];
-  /** Per-row series key as Arrow Utf8: Int32 offsets (rows + 1) and UTF-8 bytes, built in the worker. */
-  seriesOffsets: SharedArrayBuffer;
-  seriesData: SharedArrayBuffer;
-  /** Float64 epoch ms. */
-  ts: SharedArrayBuffer;
-  /** Int64 epoch ms (little-endian), ready for an Arrow Timestamp(ms) column. */
-  ts64: SharedArrayBuffer;
-  /** Float64 sample value (after cleaning/scaling). */
-  value: SharedArrayBuffer;
-  /** Uint32 flag bits. */
-  flags: SharedArrayBuffer;
-  /** Feature name → Float64 column, in `featureNames` order. */
-  featureNames: string[];
-  features: SharedArrayBuffer[];
-}
+export type { FeatureColumns } from '../encode/columns.js';
 
 export interface EncodedBatch {
   batchId: number;

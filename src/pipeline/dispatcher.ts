@@ -9,14 +9,16 @@
 import type { Logger } from 'pino';
 import { batchBytes } from '../batch/layout.js';
 import { BatchBufferPool, ByteBufferPool } from '../batch/pool.js';
-import { BatchFailedError, PromfluxError } from '../errors.js';
+import { BatchFailedError } from '../errors.js';
 import type { Source, SourceChunk } from '../extract/source.js';
-import type { Sink } from '../load/sink.js';
+import type { Sink, SinkWriteResult } from '../load/sink.js';
 import type { EngineMetrics } from '../observe/metrics.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
 import type { BatchSizer } from './adaptive.js';
 import { DropLog } from '../observe/drop-log.js';
+import { RetryPolicy } from './retry-policy.js';
+import { addTotal, addTotals } from './totals.js';
 
 /**
  * Re-runs of one batch with a wider halo (×4 each) before its shortness is counted (`halo_short`):
@@ -112,276 +114,344 @@ export function newTotals(): DispatchTotals {
   };
 }
 
+/** Run the source through the pool into the sink; resolves with the totals, or throws the first failure (with `.totals`). */
 export async function dispatch(o: DispatcherOptions): Promise<DispatchTotals> {
-  const totals = o.totals ?? newTotals();
-  const inflight = new Set<Promise<void>>();
-  let failure: Error | undefined;
-  let nextId = 0;
-  const want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
-  // Idle buffers kept for reuse: about one in-flight set.
-  // Recycled batch and output buffers (grow-only slots, see src/batch/pool.ts).
-  const buffers = new BatchBufferPool();
-  const outBuffers = new ByteBufferPool();
-  // Line-protocol bytes per input row, measured (smoothed) to size output buffers.
-  let lpBytesPerRow = 256;
-  // Outcome of recent batch attempts (1 = failed), for the error-rate threshold.
-  const recent: number[] = [];
-  const outcome = (failed: boolean): void => {
-    const m = o.maxErrorRate;
-    if (!m) return;
-    recent.push(failed ? 1 : 0);
-    if (recent.length > m.window) recent.shift();
-    const errors = recent.reduce((a, b) => a + b, 0);
-    if (recent.length >= m.window && errors / recent.length > m.ratio) {
-      failure ??= new PromfluxError(
-        'PROMFLUX_ERROR_RATE',
-        `${errors} of the last ${recent.length} batch attempts failed (${((100 * errors) / recent.length).toFixed(0)}% > engine.maxErrorRate.ratio ${(m.ratio * 100).toFixed(0)}%); see the errors logged above`,
-      );
-    }
-  };
-  const pipe = o.pipelineName;
-  const dropLog = new DropLog(o.logger);
+  return new Dispatcher(o).run();
+}
 
+/** One batch being worked on: its chunk (refetched or widened along the way) and its attempt counts. */
+interface BatchAttempt {
+  id: number;
+  chunk: SourceChunk;
+  /** Retries made after failures. */
+  retries: number;
+  /** Re-encodings without colliding series. */
+  reruns: number;
+  /** Re-runs with a wider halo. */
+  widenings: number;
+}
+
+type Collision = { source: string; holder: string; target: string };
+
+/**
+ * The dispatch loop and the named steps of one batch: run a task (retry/skip/fail by the policy),
+ * widen the halo, settle series collisions, ship to the sink, account, size, record metrics,
+ * recycle buffers.
+ */
+class Dispatcher {
+  private readonly totals: DispatchTotals;
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: Error | undefined;
+  private nextId = 0;
+  private readonly want: { lp: boolean; columns: boolean };
+  // Recycled batch and output buffers (grow-only slots, see src/batch/pool.ts): about one in-flight set.
+  private readonly buffers = new BatchBufferPool();
+  private readonly outBuffers = new ByteBufferPool();
+  /** Line-protocol bytes per input row, measured (smoothed) to size output buffers. */
+  private lpBytesPerRow = 256;
+  private readonly policy: RetryPolicy;
+  private readonly pipe: string;
+  private readonly dropLog: DropLog;
   // Series-key collisions, checked per series (never per sample) over the whole run: target series
   // key (line-protocol text of measurement + tags, after schema mapping and key policy) → the source
   // series key that holds it. The first batch to reach the sink with a target key claims it; within
   // one batch the smallest source key (JS string order) wins. `losers` are the series dropped for it.
-  const claims = new Map<string, string>();
-  const losers = new Set<string>();
-  const onCollision = o.onCollision ?? 'fail';
-  const collisionsOf = (r: ProcessResult): { source: string; holder: string; target: string }[] => {
+  private readonly claims = new Map<string, string>();
+  private readonly losers = new Set<string>();
+  private readonly onCollision: 'fail' | 'drop';
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.totals = o.totals ?? newTotals();
+    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
+    this.policy = new RetryPolicy({ onError: o.onError, retries: o.retries, ...(o.maxErrorRate ? { maxErrorRate: o.maxErrorRate } : {}) });
+    this.pipe = o.pipelineName;
+    this.dropLog = new DropLog(o.logger);
+    this.onCollision = o.onCollision ?? 'fail';
+  }
+
+  async run(): Promise<DispatchTotals> {
+    const o = this.o;
+    try {
+      while (!this.failure && !o.signal?.aborted) {
+        while (this.inflight.size >= o.maxInFlight && !this.failure) await Promise.race(this.inflight);
+        if (this.failure || o.signal?.aborted) break;
+        const size = o.sizer.next();
+        const chunk = await o.source.next(size);
+        if (!chunk) break;
+        const p: Promise<void> = this.processChunk(chunk, size)
+          .catch((err: unknown) => {
+            this.failure ??= err instanceof Error ? err : new Error(String(err));
+          })
+          .finally(() => {
+            this.inflight.delete(p);
+            o.metrics?.inFlight.set({ pipeline: this.pipe }, this.inflight.size);
+          });
+        this.inflight.add(p);
+        o.metrics?.inFlight.set({ pipeline: this.pipe }, this.inflight.size);
+      }
+    } catch (err) {
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+    }
+    // Drain: let every batch already handed out finish (graceful stop keeps their data).
+    await Promise.allSettled([...this.inflight]);
+    this.dropLog.finish();
+    if (this.failure) {
+      (this.failure as Error & { totals?: DispatchTotals }).totals = this.totals;
+      throw this.failure;
+    }
+    return this.totals;
+  }
+
+  /** One batch: attempt it until it is written, skipped, or fails the run. */
+  private async processChunk(chunk: SourceChunk, size: number): Promise<void> {
+    const a: BatchAttempt = { id: this.nextId++, chunk, retries: 0, reruns: 0, widenings: 0 };
+    for (;;) {
+      const t0 = performance.now();
+      const result = await this.attempt(a);
+      if (result === 'again') continue;
+      if (result === 'skipped') return;
+      const latencyMs = performance.now() - t0;
+      if (result.haloShort && this.widenHalo(a, result)) continue;
+      this.dropLog.observe(result.dropSeries, a.chunk.id, result.dropSeriesCapped);
+      if (this.settleCollisions(a, result)) continue;
+      await this.deliver(a, result, size, latencyMs);
+      return;
+    }
+  }
+
+  /** Run the batch's task in a worker; a failure is retried, skipped or thrown as the policy says. */
+  private async attempt(a: BatchAttempt): Promise<ProcessResult | 'again' | 'skipped'> {
+    const { chunk, id } = a;
+    const batch = this.buffers.acquire(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
+    const halo = haloOfChunk(chunk);
+    let result: ProcessResult;
+    try {
+      result = await this.o.pool.run({
+        batch,
+        fill: chunk.fill,
+        pipeline: this.o.spec,
+        nowMs: Date.now(),
+        want: this.want,
+        ...(halo ? { halo } : {}),
+        ...(this.want.lp ? { out: this.outBuffers.acquire(Math.ceil(chunk.estRows * this.lpBytesPerRow * 1.1) + 4096) } : {}),
+        ...(this.o.faults?.has(id) && a.retries === 0 && a.reruns === 0 ? { fault: this.o.faults.get(id)! } : {}),
+        ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
+      });
+    } catch (err) {
+      return this.workerFailed(a, err as Error);
+    }
+    return result.error ? this.taskFailed(a, result) : result;
+  }
+
+  /** The worker died or threw outside its guard (e.g. out of memory): retry on a fresh worker, or fail. */
+  private workerFailed(a: BatchAttempt, e: Error): 'again' {
+    this.noteOutcome(true);
+    this.o.metrics?.errors.inc({ pipeline: this.pipe, stage: 'worker', code: 'PROMFLUX_WORKER_FAILED' });
+    if (this.policy.decide({ kind: 'worker' }, a.retries, this.failure !== undefined).action === 'retry') {
+      a.retries++;
+      this.totals.retries++;
+      this.o.logger.warn({ batch: a.id, chunk: a.chunk.id, attempt: a.retries, err: e.message }, 'worker failed on batch; retrying');
+      return 'again';
+    }
+    throw new BatchFailedError(a.id, a.chunk.id, 'worker', undefined, `batch ${a.id} (chunk ${a.chunk.id}) failed after ${a.retries + 1} attempt(s): worker error: ${e.message}`, 'PROMFLUX_WORKER_FAILED');
+  }
+
+  /** The task reported an error (fill, kernel, encode): retry (refetching a fill), skip, or fail. */
+  private async taskFailed(a: BatchAttempt, result: ProcessResult): Promise<'again' | 'skipped'> {
+    const err = result.error!;
+    this.noteOutcome(true);
+    this.o.metrics?.errors.inc({ pipeline: this.pipe, stage: err.stage, code: err.code });
+    const decision = this.policy.decide({ kind: 'task', error: err }, a.retries, this.failure !== undefined);
+    if (decision.action === 'retry') {
+      a.retries++;
+      this.totals.retries++;
+      this.o.logger.warn({ batch: a.id, chunk: a.chunk.id, attempt: a.retries, err: err.message }, 'batch failed; retrying');
+      if (decision.refetch && this.o.source.refetch) a.chunk = await this.o.source.refetch(a.chunk);
+      return 'again';
+    }
+    if (decision.action === 'fail') throw new BatchFailedError(a.id, a.chunk.id, err.stage, err.kernel, err.message, err.code);
+    this.totals.failedBatches++;
+    // Samples of a batch whose fill succeeded are known: account for them as dropped.
+    if (result.samplesIn > 0) {
+      this.totals.samplesIn += result.samplesIn;
+      addTotal(this.totals.dropped, `batch_failed:${err.kernel ?? err.stage}`, result.samplesIn);
+    }
+    this.o.logger.error({ batch: a.id, chunk: a.chunk.id, stage: err.stage, kernel: err.kernel, err: err.message }, 'batch failed; skipped (engine.onError=skip)');
+    this.o.metrics?.batches.inc({ pipeline: this.pipe, outcome: 'skipped' });
+    return 'skipped';
+  }
+
+  /** Error-rate threshold: the first attempt outcome that exceeds it fails the run. */
+  private noteOutcome(failed: boolean): void {
+    const tooMany = this.policy.outcome(failed);
+    if (tooMany) this.failure ??= tooMany;
+  }
+
+  /**
+   * Rows dropped in the halo left some series' first rows short of context: true when the batch is
+   * to run again with a wider halo (exact for any split); else the shortness is counted and logged.
+   */
+  private widenHalo(a: BatchAttempt, result: ProcessResult): boolean {
+    const short = result.haloShort!;
+    const { id, chunk } = a;
+    const wider = a.widenings < MAX_HALO_WIDENINGS ? this.o.source.widenHalo?.(chunk, Math.max(8, 2 * short.rows, 3 * (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
+    if (wider) {
+      a.widenings++;
+      addTotal(this.totals.counters, 'halo_refill', 1);
+      this.o.logger.debug({ batch: id, chunk: chunk.id, short, haloSamples: wider.fill['haloSamples'] }, 'halo short after drops; re-running the batch with a wider halo');
+      this.recycle(result, false);
+      a.chunk = wider;
+      return true;
+    }
+    addTotal(this.totals.counters, 'halo_short', short.runs);
+    this.o.logger.warn(
+      { batch: id, chunk: chunk.id, series: short.runs, rows: short.rows },
+      `batch ${id} (chunk ${chunk.id}): dropped halo rows left ${short.runs} series without full window context for up to ${short.rows} rows, and the source cannot provide more; their first feature values may differ from a run with other batch sizes (counter halo_short)`,
+    );
+    return false;
+  }
+
+  /** Pairs of source series in this batch whose target key another series holds; claims the keys when there are none. */
+  private collisionsOf(r: ProcessResult): Collision[] {
     const n = r.seriesKeys.length;
-    if (!want.lp || r.targetKeys.length !== n) return [];
+    if (!this.want.lp || r.targetKeys.length !== n) return [];
     const order = [...r.seriesKeys.keys()].sort((a, b) => (r.seriesKeys[a]! < r.seriesKeys[b]! ? -1 : r.seriesKeys[a]! > r.seriesKeys[b]! ? 1 : 0));
     const local = new Map<string, string>();
-    const found: { source: string; holder: string; target: string }[] = [];
+    const found: Collision[] = [];
     for (const i of order) {
       const source = r.seriesKeys[i]!;
       const target = r.targetKeys[i]!;
       if (!target) continue;
-      const holder = claims.get(target) ?? local.get(target);
+      const holder = this.claims.get(target) ?? local.get(target);
       if (holder === undefined) local.set(target, source);
       else if (holder !== source) found.push({ source, holder, target });
     }
-    if (found.length === 0) for (const [t, s] of local) claims.set(t, s);
+    if (found.length === 0) for (const [t, s] of local) this.claims.set(t, s);
     return found;
-  };
-
-  const processChunk = async (firstChunk: SourceChunk, size: number): Promise<void> => {
-    let chunk = firstChunk;
-    const id = nextId++;
-    let attempt = 0;
-    let reruns = 0;
-    let widenings = 0;
-    for (;;) {
-      const batch = buffers.acquire(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
-      const t0 = performance.now();
-      let result: ProcessResult;
-      try {
-        result = await o.pool.run({
-          batch,
-          fill: chunk.fill,
-          pipeline: o.spec,
-          nowMs: Date.now(),
-          want,
-          ...(haloOfChunk(chunk) ? { halo: haloOfChunk(chunk)! } : {}),
-          ...(want.lp ? { out: outBuffers.acquire(Math.ceil(chunk.estRows * lpBytesPerRow * 1.1) + 4096) } : {}),
-          ...(o.faults?.has(id) && attempt === 0 && reruns === 0 ? { fault: o.faults.get(id)! } : {}),
-          ...(losers.size > 0 ? { exclude: [...losers] } : {}),
-        });
-      } catch (err) {
-        // The worker died or threw outside our guard (e.g. out of memory): retry on a fresh worker.
-        const e = err as Error;
-        outcome(true);
-        o.metrics?.errors.inc({ pipeline: pipe, stage: 'worker', code: 'PROMFLUX_WORKER_FAILED' });
-        if (attempt < o.retries && !failure) {
-          attempt++;
-          totals.retries++;
-          o.logger.warn({ batch: id, chunk: chunk.id, attempt, err: e.message }, 'worker failed on batch; retrying');
-          continue;
-        }
-        throw new BatchFailedError(id, chunk.id, 'worker', undefined, `batch ${id} (chunk ${chunk.id}) failed after ${attempt + 1} attempt(s): worker error: ${e.message}`, 'PROMFLUX_WORKER_FAILED');
-      }
-      const latencyMs = performance.now() - t0;
-      if (result.error) {
-        const err = result.error;
-        outcome(true);
-        o.metrics?.errors.inc({ pipeline: pipe, stage: err.stage, code: err.code });
-        if (o.onError === 'retry' && attempt < o.retries && !failure) {
-          attempt++;
-          totals.retries++;
-          o.logger.warn({ batch: id, chunk: chunk.id, attempt, err: err.message }, 'batch failed; retrying');
-          // Re-decoding the same bytes fails the same way: fetch the chunk again when the source can.
-          if (err.stage === 'fill' && o.source.refetch) chunk = await o.source.refetch(chunk);
-          continue;
-        }
-        if (o.onError === 'skip') {
-          totals.failedBatches++;
-          // Samples of a batch whose fill succeeded are known: account for them as dropped.
-          if (result.samplesIn > 0) {
-            const reason = `batch_failed:${err.kernel ?? err.stage}`;
-            totals.samplesIn += result.samplesIn;
-            totals.dropped[reason] = (totals.dropped[reason] ?? 0) + result.samplesIn;
-          }
-          o.logger.error({ batch: id, chunk: chunk.id, stage: err.stage, kernel: err.kernel, err: err.message }, 'batch failed; skipped (engine.onError=skip)');
-          o.metrics?.batches.inc({ pipeline: pipe, outcome: 'skipped' });
-          return;
-        }
-        throw new BatchFailedError(id, chunk.id, err.stage, err.kernel, err.message, err.code);
-      }
-      if (result.haloShort) {
-        // Rows dropped in the halo left some series' first rows short of context: run the batch
-        // again with a wider halo (exact for any split), or count it and say so.
-        const wider = widenings < MAX_HALO_WIDENINGS ? o.source.widenHalo?.(chunk, Math.max(8, 2 * result.haloShort.rows, 3 * (haloOfChunk(chunk)?.samples ?? 0))) : undefined;
-        if (wider) {
-          widenings++;
-          totals.counters['halo_refill'] = (totals.counters['halo_refill'] ?? 0) + 1;
-          o.logger.debug({ batch: id, chunk: chunk.id, short: result.haloShort, haloSamples: wider.fill['haloSamples'] }, 'halo short after drops; re-running the batch with a wider halo');
-          buffers.release(result.batch);
-          if (result.lp?.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
-          chunk = wider;
-          continue;
-        }
-        totals.counters['halo_short'] = (totals.counters['halo_short'] ?? 0) + result.haloShort.runs;
-        o.logger.warn(
-          { batch: id, chunk: chunk.id, series: result.haloShort.runs, rows: result.haloShort.rows },
-          `batch ${id} (chunk ${chunk.id}): dropped halo rows left ${result.haloShort.runs} series without full window context for up to ${result.haloShort.rows} rows, and the source cannot provide more; their first feature values may differ from a run with other batch sizes (counter halo_short)`,
-        );
-      }
-      dropLog.observe(result.dropSeries, chunk.id, result.dropSeriesCapped);
-      const collisions = collisionsOf(result);
-      if (collisions.length > 0) {
-        const c = collisions[0]!;
-        if (onCollision === 'fail') {
-          o.metrics?.errors.inc({ pipeline: pipe, stage: 'load', code: 'PROMFLUX_SERIES_COLLISION' });
-          throw new BatchFailedError(
-            id,
-            chunk.id,
-            'load',
-            undefined,
-            `series collision in batch ${id} (chunk ${chunk.id}): source series ${c.holder} and ${c.source} would both be written as the InfluxDB series ${JSON.stringify(c.target)}, merging their points` +
-              (collisions.length > 1 ? ` (and ${collisions.length - 1} more pair(s) in this batch)` : '') +
-              `. Keep the label that tells them apart (schema.tags allow/deny/rename), use sink.tagValues: escape, or set sink.onCollision: drop to drop the later series (counted as series_collision)`,
-            'PROMFLUX_SERIES_COLLISION',
-          );
-        }
-        // drop: the main thread never edits line-protocol bytes; the batch is encoded again in a
-        // worker without the losing series (fill and kernels rerun: collisions are rare).
-        for (const x of collisions) {
-          if (losers.has(x.source)) continue;
-          losers.add(x.source);
-          o.logger.warn(
-            { batch: id, chunk: chunk.id, kept: x.holder, dropped: x.source, target: x.target },
-            'series collision: two source series map to one target series; dropping the later one (sink.onCollision=drop, counted as series_collision)',
-          );
-        }
-        buffers.release(result.batch);
-        if (result.lp?.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
-        reruns++;
-        if (reruns > 100) throw new BatchFailedError(id, chunk.id, 'load', undefined, `batch ${id} (chunk ${chunk.id}): series collisions did not settle after 100 re-encodings`, 'PROMFLUX_SERIES_COLLISION');
-        continue;
-      }
-      // Ship to the sink; the slot stays taken until it is accepted (backpressure).
-      const wr = await o.sink.write({
-        batchId: id,
-        chunkId: chunk.id,
-        lp: result.lp,
-        lines: result.rowsOut,
-        columns: result.columns,
-        seriesKeys: result.seriesKeys,
-      });
-      let deadLettered = 0;
-      if (wr.deadLettered) {
-        for (const [reason, n] of Object.entries(wr.deadLettered)) {
-          if (!n) continue;
-          deadLettered += n;
-          const key = `dead_letter:${reason}`;
-          totals.dropped[key] = (totals.dropped[key] ?? 0) + n;
-          o.metrics?.dropped.inc({ pipeline: pipe, reason: key }, n);
-        }
-      }
-      if (wr.written + deadLettered !== result.rowsOut) {
-        throw new BatchFailedError(id, chunk.id, 'load', undefined, `sink ${o.sink.kind} accounted for ${wr.written + deadLettered} of ${result.rowsOut} lines of batch ${id}`, 'PROMFLUX_SINK_ACCOUNTING');
-      }
-      outcome(false);
-      o.logger.debug({ batch: id, chunk: chunk.id, samplesIn: result.samplesIn, rowsOut: result.rowsOut, written: wr.written, deadLettered }, 'batch written');
-      totals.samplesIn += result.samplesIn;
-      totals.linesOut += wr.written;
-      totals.batches++;
-      totals.workerMs += result.timings.totalMs;
-      for (const [k, v] of Object.entries(result.dropped)) {
-        totals.dropped[k] = (totals.dropped[k] ?? 0) + v;
-        o.metrics?.dropped.inc({ pipeline: pipe, reason: k }, v);
-      }
-      for (const [k, v] of Object.entries(result.counters)) totals.counters[k] = (totals.counters[k] ?? 0) + v;
-      for (const [k, v] of Object.entries(result.perMeasurement)) totals.perMeasurement[k] = (totals.perMeasurement[k] ?? 0) + v;
-      for (const [k, v] of Object.entries(result.timings.kernelMs)) totals.kernelMs[k] = (totals.kernelMs[k] ?? 0) + v;
-      totals.kernelMs['(fill)'] = (totals.kernelMs['(fill)'] ?? 0) + result.timings.fillMs;
-      totals.kernelMs['(encode)'] = (totals.kernelMs['(encode)'] ?? 0) + result.timings.encodeMs;
-      if (result.newestMs > totals.newestMs) totals.newestMs = result.newestMs;
-      if (result.oldestMs < totals.oldestMs) totals.oldestMs = result.oldestMs;
-      o.source.recordRows?.(chunk, result.samplesIn);
-      if (!o.deferAck) o.source.ack?.(chunk);
-      const rows = result.batch.length;
-      const rss = process.memoryUsage.rss();
-      o.sizer.observe({
-        rows,
-        latencyMs: result.timings.totalMs,
-        bytes: batchBytes(result.batch) + (result.lp?.byteLength ?? 0) + rows * 8 * Math.max(1, result.columns?.featureNames.length ?? o.spec.transforms.length),
-        rssBytes: rss,
-      });
-      if (o.metrics) {
-        const m = o.metrics;
-        m.samplesIn.inc({ pipeline: pipe }, result.samplesIn);
-        m.linesOut.inc({ pipeline: pipe }, wr.written);
-        m.batches.inc({ pipeline: pipe, outcome: 'ok' });
-        m.batchSeconds.observe({ pipeline: pipe }, result.timings.totalMs / 1000);
-        m.batchSize.set({ pipeline: pipe }, o.sizer.current);
-        m.rss.set(rss);
-        m.workerUtilization.set({ pipeline: pipe }, o.pool.utilization);
-        m.queueDepth.set({ pipeline: pipe }, o.pool.queueSize);
-        if (Number.isFinite(totals.newestMs)) m.freshness.set({ pipeline: pipe }, Math.max(0, (Date.now() - totals.newestMs) / 1000));
-      }
-      const bad = o.check?.(totals);
-      if (bad) throw bad;
-      await o.onBatch?.({ batchId: id, chunkId: chunk.id, rows, samplesIn: result.samplesIn, linesOut: wr.written, latencyMs, batchSize: size, chunk, result });
-      // The batch's buffers are reused for a later batch from here on.
-      buffers.release(result.batch);
-      if (result.lp) {
-        if (rows > 0) lpBytesPerRow = lpBytesPerRow * 0.7 + (result.lp.byteLength / rows) * 0.3;
-        if (result.lp.buffer instanceof SharedArrayBuffer) outBuffers.release(result.lp.buffer);
-      }
-      return;
-    }
-  };
-
-  try {
-    while (!failure && !o.signal?.aborted) {
-      while (inflight.size >= o.maxInFlight && !failure) await Promise.race(inflight);
-      if (failure || o.signal?.aborted) break;
-      const size = o.sizer.next();
-      const chunk = await o.source.next(size);
-      if (!chunk) break;
-      const p: Promise<void> = processChunk(chunk, size)
-        .catch((err: unknown) => {
-          failure ??= err instanceof Error ? err : new Error(String(err));
-        })
-        .finally(() => {
-          inflight.delete(p);
-          o.metrics?.inFlight.set({ pipeline: pipe }, inflight.size);
-        });
-      inflight.add(p);
-      o.metrics?.inFlight.set({ pipeline: pipe }, inflight.size);
-    }
-  } catch (err) {
-    failure ??= err instanceof Error ? err : new Error(String(err));
   }
-  // Drain: let every batch already handed out finish (graceful stop keeps their data).
-  await Promise.allSettled([...inflight]);
-  dropLog.finish();
-  if (failure) {
-    (failure as Error & { totals?: DispatchTotals }).totals = totals;
-    throw failure;
+
+  /**
+   * Series collisions: fail the run (onCollision: fail), or return true to encode the batch again
+   * without the losing series. The main thread never edits line-protocol bytes: a worker re-encodes
+   * (fill and kernels rerun: collisions are rare).
+   */
+  private settleCollisions(a: BatchAttempt, result: ProcessResult): boolean {
+    const collisions = this.collisionsOf(result);
+    if (collisions.length === 0) return false;
+    const { id, chunk } = a;
+    const c = collisions[0]!;
+    if (this.onCollision === 'fail') {
+      this.o.metrics?.errors.inc({ pipeline: this.pipe, stage: 'load', code: 'PROMFLUX_SERIES_COLLISION' });
+      throw new BatchFailedError(
+        id,
+        chunk.id,
+        'load',
+        undefined,
+        `series collision in batch ${id} (chunk ${chunk.id}): source series ${c.holder} and ${c.source} would both be written as the InfluxDB series ${JSON.stringify(c.target)}, merging their points` +
+          (collisions.length > 1 ? ` (and ${collisions.length - 1} more pair(s) in this batch)` : '') +
+          `. Keep the label that tells them apart (schema.tags allow/deny/rename), use sink.tagValues: escape, or set sink.onCollision: drop to drop the later series (counted as series_collision)`,
+        'PROMFLUX_SERIES_COLLISION',
+      );
+    }
+    for (const x of collisions) {
+      if (this.losers.has(x.source)) continue;
+      this.losers.add(x.source);
+      this.o.logger.warn(
+        { batch: id, chunk: chunk.id, kept: x.holder, dropped: x.source, target: x.target },
+        'series collision: two source series map to one target series; dropping the later one (sink.onCollision=drop, counted as series_collision)',
+      );
+    }
+    this.recycle(result, false);
+    a.reruns++;
+    if (a.reruns > 100) throw new BatchFailedError(id, chunk.id, 'load', undefined, `batch ${id} (chunk ${chunk.id}): series collisions did not settle after 100 re-encodings`, 'PROMFLUX_SERIES_COLLISION');
+    return true;
   }
-  return totals;
+
+  /** Ship to the sink (the slot stays taken until it is accepted: backpressure), then account, size, report, recycle. */
+  private async deliver(a: BatchAttempt, result: ProcessResult, size: number, latencyMs: number): Promise<void> {
+    const o = this.o;
+    const { id, chunk } = a;
+    const wr = await o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys });
+    const deadLettered = this.countDeadLetters(wr);
+    if (wr.written + deadLettered !== result.rowsOut) {
+      throw new BatchFailedError(id, chunk.id, 'load', undefined, `sink ${o.sink.kind} accounted for ${wr.written + deadLettered} of ${result.rowsOut} lines of batch ${id}`, 'PROMFLUX_SINK_ACCOUNTING');
+    }
+    this.noteOutcome(false);
+    o.logger.debug({ batch: id, chunk: chunk.id, samplesIn: result.samplesIn, rowsOut: result.rowsOut, written: wr.written, deadLettered }, 'batch written');
+    this.account(result, wr.written);
+    o.source.recordRows?.(chunk, result.samplesIn);
+    if (!o.deferAck) o.source.ack?.(chunk);
+    const rss = process.memoryUsage.rss();
+    this.observeSize(result, rss);
+    this.recordMetrics(result, wr.written, rss);
+    const bad = o.check?.(this.totals);
+    if (bad) throw bad;
+    await o.onBatch?.({ batchId: id, chunkId: chunk.id, rows: result.batch.length, samplesIn: result.samplesIn, linesOut: wr.written, latencyMs, batchSize: size, chunk, result });
+    // The batch's buffers are reused for a later batch from here on.
+    this.recycle(result, true);
+  }
+
+  /** Lines the sink could not write but preserved (dead-letter file), counted as `dead_letter:<reason>` drops. */
+  private countDeadLetters(wr: SinkWriteResult): number {
+    let deadLettered = 0;
+    for (const [reason, n] of Object.entries(wr.deadLettered ?? {})) {
+      if (!n) continue;
+      deadLettered += n;
+      addTotal(this.totals.dropped, `dead_letter:${reason}`, n);
+      this.o.metrics?.dropped.inc({ pipeline: this.pipe, reason: `dead_letter:${reason}` }, n);
+    }
+    return deadLettered;
+  }
+
+  /** Add a written batch to the run's totals (drops also to their metric). */
+  private account(result: ProcessResult, written: number): void {
+    const t = this.totals;
+    t.samplesIn += result.samplesIn;
+    t.linesOut += written;
+    t.batches++;
+    t.workerMs += result.timings.totalMs;
+    addTotals(t.dropped, result.dropped, (reason, n) => this.o.metrics?.dropped.inc({ pipeline: this.pipe, reason }, n));
+    addTotals(t.counters, result.counters);
+    addTotals(t.perMeasurement, result.perMeasurement);
+    addTotals(t.kernelMs, result.timings.kernelMs);
+    addTotal(t.kernelMs, '(fill)', result.timings.fillMs);
+    addTotal(t.kernelMs, '(encode)', result.timings.encodeMs);
+    if (result.newestMs > t.newestMs) t.newestMs = result.newestMs;
+    if (result.oldestMs < t.oldestMs) t.oldestMs = result.oldestMs;
+  }
+
+  /** Feed the adaptive batch sizer: rows, worker latency, memory the batch held. */
+  private observeSize(result: ProcessResult, rssBytes: number): void {
+    const rows = result.batch.length;
+    this.o.sizer.observe({
+      rows,
+      latencyMs: result.timings.totalMs,
+      bytes: batchBytes(result.batch) + (result.lp?.byteLength ?? 0) + rows * 8 * Math.max(1, result.columns?.featureNames.length ?? this.o.spec.transforms.length),
+      rssBytes,
+    });
+  }
+
+  private recordMetrics(result: ProcessResult, written: number, rss: number): void {
+    const m = this.o.metrics;
+    if (!m) return;
+    const pipeline = this.pipe;
+    m.samplesIn.inc({ pipeline }, result.samplesIn);
+    m.linesOut.inc({ pipeline }, written);
+    m.batches.inc({ pipeline, outcome: 'ok' });
+    m.batchSeconds.observe({ pipeline }, result.timings.totalMs / 1000);
+    m.batchSize.set({ pipeline }, this.o.sizer.current);
+    m.rss.set(rss);
+    m.workerUtilization.set({ pipeline }, this.o.pool.utilization);
+    m.queueDepth.set({ pipeline }, this.o.pool.queueSize);
+    if (Number.isFinite(this.totals.newestMs)) m.freshness.set({ pipeline }, Math.max(0, (Date.now() - this.totals.newestMs) / 1000));
+  }
+
+  /** Return a result's batch and line-protocol buffers to their pools; `measured`: update the bytes-per-row estimate first. */
+  private recycle(result: ProcessResult, measured: boolean): void {
+    this.buffers.release(result.batch);
+    if (!result.lp) return;
+    const rows = result.batch.length;
+    if (measured && rows > 0) this.lpBytesPerRow = this.lpBytesPerRow * 0.7 + (result.lp.byteLength / rows) * 0.3;
+    if (result.lp.buffer instanceof SharedArrayBuffer) this.outBuffers.release(result.lp.buffer);
+  }
 }

@@ -4,8 +4,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { validatePipeline } from '../config/load.js';
 import type { PipelineConfig, PipelineInput } from '../config/schema.js';
@@ -18,9 +16,12 @@ import { silentLogger } from '../observe/logger.js';
 import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
-import type { WorkerPipelineSpec } from '../pool/task.js';
-import { compileTransforms, haloOf, kernelModulesFor, outputsOf, type TransformSpec } from '../transform/registry.js';
-import { haloMargin } from '../pool/halo-check.js';
+import { compileTransforms, outputsOf } from '../transform/registry.js';
+import type { TransformSpec } from '../transform/kernel.js';
+import { resolveRun, type ResolvedRun } from './resolve.js';
+
+export { resolveVerify } from './resolve.js';
+import { haloMargin } from '../transform/halo-check.js';
 import { BatchSizer } from './adaptive.js';
 import { CheckpointStore, OutputCommits } from './checkpoint.js';
 import { finalizeReports, mergeReports, type ReportAccumulator } from '../transform/reports.js';
@@ -31,7 +32,7 @@ import { createSink, createSource } from './components.js';
 import { dispatch, newTotals, type BatchEvent, type DispatchTotals } from './dispatcher.js';
 import type { Source } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
-import { RunVerifyState, verifyError, verifyRun, type PersistedVerify, type VerifiedSummary, type VerifySettings } from '../load/influx/run-verify.js';
+import { RunVerifyState, verifyError, verifyRun, type PersistedVerify, type VerifiedSummary } from '../load/influx/run-verify.js';
 import type { InfluxSinkConfig } from '../load/influx/config.js';
 import type { CountPlanQuery } from '../extract/prometheus/counts.js';
 import type { PrometheusSourceConfig } from '../extract/prometheus/config.js';
@@ -77,30 +78,6 @@ export interface RunSummary {
   fitPass?: { samplesIn: number; wallMs: number; status: string };
   /** `run --verify`: what was read back from InfluxDB and the source (docs/LOAD.md#run---verify). */
   verified?: VerifiedSummary;
-}
-
-/**
- * Whether and how `run --verify` runs: the CLI flag, else the pipeline's `verify`, else on for
- * `mode: backfill` with an influx sink. Asking for it with another sink is a config error.
- */
-export function resolveVerify(cfg: PipelineConfig, flag: boolean | undefined): VerifySettings | null {
-  const v = cfg.verify;
-  const obj = typeof v === 'object' ? v : undefined;
-  const configured = typeof v === 'boolean' ? v : obj?.enabled;
-  const isDefault = (cfg.source as { mode?: string }).mode === 'backfill' && cfg.sink.kind === 'influx';
-  const enabled = flag ?? configured ?? isDefault;
-  if (!enabled) return null;
-  if (cfg.sink.kind !== 'influx') {
-    throw new ConfigError(`verify reads points back from InfluxDB, but pipeline "${cfg.name}" writes to a ${cfg.sink.kind} sink; drop --verify / verify: true, or use an influx sink`, { key: `pipelines.${cfg.name}.verify` });
-  }
-  const settle = /^(\d+)(ms|s)$/.exec(obj?.settle ?? '2s')!;
-  return {
-    seed: obj?.seed ?? 1,
-    sampleRate: obj?.sampleRate ?? 0.05,
-    maxSampledSeries: obj?.maxSampledSeries ?? 20,
-    sourceCounts: obj?.sourceCounts ?? true,
-    settleMs: Number(settle[1]) * (settle[2] === 's' ? 1000 : 1),
-  };
 }
 
 /**
@@ -208,68 +185,51 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     return { ...s, fitPass: { samplesIn: fit.samplesIn, wallMs: fit.wallMs, status: fit.status } };
   }
 
+  /** One pass: resolve → open → dispatch → close → verify → summarise. */
   private async runPass(transforms: TransformSpec[], runOpts: RunOptions): Promise<RunSummary> {
-    const cfg = this.config;
-    const eng = cfg.engine;
-    const log = this.logger.child({ pipeline: cfg.name });
     const t0 = performance.now();
-    const workersCfg = this.opts.workers ?? eng.workers;
-    const workers = this.opts.pool?.size ?? (workersCfg === 'auto' ? availableParallelism() : workersCfg);
-    const bs = this.opts.batchSize ?? eng.batchSize;
-    const maxInFlight = eng.maxInFlight ?? workers * 2;
-    const sizer = new BatchSizer({
-      ...(bs === 'auto' ? {} : { fixed: bs }),
-      min: eng.minBatchSize,
-      max: eng.maxBatchSize,
-      latencyTargetMs: eng.latencyTargetMs,
-      memoryBudgetBytes: eng.memoryBudgetMb * 1024 * 1024,
-      maxInFlight,
-    });
-    const kernels = compileTransforms(transforms);
-    const halo = haloOf(kernels);
-    // Scaling parameters for `scale` steps in apply mode travel to workers as ctx.state.
-    const applyStates = [...new Set(transforms.filter((t) => t.kind === 'scale' && (t.mode ?? 'apply') === 'apply').map((t) => String(t.state)))];
-    if (applyStates.length > 1) throw new ConfigError(`only one scaling state file per pipeline is supported, got ${applyStates.join(', ')}`, { key: `pipelines.${cfg.name}.transform` });
-    const stateFile = cfg.state ?? applyStates[0];
-    let reports: ReportAccumulator | undefined;
-    // Schema mapping runs where keys are encoded (workers): the pipeline's, else the influx sink's.
-    const schemaCfg = cfg.schema ?? (cfg.sink as { schema?: unknown }).schema;
-    const verifySettings = resolveVerify(cfg, this.opts.verify);
-    const rawSource = cfg.source.kind === 'prometheus' && (cfg.source as { extraction?: string }).extraction !== 'range';
-    // Series-key policy of the line-protocol sinks (docs/LOAD.md "Series keys"); the sink given
-    // to the Pipeline (opts.sink, --sink) takes it from the config's sink entry.
-    const keyCfg = cfg.sink as { tagValues?: 'escape' | 'replace' | 'drop'; tagReplacement?: string; onCollision?: 'fail' | 'drop' };
-    const bounded = !['incremental', 'stream'].includes((cfg.source as { mode?: string }).mode ?? '');
-    const onCollision = keyCfg.onCollision ?? (bounded ? 'fail' : 'drop');
-    const spec: WorkerPipelineSpec = {
-      key: createHash('sha1').update(JSON.stringify([transforms, cfg.encode, cfg.schema, stateFile, Date.now()])).digest('hex'),
-      transforms,
-      ...(Object.keys(kernelModulesFor(transforms)).length > 0 ? { kernelModules: kernelModulesFor(transforms) } : {}),
-      encode: {
-        ...cfg.encode,
-        ...(schemaCfg !== undefined ? { schema: schemaCfg } : {}),
-        ...(keyCfg.tagValues ? { tagValues: keyCfg.tagValues } : {}),
-        ...(keyCfg.tagReplacement !== undefined ? { tagReplacement: keyCfg.tagReplacement } : {}),
-      },
-      ...(stateFile ? { stateFile } : {}),
-      ...(verifySettings
-        ? { verify: { seed: verifySettings.seed, sampleRate: verifySettings.maxSampledSeries > 0 ? verifySettings.sampleRate : 0, sourceCounts: rawSource && verifySettings.sourceCounts } }
-        : {}),
-    };
-    const ckDirForDeps = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
-    const deps = { logger: log, registry: this.metrics.registry, pipeline: cfg.name, ...(ckDirForDeps ? { stateDir: ckDirForDeps } : {}) };
+    const plan = resolveRun(this.config, this.opts, transforms, Date.now());
+    const pass = this.openPass(plan, transforms, t0, runOpts.signal);
+    const { cfg, log } = pass;
+    initKnownLabels(this.metrics, cfg.name, transforms, cfg.sink.kind, cfg.engine.onError);
+    log.info({ workers: plan.workers, batchSize: plan.batchSize, maxInFlight: plan.maxInFlight, halo: plan.halo, features: this.features.length, source: pass.source.kind, sink: pass.sink.kind }, 'run starting');
+    log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
+    try {
+      await this.startPass(pass);
+      await this.dispatchPass(pass, runOpts);
+      if (cfg.quality?.write && pass.sink.needs.lineProtocol && !pass.signal.aborted) await writeQualityPoint(pass);
+    } catch (err) {
+      pass.error = err instanceof Error ? err : new Error(String(err));
+      log.error({ err: pass.error.message, code: (pass.error as PromfluxError).code }, 'run failed');
+    } finally {
+      await this.closePass(pass);
+    }
+    await verifyPass(pass);
+    this.finishCheckpoint(pass);
+    await saveScalingStates(pass);
+    const summary = buildSummary(pass, this.metrics);
+    this.metrics.runs.inc({ pipeline: cfg.name, status: summary.status });
+    const final = progressOf(pass);
+    this.emit('progress', final);
+    runOpts.onProgress?.(final);
+    log.info({ samplesIn: summary.samplesIn, linesOut: summary.linesOut, wallMs: summary.wallMs, status: summary.status }, 'run finished');
+    return summary;
+  }
+
+  /** Build the pass's components (source, sink, checkpoint, verify state); throws ConfigError on a sink that cannot resume. */
+  private openPass(plan: ResolvedRun, transforms: TransformSpec[], t0: number, runSignal: AbortSignal | undefined): PassState {
+    const cfg = this.config;
+    const log = this.logger.child({ pipeline: cfg.name });
+    const ck = plan.checkpoint;
+    const deps = { logger: log, registry: this.metrics.registry, pipeline: cfg.name, ...(ck ? { stateDir: ck.dir } : {}) };
     const stall = new StallWatch({ pipeline: cfg.name, logger: log, streaming: (cfg.source as { mode?: string }).mode === 'stream' });
     this.stallWatch = stall;
     const source = stall.wrapSource(this.opts.source ?? createSource(cfg.source, deps));
     const sink = stall.wrapSink(this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps));
     const internal = new AbortController();
-    const signal = runOpts.signal ? AbortSignal.any([runOpts.signal, internal.signal]) : internal.signal;
-    const ckDir = this.opts.checkpointDir ?? (typeof cfg.checkpoint === 'string' ? cfg.checkpoint : cfg.checkpoint?.dir);
-    const shard = this.opts.shard;
-    const planHash = createHash('sha1').update(JSON.stringify([cfg.source, cfg.transform, shard ?? null])).digest('hex');
-    const ckName = shard ? `${cfg.name}.shard-${shard.index}-of-${shard.count}` : cfg.name;
-    const store = ckDir ? CheckpointStore.open(ckDir, ckName, planHash) : undefined;
-    const vstate = verifySettings ? new RunVerifyState(verifySettings) : undefined;
+    const signal = runSignal ? AbortSignal.any([runSignal, internal.signal]) : internal.signal;
+    const store = ck ? CheckpointStore.open(ck.dir, ck.name, ck.planHash) : undefined;
+    const vstate = plan.verify ? new RunVerifyState(plan.verify) : undefined;
     // Resumed: the counts of earlier attempts come back from the checkpoint (written with their coverage).
     let verifyUnresumable: string | undefined;
     if (vstate && store) {
@@ -277,299 +237,365 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       if (pv?.v === 1) vstate.restore(pv);
       else if (store.covered().size > 0) verifyUnresumable = `the checkpoint ${store.path} holds no verify counts for the earlier attempts`;
     }
-    const ckIntervalMs = (typeof cfg.checkpoint === 'object' ? cfg.checkpoint.intervalMs : undefined) ?? 1000;
     if (store && !sink.resume) {
       throw new ConfigError(
         `sink "${sink.kind}" cannot resume from a checkpoint (it neither writes idempotently nor keeps what an earlier attempt wrote), so a resumed run would lose or repeat output; run without --checkpoint, or use a sink that resumes: file, arrow, influx, null`,
-        { key: this.opts.checkpointDir ? '--checkpoint' : `pipelines.${cfg.name}.checkpoint` },
+        { key: ck!.key },
       );
     }
     // 'commit' sinks (file, Arrow): chunks count as covered only once the sink committed their output.
     const commits = store && sink.resume === 'commit' ? new OutputCommits(store, sink, log, (chunk) => source.ack?.(chunk)) : undefined;
-    let commitTimer: NodeJS.Timeout | undefined;
-    let sinkOpened = false;
     if (store) this.metrics.checkpointLagSources.set(cfg.name, () => (store.lagMs() || performance.now() - t0) / 1000);
-    // A finished bounded plan (backfill, synthetic) has nothing left to do. Incremental and stream
-    // sources are never finished: each run continues from the watermarks to a later "now".
-    const unbounded = ['incremental', 'stream'].includes((cfg.source as { mode?: string }).mode ?? '');
-    const alreadyDone = !unbounded && store?.done === true;
-    if (alreadyDone) {
-      log.info({ checkpoint: store.path }, 'checkpoint says this run already completed; nothing to do (delete the checkpoint to run again)');
-    }
-    const q = cfg.quality;
-    const computeQuality = (): QualityMetrics =>
-      qualityFromCounts({
-        samplesIn: totals.samplesIn,
-        dropped: totals.dropped,
-        counters: totals.counters,
-        newestMs: Number.isFinite(totals.newestMs) ? totals.newestMs : NaN,
-        nowMs: Date.now(),
-        ...(q?.weights ? { weights: q.weights } : {}),
-        ...(q?.timelinessTargetMs ? { timelinessTargetMs: q.timelinessTargetMs } : {}),
-        ...(q?.timelinessMaxMs ? { timelinessMaxMs: q.timelinessMaxMs } : {}),
-      });
-    let qualityLines = 0;
-    let pool: WorkerPool | undefined;
-    let health: HealthMonitor | undefined;
-    let totals: DispatchTotals = newTotals();
-    let error: Error | undefined;
-    let lastProgress = 0;
-    const progress = (): ProgressEvent => {
-      const sp = source.progress();
-      const elapsed = performance.now() - t0;
-      return {
-        samplesIn: totals.samplesIn,
-        linesOut: totals.linesOut,
-        batches: totals.batches,
-        doneSamples: sp.doneSamples,
-        totalSamples: progressTotal(sp, totals.samplesIn),
-        batchSize: sizer.current,
-        elapsedMs: elapsed,
-        samplesPerSec: elapsed > 0 ? (totals.samplesIn * 1000) / elapsed : 0,
-      };
+    // A finished bounded plan (backfill, synthetic) has nothing left to do.
+    const alreadyDone = !plan.unbounded && store?.done === true;
+    if (alreadyDone) log.info({ checkpoint: store.path }, 'checkpoint says this run already completed; nothing to do (delete the checkpoint to run again)');
+    return {
+      cfg, plan, log, t0, transforms, source, sink, stall, internal, signal, alreadyDone,
+      sizer: new BatchSizer(plan.sizer),
+      totals: newTotals(),
+      sinkOpened: false,
+      qualityLines: 0,
+      lastProgress: 0,
+      statesWritten: [],
+      ...(store ? { store } : {}),
+      ...(commits ? { commits } : {}),
+      ...(vstate ? { vstate } : {}),
+      ...(verifyUnresumable ? { verifyUnresumable } : {}),
     };
-    initKnownLabels(this.metrics, cfg.name, transforms, cfg.sink.kind, eng.onError);
-    log.info({ workers, batchSize: bs, maxInFlight, halo, features: this.features.length, source: source.kind, sink: sink.kind }, 'run starting');
-    log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
-    try {
-      // Workers load their modules while the source opens (Prometheus: series and metadata calls).
-      pool = this.opts.pool ?? new WorkerPool({ workers });
-      await source.open({
-        // A small margin beyond the chain's need: a few rows dropped in the halo then cost no re-run
-        // (src/pool/halo-check.ts; the dispatcher widens the halo when even that is not enough).
-        haloSamples: halo.haloSamples + haloMargin(halo.haloSamples),
-        haloMs: halo.haloMs,
-        lookaheadMs: halo.lookaheadMs,
-        signal: alreadyDone ? AbortSignal.abort() : signal,
-        logger: log,
-        ...(store ? { covered: store.covered() } : {}),
-        ...(shard ? { shard } : {}),
-      });
-      if (alreadyDone) internal.abort();
-      if (store) {
-        const saved = store.sink;
-        if ((saved && saved.kind !== sink.kind) || (!saved && store.hasCoverage && commits)) {
-          throw new PromfluxError(
-            'PROMFLUX_CHECKPOINT_SINK_MISMATCH',
-            `checkpoint ${store.path} records chunks written to ${saved ? `a ${saved.kind} sink` : 'a sink that kept no resume state (an older promflux, or another sink)'}, this run writes to a ${sink.kind} sink; resume with the same sink, or move the checkpoint away to start over`,
-          );
-        }
-        if (commits) await sink.restore!(saved?.state);
-        else if (!saved) store.setSink(sink.kind);
-      }
-      await sink.open();
-      sinkOpened = true;
-      if (commits) {
-        commitTimer = setInterval(() => {
-          commits.tick(totals).catch((err: unknown) => {
-            // A failed commit records nothing; the next one (or the resumed run) starts from the last accepted one.
-            log.warn({ err: (err as Error).message, checkpoint: store!.path }, 'sink commit failed');
-          });
-        }, ckIntervalMs);
-        commitTimer.unref();
-      }
-      health = new HealthMonitor(cfg.health, {
-        pipeline: cfg.name,
-        logger: log,
-        registry: this.metrics.registry,
-        memoryBudgetMb: eng.memoryBudgetMb,
-        read: () => ({ samplesIn: totals.samplesIn, batches: totals.batches, errors: totals.retries + totals.failedBatches }),
-      }).start();
-      this.healthMonitor = health;
-      this.metrics.stalledSources.set(cfg.name, () => stall.seconds());
-      stall.start();
-      const maxInvalid = eng.maxInvalidRatio;
-      await dispatch({
-        totals,
-        pipelineName: cfg.name,
-        source,
-        sink,
-        pool,
-        spec,
-        sizer,
-        maxInFlight,
-        onError: eng.onError,
-        retries: eng.retries,
-        onCollision,
-        ...(eng.maxErrorRate ? { maxErrorRate: eng.maxErrorRate } : {}),
-        logger: log,
-        metrics: this.metrics,
-        signal,
-        ...(this.opts.faults ? { faults: this.opts.faults } : {}),
-        ...(commits ? { deferAck: true } : {}),
-        ...(maxInvalid !== undefined
-          ? {
-              check: (t: DispatchTotals) => {
-                const droppedN = Object.values(t.dropped).reduce((a, b) => a + b, 0);
-                if (t.samplesIn >= 1000 && droppedN / t.samplesIn > maxInvalid) {
-                  return new PromfluxError(
-                    'PROMFLUX_INVALID_RATIO',
-                    `${((100 * droppedN) / t.samplesIn).toFixed(2)}% of samples were dropped, above engine.maxInvalidRatio=${maxInvalid}; see "dropped" in the summary for reasons`,
-                  );
-                }
-                return undefined;
-              },
-            }
-          : {}),
-        onBatch: (e) => {
-          noteNewestSample(this.metrics, cfg.name, totals.newestMs);
-          if (Object.keys(e.result.reports).length > 0) reports = mergeReports(reports, e.result.reports);
-          if (vstate) {
-            vstate.add(e.result.verify, e.result.perMeasurement, e.result.oldestMs, e.result.newestMs);
-            vstate.setDeadLettered(sink.stats?.().deadLetteredByMeasurement as Record<string, number> | undefined);
-            if (store && e.chunk.coverageKey !== undefined) store.setVerify(vstate.persisted());
-          }
-          if (commits) commits.ack(e.chunk);
-          else if (store && e.chunk.coverageKey !== undefined) {
-            store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
-            store.flush(ckIntervalMs);
-          }
-          this.emit('batch', e);
-          runOpts.onBatch?.(e);
-          const now = performance.now();
-          if (now - lastProgress > 250) {
-            lastProgress = now;
-            const p = progress();
-            this.emit('progress', p);
-            runOpts.onProgress?.(p);
-          }
-        },
-      });
-      if (q?.write && sink.needs.lineProtocol && !signal.aborted) {
-        // One `promflux_quality` point per run (not counted in linesOut: it is not a source sample).
-        const w = new LineWriter({ precision: cfg.encode.precision });
-        w.begin(encodeSeriesKey(q.measurement, { pipeline: cfg.name }));
-        for (const [k, v] of Object.entries(qualityFields(computeQuality()))) w.float(encodeFieldKey(k), v);
-        w.end(Date.now());
-        const wr = await sink.write({ batchId: -1, chunkId: 'quality', lp: w.take(), lines: 1, columns: null, seriesKeys: [] });
-        qualityLines = wr.written;
-        commits?.ack();
-      }
-    } catch (err) {
-      error = err instanceof Error ? err : new Error(String(err));
-      log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed');
-    } finally {
-      health?.stop();
-      stall.stop();
-      this.metrics.stalledSources.delete(cfg.name);
-      this.metrics.stalled.set({ pipeline: cfg.name }, 0);
-      clearInterval(commitTimer);
-      if (commits && sinkOpened) {
-        // Before close: the last commit (and, for a complete plan, Arrow's merge) is recorded first.
-        try {
-          const complete = !error && !signal.aborted;
-          const recorded = await commits.final(totals, complete);
-          if (complete && !recorded) {
-            throw new PromfluxError('PROMFLUX_CHECKPOINT_COMMIT', `the ${sink.kind} sink's last commit could not be recorded in checkpoint ${store!.path} (see the warning above); run the same command again to finish from the last recorded commit`);
-          }
-        } catch (err) {
-          log.error({ err: (err as Error).message, checkpoint: store!.path }, 'last sink commit failed; the resumed run starts from the previous one');
-          error ??= err instanceof Error ? err : new Error(String(err));
-        }
-      }
-      error = closeFailure(await Promise.allSettled([this.opts.pool ? undefined : pool?.close(), sink.close(), source.close()]), error, sink.kind, log);
-    }
-    // Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged).
-    let verified: VerifiedSummary | undefined;
-    if (vstate && !error && !signal.aborted) {
-      if (verifyUnresumable) log.warn({ reason: verifyUnresumable }, 'verify skipped: counts of earlier attempts are unknown (delete the checkpoint and rerun to verify)');
-      else {
-        vstate.setDeadLettered(sink.stats?.().deadLetteredByMeasurement as Record<string, number> | undefined);
-        const plan = (source as { countPlan?: () => CountPlanQuery[] | null }).countPlan?.() ?? null;
-        const skipped = !rawSource
-          ? 'not a raw extraction (extraction: range evaluates PromQL; there are no stored samples to count)'
-          : !verifySettings!.sourceCounts
-            ? 'verify.sourceCounts is false'
-            : shard && shard.count > 1
-              ? 'a shard reads part of the plan; verify the union with promflux verify'
-              : !plan
-                ? 'the source has no fixed window (stream mode)'
-                : undefined;
-        try {
-          verified = await verifyRun(vstate, {
-            sink: cfg.sink as InfluxSinkConfig,
-            precision: cfg.encode.precision,
-            floatDigits: cfg.encode.floatDigits,
-            logger: log,
-            sourceCounts: plan && !skipped ? async () => (await import('../extract/prometheus/counts.js')).countStoredSamples(cfg.source as PrometheusSourceConfig, plan, log) : undefined,
-            ...(skipped ? { sourceCountsSkipped: skipped } : {}),
-            // Shards interleave in time: a shard's range holds the other shards' points too.
-            ...(shard && shard.count > 1 ? { countsSkipped: 'a shard shares its time range with the other shards; verify the union with promflux verify --summary <every shard>.json' } : {}),
-          });
-          if (!verified.ok) error = verifyError(verified);
-          log.info({ ok: verified.ok, measurements: verified.measurements, points: verified.points, sampledSeries: verified.sampledSeries, sourceCounts: verified.sourceCounts, mismatches: verified.mismatches.length }, 'verify finished');
-        } catch (err) {
-          error = new PromfluxError('PROMFLUX_VERIFY_FAILED', `verify could not read back what the run wrote: ${(err as Error).message}; the data is written: run promflux verify when the servers answer, or turn verification off (--no-verify, verify: false) for a target that answers neither InfluxQL nor Flux (e.g. VictoriaMetrics)`, { cause: err });
-        }
-        if (error) log.error({ err: error.message, code: (error as PromfluxError).code }, 'run failed verification');
-      }
-    }
-    if (store) {
-      // Graceful stop or success: persist what is covered. Only a complete, successful run is "done".
-      // ('commit' sinks: their last accepted commit marked it, together with the output it describes.)
-      if (!error && !signal.aborted && !commits) store.markDone();
-      try {
-        store.flush(0);
-      } catch (err) {
-        log.error({ err: (err as Error).message, checkpoint: store.path }, 'could not write checkpoint');
-      }
-      this.metrics.checkpointLagSources.delete(cfg.name);
-      this.metrics.checkpointLag.set({ pipeline: cfg.name }, 0);
-    }
-    const t = totals;
-    const statesWritten: string[] = [];
-    if (!error && !signal.aborted && reports) {
-      for (const { path, state } of finalizeReports(reports).scaling) {
-        try {
-          await saveScalingState(path, state);
-          statesWritten.push(path);
-          log.info({ path, series: Object.keys(state.series).length }, 'scaling state saved');
-        } catch (err) {
-          error = err as Error;
-        }
-      }
-    }
-    const quality = computeQuality();
-    for (const [k, v] of Object.entries(qualityFields(quality))) if (k.endsWith('_pct') || k === 'score') this.metrics.quality.set({ pipeline: cfg.name, metric: k }, v);
-    const wallMs = performance.now() - t0;
-    const summary: RunSummary = {
-      pipeline: cfg.name,
-      status: error ? 'failed' : signal.aborted && !alreadyDone ? (isStopRequest(signal.reason) ? 'stopped' : 'aborted') : 'ok',
-      ...(store ? { checkpoint: { path: store.path, done: store.done } } : {}),
-      ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
-      ...(error ? { error: { code: (error as PromfluxError).code ?? 'PROMFLUX_RUN_FAILED', message: error.message } } : {}),
-      samplesIn: t.samplesIn,
-      linesOut: t.linesOut,
-      dropped: sortKeys(t.dropped),
-      batches: t.batches,
-      failedBatches: t.failedBatches,
-      retries: t.retries,
-      batchSize: sizer.stats(),
-      batchSizeHistory: sizer.history,
-      adaptive: sizer.adaptive,
-      wallMs: Math.round(wallMs),
-      samplesPerSec: wallMs > 0 ? Math.round((t.samplesIn * 1000) / wallMs) : 0,
-      workers,
-      peakRssBytes: peakRss(),
-      counters: sortKeys(t.counters),
-      kernelMs: Object.fromEntries(Object.entries(t.kernelMs).map(([k, v]) => [k, Math.round(v)])),
-      linesByMeasurement: sortKeys(writtenByMeasurement(t.perMeasurement, sink.stats?.())),
-      newestSampleMs: Number.isFinite(t.newestMs) ? t.newestMs : null,
-      oldestSampleMs: Number.isFinite(t.oldestMs) ? t.oldestMs : null,
-      sink: { kind: sink.kind, ...(sink.stats?.() ?? {}) },
-      features: outputsOf(kernels),
-      quality,
-      statesWritten,
-      ...(qualityLines ? { qualityLines } : {}),
-      ...(verified ? { verified } : {}),
-    };
-    this.metrics.runs.inc({ pipeline: cfg.name, status: summary.status });
-    const final = progress();
-    this.emit('progress', final);
-    runOpts.onProgress?.(final);
-    log.info({ samplesIn: summary.samplesIn, linesOut: summary.linesOut, wallMs: summary.wallMs, status: summary.status }, 'run finished');
-    return summary;
   }
+
+  /** Start workers, open the source (with the chain's halo), restore and open the sink, start the monitors. */
+  private async startPass(pass: PassState): Promise<void> {
+    const { cfg, plan, store, commits, sink, totals, log } = pass;
+    // Workers load their modules while the source opens (Prometheus: series and metadata calls).
+    pass.pool = this.opts.pool ?? new WorkerPool({ workers: plan.workers });
+    await pass.source.open({
+      // A small margin beyond the chain's need: a few rows dropped in the halo then cost no re-run
+      // (src/transform/halo-check.ts; the dispatcher widens the halo when even that is not enough).
+      haloSamples: plan.halo.haloSamples + haloMargin(plan.halo.haloSamples),
+      haloMs: plan.halo.haloMs,
+      lookaheadMs: plan.halo.lookaheadMs,
+      signal: pass.alreadyDone ? AbortSignal.abort() : pass.signal,
+      logger: log,
+      ...(store ? { covered: store.covered() } : {}),
+      ...(plan.shard ? { shard: plan.shard } : {}),
+    });
+    if (pass.alreadyDone) pass.internal.abort();
+    if (store) await restoreSink(store, sink, commits);
+    await sink.open();
+    pass.sinkOpened = true;
+    if (commits) {
+      pass.commitTimer = setInterval(() => {
+        commits.tick(totals).catch((err: unknown) => {
+          // A failed commit records nothing; the next one (or the resumed run) starts from the last accepted one.
+          log.warn({ err: (err as Error).message, checkpoint: store!.path }, 'sink commit failed');
+        });
+      }, plan.checkpoint!.intervalMs);
+      pass.commitTimer.unref();
+    }
+    pass.health = new HealthMonitor(cfg.health, {
+      pipeline: cfg.name,
+      logger: log,
+      registry: this.metrics.registry,
+      memoryBudgetMb: cfg.engine.memoryBudgetMb,
+      read: () => ({ samplesIn: totals.samplesIn, batches: totals.batches, errors: totals.retries + totals.failedBatches }),
+    }).start();
+    this.healthMonitor = pass.health;
+    this.metrics.stalledSources.set(cfg.name, () => pass.stall.seconds());
+    pass.stall.start();
+  }
+
+  /** Run the dispatcher over the pass; per batch: metrics, reports, verify counts, checkpoint, events. */
+  private async dispatchPass(pass: PassState, runOpts: RunOptions): Promise<void> {
+    const { cfg, plan } = pass;
+    const eng = cfg.engine;
+    const check = invalidRatioCheck(eng.maxInvalidRatio);
+    await dispatch({
+      totals: pass.totals,
+      pipelineName: cfg.name,
+      source: pass.source,
+      sink: pass.sink,
+      pool: pass.pool!,
+      spec: plan.spec,
+      sizer: pass.sizer,
+      maxInFlight: plan.maxInFlight,
+      onError: eng.onError,
+      retries: eng.retries,
+      onCollision: plan.onCollision,
+      ...(eng.maxErrorRate ? { maxErrorRate: eng.maxErrorRate } : {}),
+      logger: pass.log,
+      metrics: this.metrics,
+      signal: pass.signal,
+      ...(this.opts.faults ? { faults: this.opts.faults } : {}),
+      ...(pass.commits ? { deferAck: true } : {}),
+      ...(check ? { check } : {}),
+      onBatch: (e) => this.onBatch(pass, e, runOpts),
+    });
+  }
+
+  private onBatch(pass: PassState, e: BatchEvent, runOpts: RunOptions): void {
+    const { cfg, store, vstate, commits, totals } = pass;
+    noteNewestSample(this.metrics, cfg.name, totals.newestMs);
+    if (Object.keys(e.result.reports).length > 0) pass.reports = mergeReports(pass.reports, e.result.reports);
+    if (vstate) {
+      vstate.add(e.result.verify, e.result.perMeasurement, e.result.oldestMs, e.result.newestMs);
+      vstate.setDeadLettered(pass.sink.stats?.().deadLetteredByMeasurement as Record<string, number> | undefined);
+      if (store && e.chunk.coverageKey !== undefined) store.setVerify(vstate.persisted());
+    }
+    if (commits) commits.ack(e.chunk);
+    else if (store && e.chunk.coverageKey !== undefined) {
+      store.add(e.chunk.coverageKey, e.chunk.startMs, e.chunk.endMs, totals);
+      store.flush(pass.plan.checkpoint!.intervalMs);
+    }
+    this.emit('batch', e);
+    runOpts.onBatch?.(e);
+    const now = performance.now();
+    if (now - pass.lastProgress > 250) {
+      pass.lastProgress = now;
+      const p = progressOf(pass);
+      this.emit('progress', p);
+      runOpts.onProgress?.(p);
+    }
+  }
+
+  /** Stop the monitors, record the last sink commit, close pool, sink and source. */
+  private async closePass(pass: PassState): Promise<void> {
+    const { cfg, commits, sink, store, log } = pass;
+    pass.health?.stop();
+    pass.stall.stop();
+    this.metrics.stalledSources.delete(cfg.name);
+    this.metrics.stalled.set({ pipeline: cfg.name }, 0);
+    clearInterval(pass.commitTimer);
+    if (commits && pass.sinkOpened) {
+      // Before close: the last commit (and, for a complete plan, Arrow's merge) is recorded first.
+      try {
+        const complete = !pass.error && !pass.signal.aborted;
+        const recorded = await commits.final(pass.totals, complete);
+        if (complete && !recorded) {
+          throw new PromfluxError('PROMFLUX_CHECKPOINT_COMMIT', `the ${sink.kind} sink's last commit could not be recorded in checkpoint ${store!.path} (see the warning above); run the same command again to finish from the last recorded commit`);
+        }
+      } catch (err) {
+        log.error({ err: (err as Error).message, checkpoint: store!.path }, 'last sink commit failed; the resumed run starts from the previous one');
+        pass.error ??= err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    pass.error = closeFailure(await Promise.allSettled([this.opts.pool ? undefined : pass.pool?.close(), sink.close(), pass.source.close()]), pass.error, sink.kind, log);
+  }
+
+  /** Graceful stop or success: persist what is covered. Only a complete, successful run is "done". */
+  private finishCheckpoint(pass: PassState): void {
+    const { store, cfg } = pass;
+    if (!store) return;
+    // ('commit' sinks: their last accepted commit marked it, together with the output it describes.)
+    if (!pass.error && !pass.signal.aborted && !pass.commits) store.markDone();
+    try {
+      store.flush(0);
+    } catch (err) {
+      pass.log.error({ err: (err as Error).message, checkpoint: store.path }, 'could not write checkpoint');
+    }
+    this.metrics.checkpointLagSources.delete(cfg.name);
+    this.metrics.checkpointLag.set({ pipeline: cfg.name }, 0);
+  }
+}
+
+/** One pass in progress: what it opened and what it counted (the steps share it). */
+interface PassState {
+  cfg: PipelineConfig;
+  plan: ResolvedRun;
+  log: Logger;
+  t0: number;
+  transforms: TransformSpec[];
+  source: Source;
+  sink: Sink;
+  stall: StallWatch;
+  internal: AbortController;
+  signal: AbortSignal;
+  store?: CheckpointStore;
+  commits?: OutputCommits;
+  vstate?: RunVerifyState;
+  verifyUnresumable?: string;
+  alreadyDone: boolean;
+  sizer: BatchSizer;
+  totals: DispatchTotals;
+  reports?: ReportAccumulator;
+  pool?: WorkerPool;
+  health?: HealthMonitor;
+  commitTimer?: NodeJS.Timeout;
+  sinkOpened: boolean;
+  qualityLines: number;
+  lastProgress: number;
+  statesWritten: string[];
+  verified?: VerifiedSummary;
+  error?: Error;
+}
+
+/** A checkpointed run's sink: the same kind as recorded, and a 'commit' sink put back to its last commit. */
+async function restoreSink(store: CheckpointStore, sink: Sink, commits: OutputCommits | undefined): Promise<void> {
+  const saved = store.sink;
+  if ((saved && saved.kind !== sink.kind) || (!saved && store.hasCoverage && commits)) {
+    throw new PromfluxError(
+      'PROMFLUX_CHECKPOINT_SINK_MISMATCH',
+      `checkpoint ${store.path} records chunks written to ${saved ? `a ${saved.kind} sink` : 'a sink that kept no resume state (an older promflux, or another sink)'}, this run writes to a ${sink.kind} sink; resume with the same sink, or move the checkpoint away to start over`,
+    );
+  }
+  if (commits) await sink.restore!(saved?.state);
+  else if (!saved) store.setSink(sink.kind);
+}
+
+/** engine.maxInvalidRatio as the dispatcher's per-batch check. */
+function invalidRatioCheck(maxInvalid: number | undefined): ((t: DispatchTotals) => Error | undefined) | undefined {
+  if (maxInvalid === undefined) return undefined;
+  return (t) => {
+    const droppedN = Object.values(t.dropped).reduce((a, b) => a + b, 0);
+    if (t.samplesIn < 1000 || droppedN / t.samplesIn <= maxInvalid) return undefined;
+    return new PromfluxError(
+      'PROMFLUX_INVALID_RATIO',
+      `${((100 * droppedN) / t.samplesIn).toFixed(2)}% of samples were dropped, above engine.maxInvalidRatio=${maxInvalid}; see "dropped" in the summary for reasons`,
+    );
+  };
+}
+
+function progressOf(pass: PassState): ProgressEvent {
+  const { totals } = pass;
+  const sp = pass.source.progress();
+  const elapsed = performance.now() - pass.t0;
+  return {
+    samplesIn: totals.samplesIn,
+    linesOut: totals.linesOut,
+    batches: totals.batches,
+    doneSamples: sp.doneSamples,
+    totalSamples: progressTotal(sp, totals.samplesIn),
+    batchSize: pass.sizer.current,
+    elapsedMs: elapsed,
+    samplesPerSec: elapsed > 0 ? (totals.samplesIn * 1000) / elapsed : 0,
+  };
+}
+
+function computeQuality(pass: PassState): QualityMetrics {
+  const { totals } = pass;
+  const q = pass.cfg.quality;
+  return qualityFromCounts({
+    samplesIn: totals.samplesIn,
+    dropped: totals.dropped,
+    counters: totals.counters,
+    newestMs: Number.isFinite(totals.newestMs) ? totals.newestMs : NaN,
+    nowMs: Date.now(),
+    ...(q?.weights ? { weights: q.weights } : {}),
+    ...(q?.timelinessTargetMs ? { timelinessTargetMs: q.timelinessTargetMs } : {}),
+    ...(q?.timelinessMaxMs ? { timelinessMaxMs: q.timelinessMaxMs } : {}),
+  });
+}
+
+/** One `promflux_quality` point per run (not counted in linesOut: it is not a source sample). */
+async function writeQualityPoint(pass: PassState): Promise<void> {
+  const { cfg } = pass;
+  const w = new LineWriter({ precision: cfg.encode.precision });
+  w.begin(encodeSeriesKey(cfg.quality!.measurement, { pipeline: cfg.name }));
+  for (const [k, v] of Object.entries(qualityFields(computeQuality(pass)))) w.float(encodeFieldKey(k), v);
+  w.end(Date.now());
+  const written = await pass.sink.write({ batchId: -1, chunkId: 'quality', lp: w.take(), lines: 1, columns: null, seriesKeys: [] });
+  pass.qualityLines = written.written;
+  pass.commits?.ack();
+}
+
+/** Points landed, not lines sent: read back what the run wrote (after close: every write acknowledged). */
+async function verifyPass(pass: PassState): Promise<void> {
+  const { vstate, cfg, plan, log, source } = pass;
+  if (!vstate || pass.error || pass.signal.aborted) return;
+  if (pass.verifyUnresumable) {
+    log.warn({ reason: pass.verifyUnresumable }, 'verify skipped: counts of earlier attempts are unknown (delete the checkpoint and rerun to verify)');
+    return;
+  }
+  vstate.setDeadLettered(pass.sink.stats?.().deadLetteredByMeasurement as Record<string, number> | undefined);
+  const shard = plan.shard;
+  const plannedCounts = (source as { countPlan?: () => CountPlanQuery[] | null }).countPlan?.() ?? null;
+  const skipped = sourceCountsSkipped(plan, plannedCounts !== null);
+  try {
+    pass.verified = await verifyRun(vstate, {
+      sink: cfg.sink as InfluxSinkConfig,
+      precision: cfg.encode.precision,
+      floatDigits: cfg.encode.floatDigits,
+      logger: log,
+      sourceCounts: plannedCounts && !skipped ? async () => (await import('../extract/prometheus/counts.js')).countStoredSamples(cfg.source as PrometheusSourceConfig, plannedCounts, log) : undefined,
+      ...(skipped ? { sourceCountsSkipped: skipped } : {}),
+      // Shards interleave in time: a shard's range holds the other shards' points too.
+      ...(shard && shard.count > 1 ? { countsSkipped: 'a shard shares its time range with the other shards; verify the union with promflux verify --summary <every shard>.json' } : {}),
+    });
+    if (!pass.verified.ok) pass.error = verifyError(pass.verified);
+    const v = pass.verified;
+    log.info({ ok: v.ok, measurements: v.measurements, points: v.points, sampledSeries: v.sampledSeries, sourceCounts: v.sourceCounts, mismatches: v.mismatches.length }, 'verify finished');
+  } catch (err) {
+    pass.error = new PromfluxError('PROMFLUX_VERIFY_FAILED', `verify could not read back what the run wrote: ${(err as Error).message}; the data is written: run promflux verify when the servers answer, or turn verification off (--no-verify, verify: false) for a target that answers neither InfluxQL nor Flux (e.g. VictoriaMetrics)`, { cause: err });
+  }
+  if (pass.error) log.error({ err: pass.error.message, code: (pass.error as PromfluxError).code }, 'run failed verification');
+}
+
+/** Why the source's own sample counts are not compared, or undefined when they are. */
+function sourceCountsSkipped(plan: ResolvedRun, hasCountPlan: boolean): string | undefined {
+  if (!plan.rawSource) return 'not a raw extraction (extraction: range evaluates PromQL; there are no stored samples to count)';
+  if (!plan.verify!.sourceCounts) return 'verify.sourceCounts is false';
+  if (plan.shard && plan.shard.count > 1) return 'a shard reads part of the plan; verify the union with promflux verify';
+  if (!hasCountPlan) return 'the source has no fixed window (stream mode)';
+  return undefined;
+}
+
+/** `scale` steps in fit mode: save the fitted parameters of a successful pass. */
+async function saveScalingStates(pass: PassState): Promise<void> {
+  if (pass.error || pass.signal.aborted || !pass.reports) return;
+  for (const { path, state } of finalizeReports(pass.reports).scaling) {
+    try {
+      await saveScalingState(path, state);
+      pass.statesWritten.push(path);
+      pass.log.info({ path, series: Object.keys(state.series).length }, 'scaling state saved');
+    } catch (err) {
+      pass.error = err as Error;
+    }
+  }
+}
+
+function passStatus(pass: PassState): RunSummary['status'] {
+  if (pass.error) return 'failed';
+  if (pass.signal.aborted && !pass.alreadyDone) return isStopRequest(pass.signal.reason) ? 'stopped' : 'aborted';
+  return 'ok';
+}
+
+/** The run summary from the pass's totals, sizer and sink; also sets the quality gauges. */
+function buildSummary(pass: PassState, metrics: EngineMetrics): RunSummary {
+  const { totals: t, sizer, sink, store, plan, error, cfg } = pass;
+  const quality = computeQuality(pass);
+  for (const [k, v] of Object.entries(qualityFields(quality))) if (k.endsWith('_pct') || k === 'score') metrics.quality.set({ pipeline: cfg.name, metric: k }, v);
+  const wallMs = performance.now() - pass.t0;
+  return {
+    pipeline: cfg.name,
+    status: passStatus(pass),
+    ...(store ? { checkpoint: { path: store.path, done: store.done } } : {}),
+    ...(plan.shard ? { shard: `${plan.shard.index}/${plan.shard.count}` } : {}),
+    ...(error ? { error: { code: (error as PromfluxError).code ?? 'PROMFLUX_RUN_FAILED', message: error.message } } : {}),
+    samplesIn: t.samplesIn,
+    linesOut: t.linesOut,
+    dropped: sortKeys(t.dropped),
+    batches: t.batches,
+    failedBatches: t.failedBatches,
+    retries: t.retries,
+    batchSize: sizer.stats(),
+    batchSizeHistory: sizer.history,
+    adaptive: sizer.adaptive,
+    wallMs: Math.round(wallMs),
+    samplesPerSec: wallMs > 0 ? Math.round((t.samplesIn * 1000) / wallMs) : 0,
+    workers: plan.workers,
+    peakRssBytes: peakRss(),
+    counters: sortKeys(t.counters),
+    kernelMs: Object.fromEntries(Object.entries(t.kernelMs).map(([k, v]) => [k, Math.round(v)])),
+    linesByMeasurement: sortKeys(writtenByMeasurement(t.perMeasurement, sink.stats?.())),
+    newestSampleMs: Number.isFinite(t.newestMs) ? t.newestMs : null,
+    oldestSampleMs: Number.isFinite(t.oldestMs) ? t.oldestMs : null,
+    sink: { kind: sink.kind, ...(sink.stats?.() ?? {}) },
+    features: plan.features,
+    quality,
+    statesWritten: pass.statesWritten,
+    ...(pass.qualityLines ? { qualityLines: pass.qualityLines } : {}),
+    ...(pass.verified ? { verified: pass.verified } : {}),
+  };
 }
 
 /**

@@ -3,26 +3,12 @@
  */
 import type { BatchDescriptor } from '../batch/layout.js';
 import type { FillSpec } from '../extract/source.js';
-import type { FeatureColumns } from '../load/sink.js';
+import type { FeatureColumns } from '../encode/columns.js';
+import type { EncodeSpec } from '../encode/series.js';
 import type { TransformSpec } from '../transform/kernel.js';
 import type { BatchVerify, VerifyTaskSpec } from '../encode/verify-collect.js';
 
-export interface EncodeSpec {
-  /** Timestamp precision of the line protocol. */
-  precision: 's' | 'ms' | 'us' | 'ns';
-  /** 0 = shortest round-trip floats; N = N significant digits. */
-  floatDigits: number;
-  /** Field name of the sample value. */
-  valueField: string;
-  /** Write the flags bitmask as an integer field `flags` when non-zero. */
-  flagsField: boolean;
-  /** Schema mapping config (see src/load/schema.ts); undefined = metric name → measurement, labels → tags. */
-  schema?: unknown;
-  /** Key policy for what line protocol cannot carry (sink.tagValues; default 'escape'). */
-  tagValues?: 'escape' | 'replace' | 'drop';
-  /** Replacement character of the 'replace' policy (sink.tagReplacement; default '_'). */
-  tagReplacement?: string;
-}
+export type { EncodeSpec } from '../encode/series.js';
 
 /** What a worker needs to run one pipeline (compiled once per worker, cached by `key`). */
 export interface WorkerPipelineSpec {
@@ -48,7 +34,7 @@ export interface ProcessTask {
   out?: SharedArrayBuffer;
   /**
    * The halo the fill provides (from the chunk's fill spec and start): lets the worker check that
-   * rows dropped in the halo leave enough context (src/pool/halo-check.ts). Absent: no check.
+   * rows dropped in the halo leave enough context (src/transform/halo-check.ts). Absent: no check.
    */
   halo?: { samples: number; ms: number; startMs: number };
   /** Test builds only (PROMFLUX_FAULTS=1): make this task throw or kill its worker. */

@@ -7,18 +7,18 @@
  * as `result.error` naming the stage, kernel and batch, and the worker stays alive for the next task.
  */
 import { BatchBuilder } from '../batch/builder.js';
-import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, viewBatch, type BatchDescriptor } from '../batch/layout.js';
+import { FLAG_HALO, viewBatch, type BatchDescriptor } from '../batch/layout.js';
 import { BatchContext, flagNames } from '../transform/context.js';
 import { compileTransforms, loadKernelModules, outputsOf } from '../transform/registry.js';
 import type { Kernel } from '../transform/kernel.js';
 import { fillerFor } from './fillers.js';
-import { createSeriesEncoder, type SeriesEncoder } from './series-encoder.js';
+import { createSeriesEncoder, type SeriesEncoder } from '../encode/series.js';
+import { compactColumns } from '../encode/columns.js';
 import { LineWriter } from '../encode/lineprotocol.js';
-import type { FeatureColumns } from '../load/sink.js';
 import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from './task.js';
 import { loadStateForWorker } from './state.js';
 import { collectWritten, countSourceSamples, type BatchVerify } from '../encode/verify-collect.js';
-import { HaloCheck } from './halo-check.js';
+import { HaloCheck } from '../transform/halo-check.js';
 
 interface Compiled {
   kernels: Kernel[];
@@ -36,7 +36,7 @@ async function compile(spec: WorkerPipelineSpec): Promise<Compiled> {
     await loadKernelModules(spec.kernelModules);
     const kernels = compileTransforms(spec.transforms);
     const features = outputsOf(kernels);
-    const encoder = await createSeriesEncoder(spec.encode, features);
+    const encoder = createSeriesEncoder(spec.encode, features);
     const writer = new LineWriter({ precision: spec.encode.precision, floatDigits: spec.encode.floatDigits, initialBytes: 1 << 20 });
     const state = spec.stateFile ? await loadStateForWorker(spec.stateFile) : new Map<string, unknown>();
     c = { kernels, features, encoder, writer, state };
@@ -135,7 +135,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   // 3. Kernels, in pipeline order. A row dropped by one kernel is gone for every later one: when a
   // kernel dropped rows, the batch is compacted in place before the next (BatchContext.compactDropped),
   // so windows over row positions are windows over surviving rows. The halo check tracks whether
-  // the surviving halo still gives the batch's own rows their full context (src/pool/halo-check.ts).
+  // the surviving halo still gives the batch's own rows their full context (src/transform/halo-check.ts).
   const ctx = new BatchContext(view, c.state, task.nowMs, true);
   const haloCheck = task.halo ? new HaloCheck(ctx, task.halo) : undefined;
   const nk = c.kernels.length;
@@ -196,7 +196,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
     } else {
       rowsOut = c.encoder.countEmittable(outView, featureCols, dropped, emitted, res.perMeasurement, exclude);
     }
-    if (task.want.columns) res.columns = compact(outView, featureCols, c.features, c.encoder, rowsOut, exclude);
+    if (task.want.columns) res.columns = compactColumns(outView, featureCols, c.features, c.encoder, rowsOut, exclude);
     if (verify) {
       collectWritten(outView, featureCols, c.encoder, vspec!, verify, exclude);
       res.verify = verify;
@@ -221,99 +221,6 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   res.timings.totalMs = t3 - t0;
   return res;
 }
-
-/**
- * Copy emitted rows (non-halo, not dropped, series kept by the schema) into fresh SAB columns laid
- * out the way Arrow wants them (Utf8 series keys, Int64 timestamps), so the Arrow sink only wraps them.
- */
-function compact(
-  view: ReturnType<typeof viewBatch>,
-  featureCols: Float64Array[],
-  featureNames: string[],
-  encoder: SeriesEncoder,
-  rows: number,
-  exclude?: ReadonlySet<string>,
-): FeatureColumns {
-  const keeps = (k: string): boolean => encoder.keeps(k) && !exclude?.has(k);
-  const sab = (bytes: number) => new SharedArrayBuffer(Math.max(8, bytes));
-  const series = new Uint32Array(sab(rows * 4));
-  const ts = new Float64Array(sab(rows * 8));
-  const ts64 = new Int32Array(sab(rows * 8));
-  const value = new Float64Array(sab(rows * 8));
-  const flags = new Uint32Array(sab(rows * 4));
-  const feats = featureCols.map(() => new Float64Array(sab(rows * 8)));
-  const seriesKeys = view.desc.seriesKeys;
-  const utf8 = seriesKeys.map((k) => textEncoder.encode(k));
-  let dataBytes = 0;
-  const runs = view.runs;
-  // First pass: size the Utf8 data buffer.
-  for (let r = 0; r < view.runCount; r++) {
-    const o = r * RUN_STRIDE;
-    const s = runs[o]!;
-    if (!keeps(seriesKeys[s]!)) continue;
-    const start = runs[o + 1]! + runs[o + 2]!;
-    const end = runs[o + 1]! + runs[o + 3]!;
-    for (let i = start; i < end; i++) {
-      if (view.flags[i]! & (FLAG_DROPPED | FLAG_HALO)) continue;
-      if (!encoder.rowHasFields(view.value, featureCols, i)) continue;
-      dataBytes += utf8[s]!.length;
-    }
-  }
-  const offsets = new Int32Array(sab((rows + 1) * 4));
-  const data = new Uint8Array(sab(dataBytes));
-  const remap = new Int32Array(seriesKeys.length).fill(-1);
-  const outKeys: string[] = [];
-  let j = 0;
-  let pos = 0;
-  for (let r = 0; r < view.runCount; r++) {
-    const o = r * RUN_STRIDE;
-    const s = runs[o]!;
-    if (!keeps(seriesKeys[s]!)) continue;
-    const start = runs[o + 1]! + runs[o + 2]!;
-    const end = runs[o + 1]! + runs[o + 3]!;
-    const kb = utf8[s]!;
-    for (let i = start; i < end; i++) {
-      if (view.flags[i]! & (FLAG_DROPPED | FLAG_HALO)) continue;
-      if (!encoder.rowHasFields(view.value, featureCols, i)) continue;
-      let m = remap[s]!;
-      if (m < 0) {
-        m = outKeys.length;
-        remap[s] = m;
-        outKeys.push(seriesKeys[s]!);
-      }
-      series[j] = m;
-      offsets[j] = pos;
-      data.set(kb, pos);
-      pos += kb.length;
-      const t = view.ts[i]!;
-      ts[j] = t;
-      // Int64 without BigInt: low and high 32-bit halves (two's complement for negative times).
-      const hi = Math.floor(t / 4294967296);
-      ts64[2 * j] = (t - hi * 4294967296) | 0;
-      ts64[2 * j + 1] = hi | 0;
-      value[j] = view.value[i]!;
-      flags[j] = view.flags[i]!;
-      for (let f = 0; f < feats.length; f++) feats[f]![j] = featureCols[f]![i]!;
-      j++;
-    }
-  }
-  offsets[j] = pos;
-  return {
-    rows: j,
-    series: series.buffer as SharedArrayBuffer,
-    seriesKeys: outKeys,
-    seriesOffsets: offsets.buffer as SharedArrayBuffer,
-    seriesData: data.buffer as SharedArrayBuffer,
-    ts: ts.buffer as SharedArrayBuffer,
-    ts64: ts64.buffer as SharedArrayBuffer,
-    value: value.buffer as SharedArrayBuffer,
-    flags: flags.buffer as SharedArrayBuffer,
-    featureNames,
-    features: feats.map((f) => f.buffer as SharedArrayBuffer),
-  };
-}
-
-const textEncoder = new TextEncoder();
 
 function msg(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -126,7 +126,7 @@ export class BatchContext implements KernelContext {
    *
    * `frontier` (optional, one entry per run, in row positions within the run) is mapped to the
    * number of surviving rows before it (−1, untracked, stays −1), and re-indexed like the runs
-   * (see src/pool/halo-check.ts).
+   * (see src/transform/halo-check.ts).
    * Returns the number of rows removed.
    */
   compactDropped(frontier?: Int32Array): number {

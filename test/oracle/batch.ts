@@ -7,10 +7,11 @@ import { BatchBuilder } from '../../src/batch/builder.js';
 import { allocBatch, FLAG_HALO, RUN_STRIDE, viewBatch } from '../../src/batch/layout.js';
 import { BatchContext } from '../../src/transform/context.js';
 import type { Kernel } from '../../src/transform/kernel.js';
-import { compileTransforms, type TransformSpec } from '../../src/transform/registry.js';
+import { compileTransforms } from '../../src/transform/registry.js';
+import type { TransformSpec } from '../../src/transform/kernel.js';
 import { haloOf } from '../../src/transform/registry.js';
 import { writeStaleNaN } from '../../src/transform/kernels/validate.js';
-import { HaloCheck, haloMargin, type HaloAsk } from '../../src/pool/halo-check.js';
+import { HaloCheck, haloMargin, type HaloAsk } from '../../src/transform/halo-check.js';
 
 /**
  * Run a kernel chain exactly as the worker does (src/pool/worker.ts): a kernel that dropped rows is

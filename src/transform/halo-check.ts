@@ -20,8 +20,8 @@
  *
  * Cost: O(halo rows) per run per kernel, on halo rows only; nothing per emitted sample.
  */
-import type { Kernel } from '../transform/kernel.js';
-import type { BatchContext } from '../transform/context.js';
+import type { Kernel } from './kernel.js';
+import type { BatchContext } from './context.js';
 import { FLAG_HALO, RUN_STRIDE } from '../batch/layout.js';
 
 export interface HaloAsk {

@@ -4,15 +4,32 @@
  * formats numbers into the LineWriter's buffer.
  */
 import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, parseSeriesKey, type BatchView } from '../batch/layout.js';
+import { encodeFieldKey, encodeMappedKey, EncodeError, mapSeriesKey, seriesKeyText, type LineWriter } from './lineprotocol.js';
+import { compileMapping, SCHEMA_EXCLUDED_REASON, SERIES_COLLISION_REASON, type SchemaMappingConfig } from './schema-map.js';
 
 /** Rows never emitted: dropped, or context (leading halo and trailing look-ahead). */
 const NOT_EMITTED = FLAG_DROPPED | FLAG_HALO;
-import { encodeFieldKey, encodeMappedKey, EncodeError, mapSeriesKey, seriesKeyText, type LineWriter } from '../encode/lineprotocol.js';
-import type { EncodeSpec } from './task.js';
-/** Same value as SCHEMA_EXCLUDED_REASON in src/load/schema.ts (not imported: workers skip zod). */
-const SCHEMA_EXCLUDED_REASON = 'schema_excluded';
-/** Same value as SERIES_COLLISION_REASON in src/load/schema.ts: rows of series the dispatcher excluded. */
-const SERIES_COLLISION_REASON = 'series_collision';
+
+/** How a worker encodes a pipeline's rows (part of the task's pipeline spec: plain data). */
+export interface EncodeSpec {
+  /** Timestamp precision of the line protocol. */
+  precision: 's' | 'ms' | 'us' | 'ns';
+  /** 0 = shortest round-trip floats; N = N significant digits. */
+  floatDigits: number;
+  /** Field name of the sample value. */
+  valueField: string;
+  /** Write the flags bitmask as an integer field `flags` when non-zero. */
+  flagsField: boolean;
+  /**
+   * Schema mapping, validated on the main thread (`schemaMappingSchema`, src/load/schema.ts);
+   * undefined = metric name → measurement, labels → tags.
+   */
+  schema?: SchemaMappingConfig;
+  /** Key policy for what line protocol cannot carry (sink.tagValues; default 'escape'). */
+  tagValues?: 'escape' | 'replace' | 'drop';
+  /** Replacement character of the 'replace' policy (sink.tagReplacement; default '_'). */
+  tagReplacement?: string;
+}
 
 export interface SeriesMapping {
   mapSeries(name: string, labels: Record<string, string>): { measurement: string; tags: Record<string, string> } | null;
@@ -45,12 +62,8 @@ const defaultMapping: SeriesMapping = {
   mapField: (column) => ({ name: column, type: 'float' }),
 };
 
-export async function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): Promise<SeriesEncoder> {
-  let mapping = defaultMapping;
-  if (spec.schema !== undefined) {
-    const mod = await import('../load/schema.js');
-    mapping = mod.compileSchemaMapping(mod.schemaMappingSchema.parse(spec.schema)) as SeriesMapping;
-  }
+export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): SeriesEncoder {
+  const mapping: SeriesMapping = spec.schema !== undefined ? compileMapping(spec.schema) : defaultMapping;
   // Per series: encoded key bytes, or the reason its rows cannot be written (counted as drops).
   const keyCache = new Map<string, Uint8Array | string>();
   const measurementCache = new Map<string, string>();
