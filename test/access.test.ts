@@ -6,7 +6,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { arrowReader, readArrowFile } from '../src/access/arrow-read.js';
 import { trainingSet, type TrainingSpec } from '../src/access/training.js';
 import { encodeTrainingSet } from '../src/access/formats.js';
 import { startInfluxd, lpLine, type Influxd } from './harness/influxdb.js';
+import { runCli } from './harness/cli.js';
 
 const require = createRequire(import.meta.url);
 const pl = require('nodejs-polars') as typeof import('nodejs-polars');
@@ -320,5 +321,70 @@ describe('read-back and training sets against a real influxd', () => {
       }
       assert.deepEqual([...new Set(df.getColumn('split').toArray() as string[])].sort(), ['test', 'train', 'validation']);
     }
+  });
+
+  test('promflux export: a backfill to train/validation/test Parquet files in one command; a second export is a cache hit; a run writing the measurement invalidates it; --no-cache queries', async () => {
+    const dir = mkdtempSync(join(tmp, 'cli-'));
+    const env = { PROMFLUX_CACHE_DIR: join(dir, 'cache') };
+    await influxd.query('CREATE DATABASE cli');
+    const cfgPath = join(dir, 'p.yaml');
+    writeFileSync(cfgPath, `pipelines:
+  - name: bf
+    source: { kind: synthetic, series: 35, samplesPerSeries: 200, stepMs: 15000, start: "2024-01-01T00:00:00Z", seed: 3, nanRate: 0, gapRate: 0, outlierRate: 0 }
+    transform: [ { kind: validate } ]
+    sink: { kind: influx, url: ${influxd.url}, version: 1, db: cli }
+    engine: { workers: 1 }
+`);
+    const run = await runCli(['run', '--config', cfgPath, '--no-verify', '--log-level', 'silent'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const specPath = join(dir, 'export.yaml');
+    const out = join(dir, 'out', 'cpu.parquet');
+    writeFileSync(specPath, `export:
+  start: "2024-01-01T00:05:00Z"
+  end: "2024-01-01T00:50:00Z"
+  entity: [instance]
+  features:
+    - { name: cpu, measurement: node_cpu_usage_percent, tolerance: 15s, definition: "node CPU %" }
+    - { name: mem, measurement: node_memory_usage_percent, tolerance: 15s }
+  spine: { every: 15s }
+  target: { kind: future, feature: cpu, horizon: 1m, tolerance: 15s }
+  split: { validation: 0.2, test: 0.2, gap: 1m }
+  output: { path: ${out}, compression: snappy, splitFiles: true }
+`);
+    const first = await runCli(['export', '--spec', specPath, '--config', cfgPath, '--json'], env);
+    assert.equal(first.code, 0, first.stderr);
+    const r1 = JSON.parse(first.stdout) as { rows: number; files: Array<{ path: string; rows: number; split?: string }>; cache: { hits: number; misses: number; invalidated: number } };
+    assert.deepEqual(r1.cache, { hits: 0, misses: 2, invalidated: 0 });
+    assert.equal(r1.files.length, 4);
+    assert.equal(r1.files.slice(1).reduce((a, f) => a + f.rows, 0), r1.rows, 'the split files partition the rows');
+    const train = pl.readParquet(readFileSync(join(dir, 'out', 'cpu.train.parquet')));
+    assert.equal(train.height, r1.files.find((f) => f.split === 'train')!.rows);
+    assert.deepEqual([...new Set(train.getColumn('split').toArray() as string[])], ['train']);
+    const desc = JSON.parse(readFileSync(`${out}.schema.json`, 'utf8')) as { configHash: string; columns: Array<{ name: string; type: string; definition?: string }>; rows: number };
+    assert.match(desc.configHash, /^[0-9a-f]{64}$/);
+    assert.equal(desc.rows, r1.rows);
+    assert.deepEqual(desc.columns.map((c) => c.name), ['timestamp', 'instance', 'cpu', 'mem', 'target', 'split']);
+    assert.equal(desc.columns[2]!.definition, 'node CPU %');
+    const bytes1 = readFileSync(out);
+
+    const second = await runCli(['export', '--spec', specPath, '--config', cfgPath, '--json'], env);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual((JSON.parse(second.stdout) as typeof r1).cache, { hits: 2, misses: 0, invalidated: 0 });
+    assert.ok(readFileSync(out).equals(bytes1), 'a cache hit exports the same bytes');
+
+    const again = await runCli(['run', '--config', cfgPath, '--no-verify', '--log-level', 'silent'], env);
+    assert.equal(again.code, 0, again.stderr);
+    const third = await runCli(['export', '--spec', specPath, '--config', cfgPath, '--json'], env);
+    assert.equal(third.code, 0, third.stderr);
+    assert.deepEqual((JSON.parse(third.stdout) as typeof r1).cache, { hits: 0, misses: 2, invalidated: 2 }, 'the run wrote both measurements: both entries are stale');
+
+    const nocache = await runCli(['export', '--spec', specPath, '--config', cfgPath, '--json', '--no-cache'], env);
+    assert.equal(nocache.code, 0, nocache.stderr);
+    assert.deepEqual((JSON.parse(nocache.stdout) as typeof r1).cache, { hits: 0, misses: 0, invalidated: 0 });
+    assert.ok(readFileSync(out).equals(bytes1), 'the same data exports the same bytes, cached or not');
+
+    const bad = await runCli(['export', '--spec', specPath, '--json'], env);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /PROMFLUX_ACCESS_SPEC: export: no source/);
   });
 });

@@ -6,5 +6,6 @@ import type { Command } from 'commander';
 import { registerServe } from './serve.js';
 import { registerInfluxCommands } from './influx-commands.js';
 import { registerBench } from './bench.js';
+import { registerExport } from './export.js';
 
-export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands, registerBench];
+export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands, registerBench, registerExport];

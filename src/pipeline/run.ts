@@ -34,6 +34,7 @@ import { RunVerifyState, verifyError, verifyRun, type PersistedVerify, type Veri
 import type { InfluxSinkConfig } from '../load/influx/config.js';
 import type { CountPlanQuery } from '../extract/prometheus/counts.js';
 import type { PrometheusSourceConfig } from '../extract/prometheus/config.js';
+import { noteInfluxWrites } from '../access/generation.js';
 
 export interface RunSummary {
   pipeline: string;
@@ -557,6 +558,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       ...(qualityLines ? { qualityLines } : {}),
       ...(verified ? { verified } : {}),
     };
+    // Query-cache invalidation (docs/ACCESS.md): a new write generation per measurement written.
+    const genErr = cfg.sink.kind === 'influx' ? noteInfluxWrites(cfg.sink as InfluxSinkConfig, summary.linesByMeasurement) : undefined;
+    if (genErr) log.warn({ err: genErr }, 'could not record write generations for the query cache: cached exports of these measurements stay until their TTL');
     this.metrics.runs.inc({ pipeline: cfg.name, status: summary.status });
     const final = progress();
     this.emit('progress', final);
