@@ -6,6 +6,7 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { Agent, request } from 'undici';
+import { applyKeyPolicy } from '../encode/escape.js';
 import { PromfluxError } from '../errors.js';
 import { decodeChunkedStream, type SeriesBlock } from './decode.js';
 
@@ -34,7 +35,7 @@ export interface ReadSpec {
   start: number;
   /** Epoch ms, exclusive. */
   end: number;
-  /** tag = value (exact) or tag = one of values. Values as stored (escaped by the key policy). */
+  /** tag = value (exact) or tag = one of values: the original label values (escaped here as the sink's default key policy writes them). */
   where?: Record<string, string | string[]>;
   /** Aggregation by time: every field becomes `fn(field)` over `every` buckets, per series. */
   groupBy?: { every: string; fn: 'mean' | 'min' | 'max' | 'sum' | 'count' | 'last' | 'first' | 'median' };
@@ -62,10 +63,12 @@ export function buildInfluxQL(spec: ReadSpec): string {
   for (const k of Object.keys(spec.where ?? {}).sort()) {
     const v = spec.where![k]!;
     const vals = (Array.isArray(v) ? [...v] : [v]).sort();
-    conds.push(vals.length === 1 ? `${quoteIdent(k)} = ${quoteString(vals[0]!)}` : `(${vals.map((x) => `${quoteIdent(k)} = ${quoteString(x)}`).join(' OR ')})`);
+    const key = quoteIdent(applyKeyPolicy(k, 'tagKey', 'escape') ?? k);
+    const enc = vals.map((x) => quoteString(applyKeyPolicy(x, 'tagValue', 'escape') ?? x));
+    conds.push(enc.length === 1 ? `${key} = ${enc[0]!}` : `(${enc.map((x) => `${key} = ${x}`).join(' OR ')})`);
   }
   const group = spec.groupBy ? `GROUP BY time(${spec.groupBy.every}), *` : 'GROUP BY *';
-  return `SELECT ${sel} FROM ${quoteIdent(spec.measurement)} WHERE ${conds.join(' AND ')} ${group}`;
+  return `SELECT ${sel} FROM ${quoteIdent(applyKeyPolicy(spec.measurement, 'measurement', 'escape') ?? spec.measurement)} WHERE ${conds.join(' AND ')} ${group}`;
 }
 
 function authHeaders(cfg: InfluxReadConfig): Record<string, string> {

@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { collectSecrets, registerSecrets } from '../observe/redact.js';
 import { createProgressReporter } from '../observe/progress.js';
 import { StopRequested } from '../pipeline/stop.js';
+import { featureRoutes } from '../access/serve.js';
 
 export interface ServeOptions {
   config: string;
@@ -105,7 +106,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
   }), () => Object.fromEntries([...running].flatMap(([n, r]) => {
     const st = r.pipeline?.stall;
     return st?.stalled ? [[n, `stalled ${Math.round(st.seconds)} s: ${st.reason}`]] : [];
-  })));
+  })), featureRoutes(selected));
   log.info({ url: server.url }, 'metrics endpoint listening');
 
   const streams: Promise<void>[] = [];
