@@ -62,3 +62,7 @@ export type { SeriesBlock } from './access/decode.js';
 export { readArrowFile, arrowReader } from './access/arrow-read.js';
 export { toArrowTable, encodeTrainingSet, describeTrainingSet, writeTrainingSet } from './access/formats.js';
 export type { ExportFormat, SchemaDescription } from './access/formats.js';
+export { runExport, loadExportSpec, exportSpecSchema } from './access/export.js';
+export type { ExportSpec, ExportOptions, ExportResult } from './access/export.js';
+export { cachedInfluxReader } from './access/cache.js';
+export type { CacheOptions, CacheStats } from './access/cache.js';
