@@ -266,21 +266,35 @@ export function decodeChunk(buf: Uint8Array, out: SeriesBlock[] = []): SeriesBlo
  * one chunk document (InfluxDB's chunk_size rows) plus what the caller keeps.
  */
 export async function* decodeChunkedStream(body: AsyncIterable<Uint8Array>): AsyncGenerator<SeriesBlock[]> {
-  let pending: Uint8Array = new Uint8Array(0);
-  for await (const part of body) {
-    let data: Uint8Array;
-    if (pending.length === 0) data = part;
-    else {
-      data = new Uint8Array(pending.length + part.length);
-      data.set(pending);
-      data.set(part, pending.length);
+  // The unfinished line so far, as a list of parts: joined once, when its newline arrives (a
+  // chunk document spread over many network reads is copied once, not once per read).
+  let parts: Uint8Array[] = [];
+  let partsLen = 0;
+  const take = (tail: Uint8Array): Uint8Array => {
+    if (partsLen === 0) return tail;
+    const doc = new Uint8Array(partsLen + tail.length);
+    let o = 0;
+    for (const p of parts) {
+      doc.set(p, o);
+      o += p.length;
     }
+    doc.set(tail, o);
+    parts = [];
+    partsLen = 0;
+    return doc;
+  };
+  for await (const part of body) {
     let from = 0;
-    for (let nl = data.indexOf(0x0a, from); nl >= 0; nl = data.indexOf(0x0a, from)) {
-      if (nl > from) yield decodeChunk(data.subarray(from, nl));
+    for (let nl = part.indexOf(0x0a); nl >= 0; nl = part.indexOf(0x0a, from)) {
+      const doc = take(part.subarray(from, nl));
+      if (doc.length > 0) yield decodeChunk(doc);
       from = nl + 1;
     }
-    pending = from === data.length ? new Uint8Array(0) : data.slice(from);
+    if (from < part.length) {
+      parts.push(part.subarray(from));
+      partsLen += part.length - from;
+    }
   }
-  if (pending.length > 0 && pending.some((b) => b !== 0x20 && b !== 0x0d && b !== 0x09)) yield decodeChunk(pending);
+  const rest = take(new Uint8Array(0));
+  if (rest.length > 0 && rest.some((b) => b !== 0x20 && b !== 0x0d && b !== 0x09)) yield decodeChunk(rest);
 }
