@@ -1,7 +1,8 @@
 /**
  * `promflux serve`: a long-lived service running every scheduled pipeline on its cron schedule
  * (croner; time zones; `protect` so one pipeline never overlaps itself) and every streaming
- * pipeline continuously, with /metrics, /healthz and /readyz. SIGINT/SIGTERM: stop scheduling, stop
+ * pipeline continuously, with /metrics, /healthz, /readyz and the feature routes /v1/features[/latest]
+ * (src/access/serve.ts, docs/ACCESS.md). SIGINT/SIGTERM: stop scheduling, stop
  * extracting, drain in-flight batches, write checkpoints, exit 0.
  */
 import { Cron } from 'croner';
