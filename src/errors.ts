@@ -8,7 +8,7 @@
  * Kept free of imports so any thread (workers included) can use it.
  */
 
-export type ErrorStage = 'config' | 'extract' | 'transform' | 'encode' | 'load' | 'engine' | 'cli';
+export type ErrorStage = 'config' | 'extract' | 'transform' | 'encode' | 'load' | 'engine' | 'access' | 'cli';
 
 export interface ErrorInfo {
   readonly stage: ErrorStage;
@@ -87,6 +87,17 @@ export const ERRORS = {
   PROMFLUX_CHECKPOINT_SINK_MISMATCH: { stage: 'engine', message: 'the checkpoint was written by a run with another sink (kind or path)', action: 'resume with the same sink, or move the checkpoint away to start over' },
   PROMFLUX_CHECKPOINT_COMMIT: { stage: 'engine', message: 'a file/Arrow sink\'s last commit could not be recorded in the checkpoint', action: 'run the same command again: it finishes from the last recorded commit' },
   PROMFLUX_RESUME_OUTPUT_MISSING: { stage: 'engine', message: 'the output a checkpoint lists as committed is missing or shorter than recorded', action: 'restore the file (or part files), or move the checkpoint away to start over' },
+  // access: read-back, training sets, feature serving (src/access/, docs/ACCESS.md)
+  PROMFLUX_ACCESS_UNREACHABLE: { stage: 'access', message: 'InfluxDB cannot be reached for a read-back query', action: 'check that the server is up and the read url is right' },
+  PROMFLUX_ACCESS_AUTH: { stage: 'access', message: 'InfluxDB refused the read-back credentials (401/403)', action: 'check token or username/password; on 2.x/3.x check the DBRP mapping of the db (docs/ACCESS.md)' },
+  PROMFLUX_ACCESS_QUERY: { stage: 'access', message: 'InfluxDB rejected a read-back query or answered an error', action: 'read InfluxDB\'s error in the message; check measurement, field and tag names' },
+  PROMFLUX_ACCESS_BAD_RESPONSE: { stage: 'access', message: 'the /query response is not InfluxDB\'s chunked JSON', action: 'check that the url points at InfluxDB itself, not a proxy or login page' },
+  PROMFLUX_ACCESS_NON_NUMERIC: { stage: 'access', message: 'a read-back column holds strings', action: 'select numeric fields only' },
+  PROMFLUX_ACCESS_RANGE: { stage: 'access', message: 'a read-back or export range is empty or inverted', action: 'give a start before the end' },
+  PROMFLUX_ACCESS_SPEC: { stage: 'access', message: 'a training-set or export spec is invalid (features, target, split, sampling)', action: 'the message names the key; see docs/ACCESS.md' },
+  PROMFLUX_ACCESS_ARROW: { stage: 'access', message: 'an Arrow file cannot be read back (not promflux\'s Arrow layout)', action: 'read files written by the arrow sink; the message names the missing column' },
+  PROMFLUX_ACCESS_WRITE: { stage: 'access', message: 'the training set or its schema file cannot be written', action: 'check that the output directory is writable and has space' },
+  PROMFLUX_ACCESS_CACHE: { stage: 'access', message: 'the query cache directory cannot be written', action: 'check the cache directory\'s permissions, or run with --no-cache' },
   // cli
   PROMFLUX_BENCH_MISSING: { stage: 'cli', message: 'the benchmark runner is not built', action: 'run promflux bench from a repository checkout after npm run build' },
 } as const satisfies Record<string, ErrorInfo>;
@@ -173,7 +184,7 @@ export class BatchFailedError extends PromfluxError {
 
 /** Markdown tables of every code, grouped by stage, for docs/ERRORS.md. */
 export function renderErrorTables(): string {
-  const stages: ErrorStage[] = ['config', 'extract', 'transform', 'encode', 'load', 'engine', 'cli'];
+  const stages: ErrorStage[] = ['config', 'extract', 'transform', 'encode', 'load', 'engine', 'access', 'cli'];
   const out: string[] = [];
   for (const stage of stages) {
     const rows = Object.entries(ERRORS as Record<string, ErrorInfo>).filter(([, e]) => e.stage === stage);

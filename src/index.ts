@@ -61,3 +61,16 @@ export { createInfluxSink, setupInflux, verifyInflux } from './load/influx/index
 export type { InfluxSinkConfig } from './load/influx/index.js';
 export { CheckpointStore } from './pipeline/checkpoint.js';
 export { startService } from './cli/serve.js';
+export { trainingSet, SPLITS } from './access/training.js';
+export type { TrainingSpec, TrainingSet, FeatureSpec, TargetSpec, SampleSpec, BlockReader } from './access/training.js';
+export { queryInflux, readInflux, influxReader, buildInfluxQL } from './access/query.js';
+export type { InfluxReadConfig, ReadSpec } from './access/query.js';
+export { decodeChunk, decodeChunkedStream } from './access/decode.js';
+export type { SeriesBlock } from './access/decode.js';
+export { readArrowFile, arrowReader } from './access/arrow-read.js';
+export { toArrowTable, encodeTrainingSet, describeTrainingSet, writeTrainingSet } from './access/formats.js';
+export type { ExportFormat, SchemaDescription } from './access/formats.js';
+export { runExport, loadExportSpec, exportSpecSchema } from './access/export.js';
+export type { ExportSpec, ExportOptions, ExportResult } from './access/export.js';
+export { cachedInfluxReader } from './access/cache.js';
+export type { CacheOptions, CacheStats } from './access/cache.js';

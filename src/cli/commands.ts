@@ -8,5 +8,6 @@ import { registerInfluxCommands } from './influx-commands.js';
 import { registerBench } from './bench.js';
 import { registerLoadtest } from './loadtest.js';
 import { registerPlan } from './plan.js';
+import { registerExport } from './export.js';
 
-export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands, registerBench, registerLoadtest, registerPlan];
+export const extraCommands: Array<(program: Command) => void> = [registerServe, registerInfluxCommands, registerBench, registerLoadtest, registerPlan, registerExport];

@@ -1,7 +1,8 @@
 /**
  * `promflux serve`: a long-lived service running every scheduled pipeline on its cron schedule
  * (croner; time zones; `protect` so one pipeline never overlaps itself) and every streaming
- * pipeline continuously, with /metrics, /healthz and /readyz. SIGINT/SIGTERM: stop scheduling, stop
+ * pipeline continuously, with /metrics, /healthz, /readyz and the feature routes /v1/features[/latest]
+ * (src/access/serve.ts, docs/ACCESS.md). SIGINT/SIGTERM: stop scheduling, stop
  * extracting, drain in-flight batches, write checkpoints, exit 0.
  */
 import { Cron } from 'croner';
@@ -20,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { collectSecrets, registerSecrets } from '../observe/redact.js';
 import { createProgressReporter } from '../observe/progress.js';
 import { StopRequested } from '../pipeline/stop.js';
+import { featureRoutes } from '../access/serve.js';
 
 export interface ServeOptions {
   config: string;
@@ -105,7 +107,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
   }), () => Object.fromEntries([...running].flatMap(([n, r]) => {
     const st = r.pipeline?.stall;
     return st?.stalled ? [[n, `stalled ${Math.round(st.seconds)} s: ${st.reason}`]] : [];
-  })));
+  })), featureRoutes(selected));
   log.info({ url: server.url }, 'metrics endpoint listening');
 
   const streams: Promise<void>[] = [];

@@ -2,7 +2,7 @@
  * Self-observability endpoint: /metrics (Prometheus text format), /healthz, /readyz.
  * Bound to 127.0.0.1 by default; exposing it elsewhere is an explicit choice (`metrics.listen`).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -29,11 +29,14 @@ export async function startMetricsServer(
   listen = '127.0.0.1:9464',
   health: () => { ok: boolean; detail?: unknown } = () => ({ ok: true }),
   stalls: () => Record<string, string> = () => ({}),
+  /** More routes on the same server (feature serving, src/access/serve.ts): true = handled. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean,
 ): Promise<MetricsServer> {
   const { host, port } = parseListen(listen);
   let ready = false;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (routes?.(req, res)) return;
     if (path === '/metrics') {
       registry.metrics().then(
         (text) => {

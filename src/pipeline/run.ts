@@ -36,6 +36,7 @@ import { RunVerifyState, verifyError, verifyRun, type PersistedVerify, type Veri
 import type { InfluxSinkConfig } from '../load/influx/config.js';
 import type { CountPlanQuery } from '../extract/prometheus/counts.js';
 import type { PrometheusSourceConfig } from '../extract/prometheus/config.js';
+import { noteInfluxWrites } from '../access/generation.js';
 
 export interface RunSummary {
   pipeline: string;
@@ -208,6 +209,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.finishCheckpoint(pass);
     await saveScalingStates(pass);
     const summary = buildSummary(pass, this.metrics);
+    // Query-cache invalidation (docs/ACCESS.md): a new write generation per measurement written.
+    const genErr = cfg.sink.kind === 'influx' ? noteInfluxWrites(cfg.sink as InfluxSinkConfig, summary.linesByMeasurement) : undefined;
+    if (genErr) log.warn({ err: genErr }, 'could not record write generations for the query cache: cached exports of these measurements stay until their TTL');
     this.metrics.runs.inc({ pipeline: cfg.name, status: summary.status });
     const final = progressOf(pass);
     this.emit('progress', final);
