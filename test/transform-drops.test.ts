@@ -281,6 +281,23 @@ describe('per-series drop logging', () => {
     assert.match(String(s2['msg']), /at least 1 more series/);
   });
 
+  test('series-level drops of the encoder (schema_excluded) are warned once per series too, naming it', async () => {
+    const { logger, lines } = captureLogger();
+    const source = { kind: 'synthetic' as const, series: 7, samplesPerSeries: 1500, seed: 3 };
+    const excluded = Array.from({ length: 7 }, (_, i) => syntheticSeries(i)).filter((x) => x.key.startsWith('node_cpu_usage_percent'));
+    assert.ok(excluded.length > 0, 'the synthetic set has node_cpu_usage_percent series');
+    const path = join(tmp, 'droplog-schema.lp');
+    const s = await createPipeline(
+      { name: 'droplog2', source, transform: [], schema: { measurement: { exclude: ['node_cpu_usage_percent'] } }, sink: { kind: 'file', path } } as never,
+      { workers: 1, batchSize: 1_000, logger },
+    ).run();
+    assertAccounted(s);
+    assert.ok((s.dropped['schema_excluded'] ?? 0) > 0);
+    const warned = lines.filter((l) => l['level'] === 40 && l['reason'] === 'schema_excluded' && typeof l['series'] === 'string').map((l) => String(l['series']));
+    assert.equal(new Set(warned).size, warned.length, 'once per series');
+    assert.deepEqual([...warned].sort(), excluded.map((x) => x.key).sort());
+  });
+
   test('a whole run warns once per series that lost NaN samples, naming it', async () => {
     const { logger, lines } = captureLogger();
     const source = { kind: 'synthetic' as const, series: 7, samplesPerSeries: 2000, seed: 3, nanRate: 0.01 };

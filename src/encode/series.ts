@@ -7,6 +7,9 @@ import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, parseSeriesKey, type BatchView } f
 import { encodeFieldKey, encodeMappedKey, EncodeError, mapSeriesKey, seriesKeyText, type LineWriter } from './lineprotocol.js';
 import { compileMapping, SCHEMA_EXCLUDED_REASON, SERIES_COLLISION_REASON, type SchemaMappingConfig } from './schema-map.js';
 
+/** At most this many series per series-level drop reason per batch are named (the warn log). */
+const SERIES_DROPS_PER_REASON = 8;
+
 /** Rows never emitted: dropped, or context (leading halo and trailing look-ahead). */
 const NOT_EMITTED = FLAG_DROPPED | FLAG_HALO;
 
@@ -46,6 +49,12 @@ export interface SeriesEncoder {
   /** Same accounting as encode, without producing bytes (columns-only sinks). */
   countEmittable(view: BatchView, features: Float64Array[], dropped: Record<string, number>, emitted: Uint8Array, perMeasurement?: Record<string, number>, exclude?: ReadonlySet<string>): number;
   keeps(seriesKey: string): boolean;
+  /**
+   * Drop reason → series whose rows the last encode/countEmittable dropped for a series-level
+   * reason (schema_excluded, unencodable_*, series_collision, no_fields); at most a few per reason,
+   * for the once-per-series warn log (src/observe/drop-log.ts). Per series, never per sample.
+   */
+  lastSeriesDrops(): Record<string, string[]>;
   /** Line-protocol text of the series key a source series is written under (after schema and key policy). */
   targetKey(seriesKey: string): string | undefined;
   rowHasFields(value: Float64Array, features: Float64Array[], row: number): boolean;
@@ -125,6 +134,7 @@ export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): S
     return false;
   };
 
+  let seriesDrops: Record<string, string[]> = {};
   const walk = (
     view: BatchView,
     features: Float64Array[],
@@ -138,6 +148,11 @@ export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): S
     const keys = view.desc.seriesKeys;
     let out = 0;
     let noFields = 0;
+    seriesDrops = {};
+    const noteSeries = (reason: string, seriesKey: string): void => {
+      const list = (seriesDrops[reason] ??= []);
+      if (list.length < SERIES_DROPS_PER_REASON && list[list.length - 1] !== seriesKey) list.push(seriesKey);
+    };
     for (let r = 0; r < view.runCount; r++) {
       const o = r * RUN_STRIDE;
       const s = runs[o]!;
@@ -147,9 +162,13 @@ export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): S
       if (typeof key === 'string') {
         let n = 0;
         for (let i = start; i < end; i++) if ((flags[i]! & NOT_EMITTED) === 0) n++;
-        if (n) dropped[key] = (dropped[key] ?? 0) + n;
+        if (n) {
+          dropped[key] = (dropped[key] ?? 0) + n;
+          noteSeries(key, keys[s]!);
+        }
         continue;
       }
+      const noFieldsBefore = noFields;
       const before = out;
       for (let i = start; i < end; i++) {
         const fl = flags[i]!;
@@ -182,12 +201,14 @@ export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): S
         const meas = measurementCache.get(keys[s]!)!;
         perMeasurement[meas] = (perMeasurement[meas] ?? 0) + (out - before);
       }
+      if (noFields > noFieldsBefore) noteSeries('no_fields', keys[s]!);
     }
     if (noFields) dropped.no_fields = (dropped.no_fields ?? 0) + noFields;
     return out;
   };
 
   return {
+    lastSeriesDrops: () => seriesDrops,
     encode: (w, view, features, dropped, emitted, perMeasurement, exclude) => walk(view, features, dropped, emitted, w, perMeasurement, exclude),
     countEmittable: (view, features, dropped, emitted, perMeasurement, exclude) => walk(view, features, dropped, emitted, null, perMeasurement, exclude),
     keeps: (seriesKey) => keyOf(seriesKey) !== null,

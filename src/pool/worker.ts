@@ -210,6 +210,8 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   res.counters = { ...ctx.counters };
   res.reports = { ...ctx.reports };
   if (ctx.dropSeries.size > 0) res.dropSeries = ctx.dropSeriesKeys();
+  // Series-level drops of the encoder (schema, unencodable keys, collisions, no fields) are named too.
+  for (const [reason, list] of Object.entries(c.encoder.lastSeriesDrops())) (res.dropSeries ??= {})[reason] = list;
   if (ctx.dropSeriesCapped.size > 0) res.dropSeriesCapped = [...ctx.dropSeriesCapped];
   const keys: string[] = [];
   for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);
