@@ -17,17 +17,9 @@ import { BatchBuilder } from '../src/batch/builder.js';
 import { allocBatch, seriesKey } from '../src/batch/layout.js';
 import { fillPromMatrix, type PromMatrixFill } from '../src/extract/prometheus/fillers.js';
 import { median, type Figure, type Scenario, type ScenarioOptions, type ScenarioResult } from './lib/scenario.js';
+import { mulberry32 } from '../src/util/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** A query_range body shaped like Prometheus' output (compact JSON, values as Go prints them). */
 export function makeBody(series: number, points: number, kind: 'typical' | 'rates', seed = 42): Uint8Array {

@@ -11,21 +11,13 @@ import fc from 'fast-check';
 import { featureName } from '../src/transform/kernels/rolling.js';
 import { collectRun, firstDifference, runSpecs, runSplit } from './oracle/batch.js';
 import { exactWindows } from './oracle/exact.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const KEY = 'm{job="a"}';
 const RUNS = Number(process.env.PROMFLUX_PROPERTY_RUNS ?? 60);
 const T0 = 1_700_000_000_000;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 interface Data {
   name: string;

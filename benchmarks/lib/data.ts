@@ -22,6 +22,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { allocBatch, RUN_STRIDE, seriesKey, viewBatch, type BatchDescriptor } from '../../src/batch/layout.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export const MAGIC = 'PFXBNCH1';
 export const FORMAT_VERSION = 1;
@@ -29,17 +30,7 @@ export const HEADER_BYTES = 64;
 /** Prometheus staleness marker: a NaN with this exact bit pattern. */
 export const STALE_NAN_BITS = 0x7ff0000000000002n;
 
-/** mulberry32: tiny, fast, good enough for benchmark data; same seed → same stream everywhere. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export interface DataSpec {
   series: number;

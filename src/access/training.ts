@@ -13,6 +13,7 @@ import { decodeTagValue } from '../encode/escape.js';
 import { parseDuration } from '../util/duration.js';
 import type { SeriesBlock } from './decode.js';
 import type { ReadSpec } from './query.js';
+import { mulberry32 } from '../util/random.js';
 
 /** Where blocks come from: InfluxDB (readInflux, optionally cached) or promflux Arrow files. */
 export type BlockReader = (spec: ReadSpec) => AsyncIterable<SeriesBlock[]>;
@@ -169,17 +170,8 @@ async function readFeature(
   return { byEntity, points };
 }
 
-/** mulberry32: a small seeded PRNG (deterministic sampling). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for deterministic sampling (src/util/random.ts). */
+export const rng = mulberry32;
 
 /**
  * As-of lookup over sorted `ts`: the index of the newest sample with ts <= t, starting from the

@@ -124,6 +124,6 @@ export async function runCli(args: string[], env: Record<string, string | undefi
 }
 
 /** Seeded PRNG (mulberry32): the same seed gives the same fault timings on every machine. */
-export { mulberry32 } from '../../benchmarks/lib/data.js';
+export { mulberry32 } from '../../src/util/random.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
