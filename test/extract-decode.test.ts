@@ -50,7 +50,7 @@ function decode(json: string, w: WindowSpec = ALL, kinds = {}) {
   const rw = new RunWriter(b, w);
   const stats = decodePromJson(enc(json), { query: 'q', chunkId: 'q:0-1', kinds }, rw);
   rw.end();
-  return { stats, desc: b.finish(), rows: rowsOf(b.desc), sourceDropped: { ...b.sourceDropped } };
+  return { stats, desc: b.finish(), rows: rowsOf(b.desc), sourceDropped: { ...b.sourceDropped }, sourceDroppedSeries: { ...b.sourceDroppedSeries } };
 }
 
 describe('number parsing', () => {
@@ -190,6 +190,8 @@ describe('JSON decoder', () => {
     const d = decode(j);
     assert.deepEqual(d.rows.map((r) => r.t), [1000, 2000, 3000]);
     assert.deepEqual(d.sourceDropped, { duplicate_timestamp: 1, out_of_order: 1 });
+    // and the series is named, for the once-per-series warn log
+    assert.deepEqual(d.sourceDroppedSeries, { duplicate_timestamp: ['m'], out_of_order: ['m'] });
   });
 
   it('metric kinds come from metadata, with histogram/counter suffix rules', () => {

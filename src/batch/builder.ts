@@ -25,6 +25,8 @@ export class BatchBuilder {
    * as dropped, so they are accounted for like any other drop.
    */
   readonly sourceDropped: Record<string, number> = Object.create(null) as Record<string, number>;
+  /** Reason → series keys (at most 8) of source drops whose series the filler knew. */
+  readonly sourceDroppedSeries: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
 
   constructor(desc: BatchDescriptor) {
     this.desc = desc;
@@ -100,8 +102,12 @@ export class BatchBuilder {
   }
 
   /** Count a sample of this chunk that the source delivered but cannot be placed in the batch. */
-  dropSource(reason: string, n = 1): void {
+  dropSource(reason: string, n = 1, seriesKey?: string): void {
     this.sourceDropped[reason] = (this.sourceDropped[reason] ?? 0) + n;
+    if (seriesKey === undefined) return;
+    // Named for the once-per-series warn log (a few per reason per batch; per series, never per sample).
+    const list = (this.sourceDroppedSeries[reason] ??= []);
+    if (list.length < 8 && list[list.length - 1] !== seriesKey && !list.includes(seriesKey)) list.push(seriesKey);
   }
 
   /** Make room for `extra` more rows at once (lets hot loops skip per-push capacity checks). */

@@ -84,6 +84,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
 
   // 1. Fill (generate or decode) straight into the SharedArrayBuffer columns.
   let sourceDropped: Record<string, number> | undefined;
+  let sourceDroppedSeries: Record<string, string[]> | undefined;
   if (task.fill) {
     try {
       const b = new BatchBuilder(batch);
@@ -91,6 +92,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       batch = b.finish();
       res.batch = batch;
       if (Object.keys(b.sourceDropped).length > 0) sourceDropped = b.sourceDropped;
+      if (Object.keys(b.sourceDroppedSeries).length > 0) sourceDroppedSeries = b.sourceDroppedSeries;
     } catch (err) {
       res.error = {
         code: (err as { code?: string }).code ?? 'PROMFLUX_FILL_FAILED',
@@ -212,6 +214,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
   if (ctx.dropSeries.size > 0) res.dropSeries = ctx.dropSeriesKeys();
   // Series-level drops of the encoder (schema, unencodable keys, collisions, no fields) are named too.
   for (const [reason, list] of Object.entries(c.encoder.lastSeriesDrops())) (res.dropSeries ??= {})[reason] = list;
+  if (sourceDroppedSeries) for (const [reason, list] of Object.entries(sourceDroppedSeries)) (res.dropSeries ??= {})[reason] = [...(res.dropSeries[reason] ?? []), ...list];
   if (ctx.dropSeriesCapped.size > 0) res.dropSeriesCapped = [...ctx.dropSeriesCapped];
   const keys: string[] = [];
   for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);

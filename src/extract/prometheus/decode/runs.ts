@@ -67,7 +67,7 @@ export class RunWriter {
     if (t <= this.lastT) {
       this.duplicates++;
       // A sample of this chunk's own window that cannot follow the previous one: account for it.
-      if (t >= this.w.startMs && t < this.w.endMs) this.b.dropSource(t === this.lastT ? 'duplicate_timestamp' : 'out_of_order');
+      if (t >= this.w.startMs && t < this.w.endMs) this.b.dropSource(t === this.lastT ? 'duplicate_timestamp' : 'out_of_order', 1, this.key);
       return;
     }
     this.lastT = t;
