@@ -4,14 +4,14 @@
  * this influxd takes here unloaded (benchmarks/RESULTS.md "Load test"). Steps last 2–3 s.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ConfigError } from '../src/errors.js';
 import { LineGenerator, Schedule, parseRate, parseSlo, tagCardinalities, type StepReport } from '../src/loadtest/index.js';
-import { startCli } from './harness/cli.js';
+import { runCli, startCli } from './harness/cli.js';
 import { startFaultProxy, type FaultProxy } from './harness/faultproxy.js';
 import { startInfluxd, type Influxd } from './harness/influxdb.js';
 
@@ -158,5 +158,146 @@ describe('promflux loadtest against influxd', () => {
     } finally {
       proxy.rule = null;
     }
+  });
+});
+
+
+describe('promflux loadtest: the loadtest: config block', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'promflux-loadtest-cfg-'));
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  const cfg = async (name: string, loadtest: string): Promise<string> => {
+    const file = join(dir, name);
+    await writeFile(file, `pipelines:\n  - name: p\n    source: { kind: synthetic }\n    sink: { kind: influx, url: "http://127.0.0.1:1", database: lt }\nloadtest:\n${loadtest}`);
+    return file;
+  };
+
+  it('a bad rate in the block exits 2 naming the file, the line and the key', async () => {
+    const file = await cfg('bad-rate.yaml', '  mode: pipeline\n  rate: fast\n');
+    const r = await runCli(['loadtest', '--config', file]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /bad-rate\.yaml/);
+    assert.match(r.stderr, /line 7/);
+    assert.match(r.stderr, /loadtest\.rate/);
+    assert.match(r.stderr, /300k\/s/);
+  });
+
+  it('an unknown key and a bad SLO in the block are config errors that name them', async () => {
+    const unknown = await runCli(['loadtest', '--config', await cfg('unknown.yaml', '  rate: 1k/s\n  seires: 10\n')]);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(unknown.stderr, /seires/);
+    const slo = await runCli(['loadtest', '--config', await cfg('slo.yaml', "  slo: 'p99>1s'\n")]);
+    assert.equal(slo.code, 2, slo.stderr);
+    assert.match(slo.stderr, /loadtest\.slo/);
+    assert.match(slo.stderr, /p99>1s/);
+  });
+
+  it('direct-only keys in pipeline mode are refused, from the block (key named) or a flag (flag named)', async () => {
+    const fromBlock = await runCli(['loadtest', '--config', await cfg('fields.yaml', '  mode: pipeline\n  fields: 3\n')]);
+    assert.equal(fromBlock.code, 2, fromBlock.stderr);
+    assert.match(fromBlock.stderr, /key "loadtest\.fields".*mode: direct only/);
+    const fromFlag = await runCli(['loadtest', '--config', await cfg('plain.yaml', '  mode: pipeline\n'), '--tags', '3']);
+    assert.equal(fromFlag.code, 2, fromFlag.stderr);
+    assert.match(fromFlag.stderr, /key "--tags".*mode: direct only/);
+    // a flag overrides the block: the same file in direct mode takes --fields
+    const overridden = await runCli(['loadtest', '--config', await cfg('fields2.yaml', '  mode: pipeline\n  fields: 3\n'), '--mode', 'direct', '--rate', 'nope']);
+    assert.equal(overridden.code, 2, overridden.stderr);
+    assert.match(overridden.stderr, /--rate must be a positive rate/, 'the flag --mode direct took over; the next error is the bad --rate flag, named as a flag');
+  });
+});
+
+describe('promflux loadtest --mode pipeline against influxd (synthetic source → workers → encoder → influx sink)', () => {
+  let influxd: Influxd;
+  let dir: string;
+  before(async () => {
+    influxd = await startInfluxd();
+    await influxd.query('CREATE DATABASE ltp');
+    dir = await mkdtemp(join(tmpdir(), 'promflux-loadtest-pipe-'));
+  });
+  after(async () => {
+    await influxd?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Points in InfluxDB over every measurement of a step's range (the synthetic source writes five). */
+  const countRange = async (range: { startMs: number; endMs: number }): Promise<number> => {
+    const res = await influxd.query(`SELECT COUNT(value) FROM /.*/ WHERE time >= ${range.startMs}ms AND time < ${range.endMs}ms`, 'ltp');
+    let n = 0;
+    for (const s of res.results[0]?.series ?? []) for (const v of s.values) n += Number(v[1]);
+    return n;
+  };
+
+  it('from the loadtest: block, a low rate is held through the whole pipeline, every sample lands, verdict met; a flag overrides the block', async () => {
+    const file = join(dir, 'lt.yaml');
+    await writeFile(
+      file,
+      [
+        'pipelines:',
+        '  - name: feats',
+        '    source: { kind: synthetic }',
+        '    transform: [{ kind: validate }, { kind: rolling, windows: [5], stats: [mean] }]',
+        `    sink: { kind: influx, url: "${influxd.url}", database: ltp }`,
+        'loadtest:',
+        '  mode: pipeline',
+        '  rate: 2000/s',
+        '  duration: 30s', // overridden by --duration below
+        '  series: 70',
+        '  workers: 1',
+        // the rate is what this test holds; latency on a shared 2-core machine under the full suite
+        // stalls for hundreds of ms, so the latency term is loose here
+        "  slo: 'p99<5s,rate>=0.98'",
+        '',
+      ].join('\n'),
+    );
+    const exit = await runCli(['loadtest', '--config', file, '--duration', '3s', '--json']);
+    assert.equal(exit.code, 0, exit.stderr + exit.stdout);
+    const r = JSON.parse(exit.stdout) as StepReport;
+    assert.equal(r.mode, 'pipeline');
+    assert.equal(r.verdict, 'met');
+    assert.equal(r.target.durationMs, 3000, 'the --duration flag overrode loadtest.duration');
+    assert.equal(r.pipeline!.workers, 1);
+    assert.ok(r.pipeline!.features >= 1, 'the rolling kernel of the pipeline ran');
+    assert.equal(r.shape.fields, 1 + r.pipeline!.features);
+    assert.ok(r.achieved.ratio >= 0.98, `achieved ${r.achieved.rate}/s = ${r.achieved.ratio} of target`);
+    const p = r.points;
+    assert.equal(p.target, 6000 - (6000 % 70));
+    assert.equal(p.sent, p.target);
+    assert.equal(p.unsent, 0);
+    assert.equal(p.failed, 0);
+    const dropped = Object.values(p.dropped).reduce((a, b) => a + b, 0);
+    assert.equal(p.written + dropped, p.sent, 'every sample is a line written or a named drop');
+    assert.equal(p.verified.found, p.written);
+    assert.ok(p.verified.ok);
+    assert.equal(await countRange(r.shape.timestampRange), p.written, 'what InfluxDB holds over the step range is what the report says');
+    assert.equal(r.latencyMs.count, r.pipeline!.batches, 'one latency per batch, from its intended time');
+    assert.ok(r.latencyMs.p50 > 0 && r.latencyMs.p99 <= r.latencyMs.max);
+    assert.ok(r.engineCpu.cores > 0);
+  });
+
+  it('at an impossible rate the verdict is missed with the achieved figure, and no sample is lost or miscounted', async () => {
+    const exit = await runCli(['loadtest', '--mode', 'pipeline', '--sink', `influx:${influxd.url}?db=ltp&version=1`, '--rate', '20M/s', '--duration', '2s', '--series', '700',
+      '--batch-lines', '20000', '--workers', '2', '--json']);
+    assert.equal(exit.code, 1, exit.stderr);
+    const r = JSON.parse(exit.stdout) as StepReport;
+    assert.equal(r.mode, 'pipeline');
+    assert.equal(r.verdict, 'missed');
+    assert.equal(r.slo.terms.find((t) => t.term === 'rate>=0.99')!.met, false);
+    assert.ok(r.achieved.rate > 0 && r.achieved.rate < 20e6 * 0.5, `achieved ${r.achieved.rate}`);
+    const p = r.points;
+    assert.equal(p.target, 40_000_000);
+    assert.ok(p.unsent > 0, 'the pipeline could not take the schedule: the rest is counted unsent');
+    assert.equal(p.sent + p.unsent, p.target, 'every scheduled sample is sent or counted unsent');
+    const dropped = Object.values(p.dropped).reduce((a, b) => a + b, 0);
+    const dead = Object.values(p.deadLettered).reduce((a, b) => a + b, 0);
+    assert.equal(p.failed, 0);
+    assert.equal(p.written + dropped + dead, p.sent, 'every sent sample is a line written or a named drop');
+    assert.ok(p.written > 0);
+    assert.equal(p.verified.found, p.written);
+    assert.equal(await countRange(r.shape.timestampRange), p.written, 'InfluxDB holds exactly what the report says was written');
+    assert.ok(r.latencyMs.unsentLowerBounds > 0, 'unsent batches enter the latency histogram as lower bounds');
   });
 });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { sinkSchema, sourceSchema } from './components.js';
 import { healthSchema } from '../observe/health.js';
 import { durationSchema } from '../util/duration-schema.js';
+import { loadtestSchema } from '../loadtest/schema.js';
 
 const transformSchema = z.looseObject({ kind: z.string().min(1) });
 
@@ -125,6 +126,8 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /** `promflux loadtest` settings (README "Benchmark your InfluxDB"); flags override them. */
+    loadtest: loadtestSchema.optional(),
   })
   .strict();
 

@@ -5,6 +5,7 @@
  */
 import { lineChart, shortNumber } from '../util/svg.js';
 import type { StepRaw } from './direct.js';
+import type { PipelineStepRaw } from './pipeline.js';
 import { Recorder, type TimelineBucket } from './recorder.js';
 import { formatRate, type LoadShape, type SloTerm } from './spec.js';
 
@@ -24,10 +25,17 @@ export interface SloCheck {
 }
 
 export interface StepReport {
-  mode: 'lines';
+  /** `lines`: line protocol straight to the sink; `pipeline`: the synthetic source through the whole pipeline. */
+  mode: 'lines' | 'pipeline';
   target: { rate: number; durationMs: number; rampMs: number; fromRate: number; points: number };
   achieved: { rate: number; ratio: number; targetOverSpan: number };
-  points: { target: number; sent: number; written: number; deadLettered: Record<string, number>; failed: number; unsent: number; verified: VerifiedPoints };
+  /**
+   * Points (pipeline mode: samples in; `written` counts lines out). Every one is accounted:
+   * target = sent + unsent, sent = written + Σdropped + ΣdeadLettered + failed.
+   */
+  points: { target: number; sent: number; written: number; dropped: Record<string, number>; deadLettered: Record<string, number>; failed: number; unsent: number; verified: VerifiedPoints };
+  /** Pipeline mode: what ran between the source and the sink. */
+  pipeline?: { features: number; workers: number; batches: number; runStatus: string };
   latencyMs: { p50: number; p90: number; p99: number; 'p99.9': number; max: number; mean: number; count: number; unsentLowerBounds: number };
   requests: { total: number; byStatus: Record<string, number>; errorsByStatus: Record<string, number>; errorRatio: number; retries: Record<string, number>; failedByCode: Record<string, number>; firstError?: string };
   shape: LoadShape & { tagCardinalities: number[]; batchLines: number; maxInFlight: number; timestampRange: { startMs: number; endMs: number } };
@@ -39,14 +47,16 @@ export interface StepReport {
   verdict: 'met' | 'missed';
 }
 
-export function buildStepReport(raw: StepRaw, shape: LoadShape, opts: { batchLines: number; maxInFlight: number; slo: SloTerm[] }, verified: VerifiedPoints): StepReport {
+export function buildStepReport(raw: StepRaw | PipelineStepRaw, shape: LoadShape, opts: { batchLines: number; maxInFlight: number; slo: SloTerm[] }, verified: VerifiedPoints): StepReport {
   const spec = raw.schedule.spec;
   const ach = raw.recorder.achievedRate();
   const targetOverSpan = Recorder.targetOver(raw.intended) || spec.rate;
   // The ratio is the lower of: the acknowledgement rate ÷ the target over the same span, and the
   // points written ÷ the points the schedule made due (unsent or failed points count against it).
   const spanRatio = targetOverSpan > 0 ? ach.rate / targetOverSpan : 0;
-  const completeness = raw.points.target > 0 ? raw.points.written / raw.points.target : 0;
+  const dropped = 'dropped' in raw ? raw.dropped : {};
+  // Samples a kernel dropped with a named reason were handled; lost, failed or unsent ones were not.
+  const completeness = raw.points.target > 0 ? (raw.points.written + sum(dropped)) / raw.points.target : 0;
   const rateRatio = Math.min(spanRatio, completeness);
   const lat = raw.recorder.percentilesMs();
   const byStatus = (raw.sinkStats.requests ?? {}) as Record<string, number>;
@@ -62,10 +72,11 @@ export function buildStepReport(raw: StepRaw, shape: LoadShape, opts: { batchLin
   }
   const cores = raw.elapsedMs > 0 ? (raw.cpu.userMs + raw.cpu.systemMs) / raw.elapsedMs : 0;
   const report: Omit<StepReport, 'slo' | 'verdict'> = {
-    mode: 'lines',
+    mode: 'dropped' in raw ? 'pipeline' : 'lines',
     target: { rate: spec.rate, durationMs: spec.durationMs, rampMs: spec.rampMs, fromRate: spec.fromRate, points: raw.points.target },
     achieved: { rate: Math.round(ach.rate), ratio: round4(rateRatio), targetOverSpan: Math.round(targetOverSpan) },
-    points: { ...raw.points, verified },
+    points: { ...raw.points, dropped, verified },
+    ...('dropped' in raw ? { pipeline: { features: raw.features, workers: raw.workers, batches: raw.batches, runStatus: raw.runStatus } } : {}),
     latencyMs: { ...lat, unsentLowerBounds: raw.recorder.censored },
     requests: {
       total,
@@ -107,7 +118,8 @@ export function formatReport(r: StepReport): string {
     ['verdict', `${r.verdict.toUpperCase()} (${r.slo.terms.map((t) => `${t.term}: ${t.actual}${t.met ? ' ✓' : ' ✗'}`).join(', ')})`],
     ['target rate', `${formatRate(r.target.rate)} for ${r.target.durationMs / 1000} s${r.target.rampMs ? ` (ramp from ${formatRate(r.target.fromRate || 0)} over ${r.target.rampMs / 1000} s)` : ''}`],
     ['achieved rate', `${formatRate(r.achieved.rate)} (${(r.achieved.ratio * 100).toFixed(1)} % of target)`],
-    ['points', `target ${r.points.target}, sent ${r.points.sent}, written ${r.points.written}, unsent ${r.points.unsent}, failed ${r.points.failed}, dead-lettered ${sum(r.points.deadLettered)}`],
+    ['mode', r.mode === 'pipeline' ? `pipeline (synthetic source → ${r.pipeline!.workers} workers, ${r.pipeline!.features} features → sink; ${r.pipeline!.batches} batches, run ${r.pipeline!.runStatus})` : 'direct line protocol to the sink'],
+    ['points', `target ${r.points.target}, sent ${r.points.sent}, written ${r.points.written}${r.mode === 'pipeline' ? ' lines' : ''}, dropped ${sum(r.points.dropped)}, unsent ${r.points.unsent}, failed ${r.points.failed}, dead-lettered ${sum(r.points.deadLettered)}`],
     ['verified landed', r.points.verified.skipped ? `not checked (${r.points.verified.skipped})` : `${r.points.verified.found} of ${r.points.verified.expected} ${r.points.verified.ok ? '✓' : '✗ MISMATCH'}`],
     ['latency (from intended)', `p50 ${r.latencyMs.p50} ms, p90 ${r.latencyMs.p90} ms, p99 ${r.latencyMs.p99} ms, p99.9 ${r.latencyMs['p99.9']} ms, max ${r.latencyMs.max} ms${r.latencyMs.unsentLowerBounds ? ` (${r.latencyMs.unsentLowerBounds} unsent requests as lower bounds)` : ''}`],
     ['requests', `${r.requests.total} by status ${JSON.stringify(r.requests.byStatus)}; errors ${JSON.stringify(r.requests.errorsByStatus)}; retries ${JSON.stringify(r.requests.retries)}`],
