@@ -172,7 +172,7 @@ describe('promflux loadtest: the loadtest: config block', () => {
   });
   const cfg = async (name: string, loadtest: string): Promise<string> => {
     const file = join(dir, name);
-    await writeFile(file, `pipelines:\n  - name: p\n    source: { kind: synthetic }\n    sink: { kind: influx, url: "http://127.0.0.1:1", database: lt }\nloadtest:\n${loadtest}`);
+    await writeFile(file, `pipelines:\n  - name: p\n    source: { kind: synthetic }\n    sink: { kind: influx, url: "http://127.0.0.1:1", db: lt, version: 1 }\nloadtest:\n${loadtest}`);
     return file;
   };
 
@@ -240,7 +240,7 @@ describe('promflux loadtest --mode pipeline against influxd (synthetic source â†
         '  - name: feats',
         '    source: { kind: synthetic }',
         '    transform: [{ kind: validate }, { kind: rolling, windows: [5], stats: [mean] }]',
-        `    sink: { kind: influx, url: "${influxd.url}", database: ltp }`,
+        `    sink: { kind: influx, url: "${influxd.url}", db: ltp, version: 1 }`,
         'loadtest:',
         '  mode: pipeline',
         '  rate: 2000/s',
@@ -279,7 +279,7 @@ describe('promflux loadtest --mode pipeline against influxd (synthetic source â†
   });
 
   it('at an impossible rate the verdict is missed with the achieved figure, and no sample is lost or miscounted', async () => {
-    const exit = await runCli(['loadtest', '--mode', 'pipeline', '--sink', `influx:${influxd.url}?db=ltp&version=1`, '--rate', '20M/s', '--duration', '2s', '--series', '700',
+    const exit = await runCli(['loadtest', '--mode', 'pipeline', '--sink', `influx:${influxd.url}?db=ltp&version=1`, '--rate', '20M/s', '--duration', '2s', '--series', '800',
       '--batch-lines', '20000', '--workers', '2', '--json']);
     assert.equal(exit.code, 1, exit.stderr);
     const r = JSON.parse(exit.stdout) as StepReport;
