@@ -123,7 +123,7 @@ export function formatReport(r: StepReport): string {
     ['verified landed', r.points.verified.skipped ? `not checked (${r.points.verified.skipped})` : `${r.points.verified.found} of ${r.points.verified.expected} ${r.points.verified.ok ? '✓' : '✗ MISMATCH'}`],
     ['latency (from intended)', `p50 ${r.latencyMs.p50} ms, p90 ${r.latencyMs.p90} ms, p99 ${r.latencyMs.p99} ms, p99.9 ${r.latencyMs['p99.9']} ms, max ${r.latencyMs.max} ms${r.latencyMs.unsentLowerBounds ? ` (${r.latencyMs.unsentLowerBounds} unsent requests as lower bounds)` : ''}`],
     ['requests', `${r.requests.total} by status ${JSON.stringify(r.requests.byStatus)}; errors ${JSON.stringify(r.requests.errorsByStatus)}; retries ${JSON.stringify(r.requests.retries)}`],
-    ['shape', `${r.shape.series} series, ${r.shape.tags} tags (cardinalities ${r.shape.tagCardinalities.join('×') || '-'}), ${r.shape.fields} fields, spread ${r.shape.spreadMs / 1000} s, ${r.shape.batchLines} lines/request, ≤ ${r.shape.maxInFlight} in flight`],
+    ['shape', `${r.shape.series} series, ${r.shape.tags} tags (cardinalities ${r.shape.tagCardinalities.join('×') || '-'}), ${r.shape.fields} fields, spread ${r.shape.spreadMs / 1000} s, ${r.shape.batchLines} ${r.mode === 'pipeline' ? 'rows/batch' : 'lines/request'}, ≤ ${r.shape.maxInFlight} in flight`],
     ['engine CPU', `${r.engineCpu.cores} cores (${(r.engineCpu.shareOfMachine * 100).toFixed(0)} % of ${r.machine.cpus}); load average ${r.machine.loadavg1.toFixed(2)}`],
   ];
   if (r.requests.firstError) rows.push(['first error', r.requests.firstError.slice(0, 300)]);

@@ -8,12 +8,13 @@ import { z } from 'zod';
 import { durationSchema } from '../util/duration-schema.js';
 import { parseRate, parseSlo } from './spec.js';
 
-const grammar = (parse: (v: string) => unknown, what: string) =>
+const grammar = (parse: (v: string) => unknown) =>
   z.union([z.string(), z.number()]).superRefine((v, ctx) => {
     try {
       parse(String(v));
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message.replace(/^--[\w-]+:? ?/, '')}` });
+      // the grammar's own message, without its key prefix (the config error names the key)
+      ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^key "[^"]*": /, '') });
     }
   });
 
@@ -23,11 +24,11 @@ export const loadtestSchema = z
     mode: z.enum(['direct', 'pipeline']).optional(),
     /** Pipeline of this file whose sink (and, in pipeline mode, transforms and engine) the load test uses. */
     pipeline: z.string().min(1).optional(),
-    rate: grammar((v) => parseRate(v, 'rate'), 'rate').optional(),
+    rate: grammar((v) => parseRate(v, 'rate')).optional(),
     duration: durationSchema('loadtest.duration').optional(),
     ramp: durationSchema('loadtest.ramp').optional(),
-    rampFrom: grammar((v) => parseRate(v, 'rampFrom'), 'rampFrom').optional(),
-    slo: grammar((v) => parseSlo(v, 'slo'), 'slo').optional(),
+    rampFrom: grammar((v) => parseRate(v, 'rampFrom')).optional(),
+    slo: grammar((v) => parseSlo(v, 'slo')).optional(),
     series: z.number().int().min(1).max(10_000_000).optional(),
     /** Direct mode only: tag keys per line (the series are spread over them: tag cardinality). */
     tags: z.number().int().min(0).max(64).optional(),
