@@ -7,7 +7,7 @@
  * every feature column. One record batch in memory at a time.
  */
 import { open } from 'node:fs/promises';
-import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
+import { DataType, RecordBatchReader, type Data, type RecordBatch } from 'apache-arrow';
 import { parseSeriesKey } from '../batch/layout.js';
 import { PromfluxError } from '../errors.js';
 import type { SeriesBlock } from './decode.js';
@@ -24,27 +24,25 @@ function matches(labels: Record<string, string>, where: ReadSpec['where']): bool
   return true;
 }
 
-function blocksOf(batch: RecordBatch, spec: ReadSpec, file: string): SeriesBlock[] {
-  const n = batch.numRows;
-  const col = (name: string) => {
-    const c = batch.getChild(name);
-    if (!c) throw new PromfluxError('PROMFLUX_ACCESS_ARROW', `${file}: no "${name}" column (not a promflux Arrow file?)`);
-    return c.data[0]!;
-  };
-  const series = col('series');
-  const tsData = col('timestamp');
+/**
+ * Runs of the series column: rows with the same key. Dictionary-encoded (the arrow sink since
+ * promflux.version 2): equal indices; plain Utf8 (older files): equal bytes. No string per row:
+ * the key is decoded once per run.
+ */
+function runFinder(series: Data, n: number): (i: number) => { end: number; key: string } {
+  if (DataType.isDictionary(series.type)) {
+    const idx = series.values as Int32Array;
+    const dict = series.dictionary!;
+    return (i) => {
+      let j = i + 1;
+      while (j < n && idx[j] === idx[i]) j++;
+      return { end: j, key: String(dict.get(idx[i]!)) };
+    };
+  }
   const offsets = series.valueOffsets as Int32Array;
   const bytes = series.values as Uint8Array;
-  const tsv = tsData.values as BigInt64Array | Int32Array;
-  const ts32 = new Int32Array(tsv.buffer, tsv.byteOffset, n * 2);
-  const fieldNames = batch.schema.fields.map((f) => f.name).filter((f) => f !== 'series' && f !== 'timestamp' && f !== 'flags');
-  const wanted = spec.fields?.length && !spec.fields.includes('*') ? fieldNames.filter((f) => spec.fields!.includes(f)) : fieldNames;
-  const cols = wanted.map((f) => col(f).values as Float64Array);
   const utf8 = new TextDecoder();
-  const out: SeriesBlock[] = [];
-  let i = 0;
-  while (i < n) {
-    // the run: rows with the same series bytes
+  return (i) => {
     const a0 = offsets[i]!;
     const a1 = offsets[i + 1]!;
     let j = i + 1;
@@ -61,7 +59,30 @@ function blocksOf(batch: RecordBatch, spec: ReadSpec, file: string): SeriesBlock
       }
       if (!same) break;
     }
-    const { name, labels } = parseSeriesKey(utf8.decode(bytes.subarray(a0, a1)));
+    return { end: j, key: utf8.decode(bytes.subarray(a0, a1)) };
+  };
+}
+
+function blocksOf(batch: RecordBatch, spec: ReadSpec, file: string): SeriesBlock[] {
+  const n = batch.numRows;
+  const col = (name: string) => {
+    const c = batch.getChild(name);
+    if (!c) throw new PromfluxError('PROMFLUX_ACCESS_ARROW', `${file}: no "${name}" column (not a promflux Arrow file?)`);
+    return c.data[0]!;
+  };
+  const series = col('series');
+  const tsData = col('timestamp');
+  const runEnd = runFinder(series, n);
+  const tsv = tsData.values as BigInt64Array | Int32Array;
+  const ts32 = new Int32Array(tsv.buffer, tsv.byteOffset, n * 2);
+  const fieldNames = batch.schema.fields.map((f) => f.name).filter((f) => f !== 'series' && f !== 'timestamp' && f !== 'flags');
+  const wanted = spec.fields?.length && !spec.fields.includes('*') ? fieldNames.filter((f) => spec.fields!.includes(f)) : fieldNames;
+  const cols = wanted.map((f) => col(f).values as Float64Array);
+  const out: SeriesBlock[] = [];
+  let i = 0;
+  while (i < n) {
+    const { end: j, key } = runEnd(i);
+    const { name, labels } = parseSeriesKey(key);
     if (name === spec.measurement && matches(labels, spec.where)) {
       // rows of the run within [start, end)
       let cnt = 0;

@@ -39,6 +39,7 @@ export function compactColumns(
   encoder: SeriesEncoder,
   rows: number,
   exclude?: ReadonlySet<string>,
+  sorted = false,
 ): FeatureColumns {
   const keeps = (k: string): boolean => encoder.keeps(k) && !exclude?.has(k);
   const sab = (bytes: number) => new SharedArrayBuffer(Math.max(8, bytes));
@@ -52,9 +53,10 @@ export function compactColumns(
   const utf8 = seriesKeys.map((k) => textEncoder.encode(k));
   let dataBytes = 0;
   const runs = view.runs;
+  const order = runOrder(view, sorted);
   // First pass: size the Utf8 data buffer.
-  for (let r = 0; r < view.runCount; r++) {
-    const o = r * RUN_STRIDE;
+  for (let q = 0; q < order.length; q++) {
+    const o = order[q]! * RUN_STRIDE;
     const s = runs[o]!;
     if (!keeps(seriesKeys[s]!)) continue;
     const start = runs[o + 1]! + runs[o + 2]!;
@@ -71,8 +73,8 @@ export function compactColumns(
   const outKeys: string[] = [];
   let j = 0;
   let pos = 0;
-  for (let r = 0; r < view.runCount; r++) {
-    const o = r * RUN_STRIDE;
+  for (let q = 0; q < order.length; q++) {
+    const o = order[q]! * RUN_STRIDE;
     const s = runs[o]!;
     if (!keeps(seriesKeys[s]!)) continue;
     const start = runs[o + 1]! + runs[o + 2]!;
@@ -120,3 +122,22 @@ export function compactColumns(
 }
 
 const textEncoder = new TextEncoder();
+
+/**
+ * The order runs are emitted in: batch order, or (`sorted`) by series key, then by the run's first
+ * timestamp. Rows within a run are in time order already (the batch layout's invariant), so
+ * ordering the runs orders the rows by (series, timestamp): a sort of runs, not of rows.
+ */
+function runOrder(view: BatchView, sorted: boolean): Int32Array {
+  const order = new Int32Array(view.runCount);
+  for (let r = 0; r < order.length; r++) order[r] = r;
+  if (!sorted) return order;
+  const keys = view.desc.seriesKeys;
+  const runs = view.runs;
+  const firstTs = (r: number): number => view.ts[runs[r * RUN_STRIDE + 1]!] ?? 0;
+  return order.sort((a, b) => {
+    const ka = keys[runs[a * RUN_STRIDE]!]!;
+    const kb = keys[runs[b * RUN_STRIDE]!]!;
+    return ka < kb ? -1 : ka > kb ? 1 : firstTs(a) - firstTs(b);
+  });
+}

@@ -1,9 +1,12 @@
 /**
  * Arrow IPC file sink: the emitted rows with their features, one RecordBatch per engine batch,
  * readable by pyarrow, polars and apache-arrow. Columns:
- *   series: Utf8 (canonical key `name{label="v",...}`), timestamp: Timestamp(ms, UTC),
+ *   series: Dictionary<Int32, Utf8> (canonical key `name{label="v",...}`; one dictionary per file,
+ *   written after the record batches: see LateDictionaryWriter), timestamp: Timestamp(ms, UTC),
  *   value: Float64, flags: Uint32, then one Float64 column per feature (NaN = no value).
- * The worker already laid the buffers out the Arrow way, so this only wraps them (no per-row work).
+ * polars reads them as Categorical, Datetime(ms, UTC), Float64, UInt32, Float64. The worker already
+ * laid the buffers out the Arrow way, so this wraps them; the only per-row pass is the series
+ * indices' remap to the file's dictionary (one Int32 each). `write()` waits for the disk.
  *
  * Under a checkpoint (`restore` called before `open`) the rows go to part files instead,
  * `<path>.parts/part-NNNNNN.arrow`, each a complete Arrow IPC file. An Arrow file is readable only
@@ -24,7 +27,10 @@ import { mkdirSync, readdirSync, rmSync, renameSync, existsSync, statSync } from
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
+  DataType,
+  Dictionary,
   Field,
+  Int32,
   Float64,
   RecordBatch,
   RecordBatchFileWriter,
@@ -36,11 +42,12 @@ import {
   Uint32,
   Utf8,
   makeData,
+  makeVector,
   type Data,
 } from 'apache-arrow';
 import { PromfluxError, SinkError } from '../errors.js';
 import { syncDir } from './file.js';
-import type { EncodedBatch, Sink, SinkCommit, SinkResumeState, SinkWriteResult } from './sink.js';
+import type { EncodedBatch, Sink, SinkCommit, SinkNeeds, SinkResumeState, SinkWriteResult } from './sink.js';
 
 interface ArrowResumeState extends SinkResumeState {
   kind: 'arrow';
@@ -57,21 +64,77 @@ interface ArrowResumeState extends SinkResumeState {
   baseBytes: number;
 }
 
+/** Dictionary id of the `series` column (the only dictionary-encoded column the sink writes). */
+const SERIES_DICT_ID = 0;
+const seriesType = (): Dictionary<Utf8, Int32> => new Dictionary(new Utf8(), new Int32(), SERIES_DICT_ID, false);
+const textEncoder = new TextEncoder();
+
+/** Bytes a file may hold unwritten before write() waits for the disk (backpressure). */
+export const ARROW_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The IPC file writer with the `series` dictionary written once, complete, after the record
+ * batches (just before the footer). Why: the file format forbids replacing a dictionary, and
+ * nodejs-polars (0.26) refuses delta dictionaries ("delta dictionary batches not supported",
+ * tried here), so one growing dictionary cannot be written batch by batch; the format allows the
+ * dictionary anywhere before the footer ("In the file format, there is no requirement that
+ * dictionary keys should be defined in a DictionaryBatch before they are used in a RecordBatch, as
+ * long as the keys are defined somewhere in the file", Arrow columnar format, IPC file format).
+ * Readers of the file format (apache-arrow, polars, pyarrow) read dictionaries from the footer.
+ */
+class LateDictionaryWriter extends RecordBatchFileWriter {
+  protected override _writeDictionaries(): this {
+    return this;
+  }
+
+  /** Bytes handed to the sink's pump so far. */
+  get position(): number {
+    return this._position;
+  }
+
+  writeSeriesDictionary(keys: readonly string[]): void {
+    this._writeDictionaryBatch(utf8Data(keys), SERIES_DICT_ID, false);
+  }
+}
+
+/** Arrow Utf8 data of `keys` (per series, not per row). */
+function utf8Data(keys: readonly string[]): Data<Utf8> {
+  const parts = keys.map((k) => textEncoder.encode(k));
+  const offsets = new Int32Array(keys.length + 1);
+  let bytes = 0;
+  for (let i = 0; i < parts.length; i++) {
+    offsets[i] = bytes;
+    bytes += parts[i]!.length;
+  }
+  offsets[keys.length] = bytes;
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < parts.length; i++) data.set(parts[i]!, offsets[i]!);
+  return makeData({ type: new Utf8(), length: keys.length, nullCount: 0, valueOffsets: offsets, data });
+}
+
+/** The (empty) dictionary a record batch's series column carries in memory; the file gets the real one at finish. */
+const NO_DICTIONARY = makeVector(utf8Data([]));
+
 /**
  * One Arrow IPC file being written: the writer's byte chunks are appended to a file handle, in
  * order, by one pump loop (not the writer's node-stream adapter, whose destroy-on-error rejects a
  * promise nobody handles: an unhandled rejection in the host). The first I/O error (ENOSPC, EPIPE,
- * EIO, …) is kept in `error`: the next write or finish throws it, coded.
+ * EIO, …) is kept in `error`: the next write or finish throws it, coded. The file's series
+ * dictionary grows as keys appear (ids in order of first appearance) and is written at finish.
  */
 class ArrowFileOut {
-  readonly writer: RecordBatchFileWriter;
+  readonly writer: LateDictionaryWriter;
   error: Error | undefined;
   rows = 0;
   private fh: FileHandle | undefined;
   private pump: Promise<void> = Promise.resolve();
+  private flushed = 0;
+  private waiters: Array<{ upTo: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly keys: string[] = [];
+  private readonly ids = new Map<string, number>();
 
-  constructor(readonly path: string, schema: Schema) {
-    this.writer = new RecordBatchFileWriter();
+  constructor(readonly path: string, readonly schema: Schema) {
+    this.writer = new LateDictionaryWriter();
     this.writer.reset(undefined, schema);
   }
 
@@ -92,25 +155,77 @@ class ArrowFileOut {
       for await (const chunk of this.writer as AsyncIterable<Uint8Array>) {
         let off = 0;
         while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+        this.flushed += chunk.byteLength;
+        this.wakeWaiters();
       }
     } catch (err) {
       this.error ??= err instanceof Error ? err : new Error(String(err));
+      for (const w of this.waiters.splice(0)) w.reject(this.error);
       throw this.error;
     }
   }
 
-  /** Append a record batch; throws PROMFLUX_SINK_WRITE if the file failed (nothing may go after it). */
-  write(batch: RecordBatch, batchId: number): void {
-    if (this.error) throw new SinkError('PROMFLUX_SINK_WRITE', `arrow sink ${this.path}: the output failed before batch ${batchId}: ${this.error.message}`, { cause: this.error });
-    this.writer.write(batch);
+  private wakeWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const keep: typeof this.waiters = [];
+    for (const w of this.waiters) (this.flushed >= w.upTo ? w.resolve() : keep.push(w));
+    this.waiters = keep;
   }
 
-  /** Write the footer and wait until every byte is in the file; `sync`: fsync it too. */
+  /**
+   * File ids of a batch's series keys, added to the file's dictionary as they first appear. Per
+   * series of the batch, not per row.
+   */
+  private idsOf(batchKeys: readonly string[]): Int32Array {
+    const out = new Int32Array(batchKeys.length);
+    for (let i = 0; i < batchKeys.length; i++) {
+      const k = batchKeys[i]!;
+      let id = this.ids.get(k);
+      if (id === undefined) {
+        id = this.keys.length;
+        this.keys.push(k);
+        this.ids.set(k, id);
+      }
+      out[i] = id;
+    }
+    return out;
+  }
+
+  /**
+   * Append a record batch whose series column is given as per-batch indices into `batchKeys`;
+   * resolves once at most ARROW_HIGH_WATER_BYTES of the file are not yet on disk (backpressure: a
+   * slow disk slows the pipeline instead of filling memory). Throws PROMFLUX_SINK_WRITE if the file
+   * failed (nothing may go after it).
+   */
+  async write(batchKeys: readonly string[], batchIdx: Uint32Array | Int32Array, rest: Data[], n: number, batchId: number): Promise<void> {
+    if (this.error) throw this.failed(batchId);
+    const remap = this.idsOf(batchKeys);
+    // Hand-written typed-array pass (why: the file's dictionary is known only here, on the sink's
+    // thread): one Int32 per row, the same order of work as the writer's own copy of the buffers.
+    const idx = new Int32Array(n);
+    for (let j = 0; j < n; j++) idx[j] = remap[batchIdx[j]!]!;
+    const series = makeData({ type: seriesType(), length: n, nullCount: 0, data: idx, dictionary: NO_DICTIONARY });
+    const struct = makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children: [series, ...rest] });
+    this.writer.write(new RecordBatch(this.schema, struct));
+    this.rows += n;
+    const upTo = this.writer.position - ARROW_HIGH_WATER_BYTES;
+    if (this.flushed >= upTo) return;
+    await new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject })).catch(() => {
+      throw this.failed(batchId);
+    });
+  }
+
+  private failed(batchId: number): SinkError {
+    return new SinkError('PROMFLUX_SINK_WRITE', `arrow sink ${this.path}: the output failed before batch ${batchId}: ${this.error!.message}`, { cause: this.error });
+  }
+
+  /** Write the dictionary and the footer and wait until every byte is in the file; `sync`: fsync it too. */
   async finish(sync: boolean): Promise<void> {
     const fh = this.fh;
     this.fh = undefined;
     try {
       if (!this.error) {
+        this.writer.writeSeriesDictionary(this.keys);
         this.writer.finish();
         this.writer.close();
       }
@@ -119,14 +234,14 @@ class ArrowFileOut {
       await fh?.close();
     } catch (err) {
       await fh?.close().catch(() => undefined);
-      throw new SinkError('PROMFLUX_SINK_CLOSE', `arrow sink ${this.path}: cannot finish the file (footer, flush): ${(err as Error).message}; the file is not a readable Arrow file`, { cause: err });
+      throw new SinkError('PROMFLUX_SINK_CLOSE', `arrow sink ${this.path}: cannot finish the file (dictionary, footer, flush): ${(err as Error).message}; the file is not a readable Arrow file`, { cause: err });
     }
   }
 }
 
 export class ArrowSink implements Sink {
   readonly kind = 'arrow';
-  readonly needs = { lineProtocol: false, columns: true };
+  readonly needs: SinkNeeds;
   readonly resume = 'commit' as const;
   private readonly schema: Schema;
   /** The single output file (no checkpoint). */
@@ -143,19 +258,26 @@ export class ArrowSink implements Sink {
   private folded = false;
   private readonly partsDir: string;
 
+  /**
+   * `options.sort: 'batch'`: each record batch's rows ordered by (series, timestamp), sorted in the
+   * workers (a sort of a batch's runs; memory: one batch, as without it). The file as a whole is
+   * not sorted across batches: that would need a spill-and-merge pass (docs/LOAD.md).
+   */
   constructor(
     readonly path: string,
     private readonly featureNames: readonly string[],
     metadata: Record<string, string> = {},
+    options: { sort?: 'none' | 'batch' } = {},
   ) {
+    this.needs = { lineProtocol: false, columns: true, ...(options.sort === 'batch' ? { sortedColumns: true } : {}) };
     const fields = [
-      new Field('series', new Utf8(), false),
+      new Field('series', seriesType(), false),
       new Field('timestamp', new Timestamp(TimeUnit.MILLISECOND, 'UTC'), false),
       new Field('value', new Float64(), false),
       new Field('flags', new Uint32(), false),
       ...featureNames.map((f) => new Field(f, new Float64(), false)),
     ];
-    this.schema = new Schema(fields, new Map(Object.entries({ 'promflux.version': '1', ...metadata })));
+    this.schema = new Schema(fields, new Map(Object.entries({ 'promflux.version': '2', 'promflux.sort': options.sort ?? 'none', ...metadata })));
     this.partsDir = `${path}.parts`;
   }
 
@@ -229,8 +351,7 @@ export class ArrowSink implements Sink {
       return { written: 0 };
     }
     const n = c.rows;
-    const children: Data[] = [
-      makeData({ type: new Utf8(), length: n, nullCount: 0, valueOffsets: new Int32Array(c.seriesOffsets, 0, n + 1), data: new Uint8Array(c.seriesData) }),
+    const rest: Data[] = [
       makeData({ type: new Timestamp(TimeUnit.MILLISECOND, 'UTC'), length: n, nullCount: 0, data: new Int32Array(c.ts64, 0, n * 2) }),
       makeData({ type: new Float64(), length: n, nullCount: 0, data: new Float64Array(c.value, 0, n) }),
       makeData({ type: new Uint32(), length: n, nullCount: 0, data: new Uint32Array(c.flags, 0, n) }),
@@ -238,12 +359,10 @@ export class ArrowSink implements Sink {
     for (const name of this.featureNames) {
       const idx = c.featureNames.indexOf(name);
       const data = idx >= 0 ? new Float64Array(c.features[idx]!, 0, n) : new Float64Array(n).fill(NaN);
-      children.push(makeData({ type: new Float64(), length: n, nullCount: 0, data }));
+      rest.push(makeData({ type: new Float64(), length: n, nullCount: 0, data }));
     }
-    const struct = makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children });
     const out = await this.target();
-    out.write(new RecordBatch(this.schema, struct), batch.batchId);
-    out.rows += n;
+    await out.write(c.seriesKeys, new Uint32Array(c.series, 0, n), rest, n, batch.batchId);
     this.rows += n;
     this.writes++;
     return { written: n };
@@ -305,7 +424,15 @@ export class ArrowSink implements Sink {
       const fh = await openFile(file, 'r');
       try {
         const reader = await RecordBatchReader.from(fh);
-        for await (const b of reader) out.write(new RecordBatch(this.schema, b.data), -1);
+        for await (const b of reader) {
+          const series = b.data.children[0]!;
+          if (!DataType.isDictionary(series.type) || !series.dictionary) {
+            throw new SinkError('PROMFLUX_SINK_WRITE', `arrow sink ${this.path}: ${file} has a plain Utf8 series column (written by an older promflux); move it away (or the checkpoint) to start over`);
+          }
+          // the input file's dictionary → this file's ids (per series), indices remapped per row
+          const keys = series.dictionary.toArray() as string[];
+          await out.write(keys, series.values as Int32Array, b.data.children.slice(1), b.numRows, -1);
+        }
       } finally {
         await fh.close().catch(() => undefined);
       }

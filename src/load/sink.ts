@@ -46,6 +46,8 @@ export interface SinkCommit {
 export interface SinkNeeds {
   lineProtocol: boolean;
   columns: boolean;
+  /** Columns with each batch's rows ordered by (series key, timestamp); sorted in the worker (runs by key: per series, not per row). */
+  sortedColumns?: boolean;
 }
 
 export interface Sink {

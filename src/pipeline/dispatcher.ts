@@ -143,7 +143,7 @@ class Dispatcher {
   private readonly inflight = new Set<Promise<void>>();
   private failure: Error | undefined;
   private nextId = 0;
-  private readonly want: { lp: boolean; columns: boolean };
+  private readonly want: { lp: boolean; columns: boolean; sorted?: boolean };
   // Recycled batch and output buffers (grow-only slots, see src/batch/pool.ts): about one in-flight set.
   private readonly buffers = new BatchBufferPool();
   private readonly outBuffers = new ByteBufferPool();
@@ -162,7 +162,7 @@ class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.totals = o.totals ?? newTotals();
-    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
+    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns, ...(o.sink.needs.sortedColumns ? { sorted: true } : {}) };
     this.policy = new RetryPolicy({ onError: o.onError, retries: o.retries, ...(o.maxErrorRate ? { maxErrorRate: o.maxErrorRate } : {}) });
     this.pipe = o.pipelineName;
     this.dropLog = new DropLog(o.logger);

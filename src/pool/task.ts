@@ -29,7 +29,8 @@ export interface ProcessTask {
   fill: FillSpec | null;
   pipeline: WorkerPipelineSpec;
   nowMs: number;
-  want: { lp: boolean; columns: boolean };
+  /** `sorted`: columns ordered by (series key, timestamp) within the batch. */
+  want: { lp: boolean; columns: boolean; sorted?: boolean };
   /** Buffer to write line protocol into (the worker allocates a larger one if it does not fit). */
   out?: SharedArrayBuffer;
   /**

@@ -198,7 +198,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
     } else {
       rowsOut = c.encoder.countEmittable(outView, featureCols, dropped, emitted, res.perMeasurement, exclude);
     }
-    if (task.want.columns) res.columns = compactColumns(outView, featureCols, c.features, c.encoder, rowsOut, exclude);
+    if (task.want.columns) res.columns = compactColumns(outView, featureCols, c.features, c.encoder, rowsOut, exclude, task.want.sorted === true);
     if (verify) {
       collectWritten(outView, featureCols, c.encoder, vspec!, verify, exclude);
       res.verify = verify;
