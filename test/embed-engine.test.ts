@@ -3,7 +3,9 @@
  * made from it uses; plain createPipeline pipelines own theirs. Both run concurrently, exactly.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import { createEngine, createPipeline, type EncodedBatch, type Sink, type SinkWriteResult } from '../src/index.js';
 
 class CollectSink implements Sink {
@@ -64,4 +66,22 @@ test('two default createPipeline pipelines run concurrently, each on its own poo
   assert.equal(b!.status, 'ok');
   assert.deepEqual(sinks[0]!.sorted(), sinks[1]!.sorted());
   assert.equal(a!.linesOut, sinks[0]!.lines);
+});
+
+test('an injected sink needs no sink: key, and the "run starting" log names the injected sink, not a config one', async () => {
+  const logs: Array<Record<string, unknown>> = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const sink = new CollectSink();
+  const s = await createPipeline(cfg('logged', 3), { sink, workers: 1, logger: pino({ level: 'info' }, out) }).run();
+  assert.equal(s.status, 'ok');
+  assert.equal(s.linesOut, sink.lines);
+  const starting = logs.find((l) => l.msg === 'run starting');
+  assert.ok(starting, `logs: ${logs.map((l) => l.msg).join(', ')}`);
+  assert.equal(starting.sink, 'collect');
+  assert.equal(starting.source, 'synthetic');
 });

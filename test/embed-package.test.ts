@@ -71,6 +71,7 @@ describe('the packed package, installed and used by a strict TypeScript consumer
     assert.equal(r.samplesIn, 20_000);
     assert.equal(r.linesOut, 20_000);
     assert.equal(r.sinkLines, 20_000);
+    assert.equal(r.resultRows, 20_000, 'ProcessResult (exported type) carries the rows of each batch');
     assert.deepEqual(r.features, ['double']);
     assert.equal(r.sawDouble, true, 'the double field is in the line protocol the workers wrote');
     assert.ok((r.chunks as number) > 0);
