@@ -253,7 +253,19 @@ describe('promflux loadtest --mode pipeline against influxd (synthetic source â†
         '',
       ].join('\n'),
     );
-    const exit = await runCli(['loadtest', '--config', file, '--duration', '3s', '--json']);
+    const cli = startCli(['loadtest', '--config', file, '--duration', '3s', '--json', '--metrics-listen', '127.0.0.1:0']);
+    const url = /metrics on (\S+)/.exec(await cli.waitForStderr(/metrics on /, 30_000))![1]!;
+    // live during the run: the load test's series and the engine's own, from the same registry
+    let metrics = '';
+    for (let i = 0; i < 40; i++) {
+      metrics = await (await fetch(url)).text();
+      if (Number(/^promflux_loadtest_points_sent_total (\d+)/m.exec(metrics)?.[1]) > 0 && /^promflux_samples_in_total\{pipeline="feats"\} [1-9]/m.test(metrics)) break;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    assert.ok(Number(/^promflux_loadtest_points_sent_total (\d+)/m.exec(metrics)?.[1]) > 0, `points sent on /metrics during the run:\n${metrics.slice(0, 400)}`);
+    assert.match(metrics, /^promflux_samples_in_total\{pipeline="feats"\} [1-9]/m, 'the engine\'s metrics are on the same /metrics');
+    assert.match(metrics, /promflux_loadtest_write_latency_seconds_bucket/);
+    const exit = await cli.exited;
     assert.equal(exit.code, 0, exit.stderr + exit.stdout);
     const r = JSON.parse(exit.stdout) as StepReport;
     assert.equal(r.mode, 'pipeline');

@@ -50,7 +50,7 @@ type Intended = { atMs: number; samples: number };
 export class PacedSource implements Source {
   readonly kind = 'synthetic';
   /** Chunk id → intended time and samples, until acknowledged (or counted unsent/failed at the end). */
-  readonly open_ = new Map<string, Intended>();
+  readonly awaiting = new Map<string, Intended>();
   /** [intended ms, samples] of every chunk cut (sent or not). */
   readonly intended: Array<[number, number]> = [];
   readonly unsent: Intended[] = [];
@@ -94,7 +94,7 @@ export class PacedSource implements Source {
     if (this.signal?.aborted) return null;
     this.emitted += chunk.estSamples;
     this.intended.push([atMs, chunk.estSamples]);
-    this.open_.set(chunk.id, { atMs, samples: chunk.estSamples });
+    this.awaiting.set(chunk.id, { atMs, samples: chunk.estSamples });
     this.metrics?.pointsSent.inc(chunk.estSamples);
     return chunk;
   }
@@ -190,9 +190,9 @@ export async function runPipelineStep(o: PipelineStepOptions): Promise<PipelineS
     summary = await pipeline.run({
       ...(o.signal ? { signal: o.signal } : {}),
       onBatch: (e) => {
-        const it = paced.open_.get(e.chunkId);
+        const it = paced.awaiting.get(e.chunkId);
         if (!it) return;
-        paced.open_.delete(e.chunkId);
+        paced.awaiting.delete(e.chunkId);
         rec.record(it.atMs, paced.now(), e.samplesIn, true);
         written += e.linesOut;
         m?.pointsWritten.inc(e.linesOut);
@@ -207,7 +207,7 @@ export async function runPipelineStep(o: PipelineStepOptions): Promise<PipelineS
   for (const u of paced.unsent) rec.recordUnsent(u.atMs, end);
   // Chunks sent but never acknowledged (the run failed or was aborted): failed, with the time so far.
   let failedSamples = 0;
-  for (const it of paced.open_.values()) {
+  for (const it of paced.awaiting.values()) {
     failedSamples += it.samples;
     rec.record(it.atMs, end, 0, false);
   }
