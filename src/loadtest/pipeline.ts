@@ -14,7 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import type { Logger } from 'pino';
 import type { PipelineConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { GROUP_SIZE, SyntheticSource } from '../extract/synthetic.js';
+import { GROUP_SIZE, SyntheticSource, syntheticSourceSchema } from '../extract/synthetic.js';
 import type { Source, SourceChunk, SourceOpenOptions, SourceProgress } from '../extract/source.js';
 import type { Engine } from '../pipeline/engine.js';
 import type { EngineMetrics } from '../observe/metrics.js';
@@ -164,10 +164,8 @@ export async function runPipelineStep(o: PipelineStepOptions): Promise<PipelineS
   const total = perSeries * o.series;
   const stepMs = Math.max(1, Math.floor(o.spreadMs / Math.max(1, perSeries)));
   const startMs = Math.ceil(o.timestampStartMs);
-  const inner = new SyntheticSource({
-    kind: 'synthetic', series: o.series, samplesPerSeries: perSeries, start: startMs, stepMs, seed: 1,
-    nanRate: 0, gapRate: 0, outlierRate: 0, infRate: 0, counterResetEvery: 5000,
-  });
+  const sourceCfg = syntheticSourceSchema.parse({ kind: 'synthetic', series: o.series, samplesPerSeries: perSeries, start: startMs, stepMs });
+  const inner = new SyntheticSource(sourceCfg);
   const paced = new PacedSource(inner, schedule0, o.batchRows, o.metrics);
   const rec = new Recorder(o.metrics);
   const m = o.metrics;
@@ -181,7 +179,8 @@ export async function runPipelineStep(o: PipelineStepOptions): Promise<PipelineS
     m?.backlog.set(Math.max(0, due - paced.emitted));
   }, 100);
   ticker.unref();
-  const pipeline = o.engine.createPipeline(o.pipeline, {
+  // The config's own source (Prometheus, a stream, …) is not what runs: the run plan sees the synthetic one.
+  const pipeline = o.engine.createPipeline({ ...o.pipeline, source: sourceCfg }, {
     source: paced, logger: o.logger, metrics: o.engineMetrics, batchSize: o.batchRows, verify: o.verify,
   });
   const cpu0 = process.cpuUsage();
