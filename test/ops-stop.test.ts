@@ -221,6 +221,40 @@ describe('stop during a sink outage (real Prometheus → fault proxy → real In
     await assertResumeExact(c, s1);
   });
 
+  test('serve: SIGTERM during a 503 outage waits (stopTimeoutMs 60 s), a second SIGTERM cancels at once; exit 3, the cut-short run named, its checkpoint partial', async (t) => {
+    const c = await stopCase('serve_stop', 'stopTimeoutMs: 60000');
+    // the same pipeline on a 1 s cron schedule, with its checkpoint in the config (serve takes no --checkpoint)
+    const cfgPath = c.args[c.args.indexOf('--config') + 1]!;
+    writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace('    source:\n', `    schedule: "* * * * * *"\n    checkpoint: ${c.checkpoint}\n    source:\n`));
+    proxy.log.length = 0;
+    const p = startCli(['serve', '--config', cfgPath, '--metrics-listen', '127.0.0.1:0']);
+    await firstBatch(p);
+    proxy.rule = () => ({ kind: 'status', status: 503 });
+    await p.waitForStderr(/write failed \(http_503\)/, 30_000);
+    p.child.kill('SIGTERM');
+    await p.waitForStderr(/"msg":"shutting down: no new chunks/);
+    await sleep(1500);
+    assert.equal(p.child.exitCode, null, 'serve waits for the in-flight writes until the deadline');
+    const t0 = Date.now();
+    p.child.kill('SIGTERM');
+    const e = await p.exited;
+    const took = Date.now() - t0;
+    t.diagnostic(`serve exit ${e.code} ${took} ms after the second SIGTERM`);
+    assert.equal(e.code, 3, e.stderr.slice(-3000));
+    assert.ok(took < SLACK_MS, `exited ${took} ms after the second signal`);
+    const logs = p.logs();
+    assert.deepEqual(logs.find((l) => l.msg === 'stopped')?.cutShort, [c.name]);
+    const fin = logs.find((l) => l.msg === 'run finished' && l.pipeline === c.name);
+    assert.equal(fin?.status, 'stopped');
+    const stopLine = logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('stop immediate after'));
+    assert.ok(stopLine, 'the run logs how its stop ended');
+    const ck = readCheckpoint(c);
+    assert.equal(ck.done, false);
+    assertNotCovered(ck, (stopLine.unacknowledged as { chunks: string[] }).chunks);
+    assert.equal(await countPoints(influxd, c.db), ck.totals.linesOut, 'InfluxDB holds what the checkpoint counts');
+    proxy.rule = null;
+  });
+
   test('writes hang: a heartbeat every engine.heartbeatMs names the sink state and its last error; promflux_stalled_seconds > 0; /readyz 503 stalled', async (t) => {
     const c = await stopCase('stall_hb', 'stopTimeoutMs: 2000, heartbeatMs: 1000', '      timeoutMs: 120000\n');
     proxy.log.length = 0;

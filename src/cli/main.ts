@@ -150,7 +150,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
     ? setTimeout(() => {
         timedOut = true;
         logger.error({ timeout: p.timeout }, `run exceeded its timeout (${p.timeout}); draining in-flight batches — run the same command again to resume from the checkpoint`);
-        ac.abort();
+        ac.abort(new DOMException(`run exceeded its timeout (${p.timeout})`, 'TimeoutError'));
       }, timeoutMs).unref()
     : undefined;
   const summary = await pipeline.run({ signal: ac.signal });

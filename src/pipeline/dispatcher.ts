@@ -225,9 +225,9 @@ class Dispatcher {
         while (this.inflight.size >= o.maxInFlight && !this.failure) await Promise.race(this.inflight);
         if (this.failure || o.signal?.aborted) break;
         const size = o.sizer.next();
-        const chunk = await o.source.next(size);
+        const chunk = await unlessCancelled(o.source.next(size), o.cancel);
         if (!chunk) {
-          this.totals.sourceDone = !o.signal?.aborted;
+          this.totals.sourceDone = chunk === null && !o.signal?.aborted;
           break;
         }
         const p: Promise<void> = this.processChunk(chunk, size)
