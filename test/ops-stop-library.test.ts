@@ -128,7 +128,7 @@ describe('stop deadline (library)', () => {
     assert.equal(s.samplesIn, s.linesOut + Object.values(s.dropped).reduce((a, b) => a + b, 0));
   });
 
-  test('a file sink under a checkpoint, stopped with stopTimeoutMs 0 (in-flight batches cancelled): the resume leaves every line exactly once, as an uninterrupted run', async (t) => {
+  test('a file sink under a checkpoint, stopped and cancelled at once (stopNow while the next batch is in flight): the resume leaves every line exactly once, as an uninterrupted run', async (t) => {
     const base = { name: 'filestop', source: { ...synthetic, samplesPerSeries: 200_000 }, transform: [{ kind: 'validate' }], engine: { workers: 1, batchSize: 5000, maxInFlight: 2, stopTimeoutMs: 0 } };
     const out = join(tmp, 'stopped.lp');
     const cfg = { ...base, sink: { kind: 'file' as const, path: out }, checkpoint: { dir: join(tmp, 'ck'), intervalMs: 10 } };
@@ -136,11 +136,15 @@ describe('stop deadline (library)', () => {
     const p1 = createPipeline(cfg, { logger: silent });
     let batches = 0;
     p1.on('batch', () => {
-      if (++batches === 5) ac.abort(new StopRequested('SIGTERM'));
+      if (++batches !== 5) return;
+      ac.abort(new StopRequested('SIGTERM'));
+      // cancel now, while batch 6 is in a worker or with the sink (the deadline alone could find it drained)
+      p1.stopNow('second SIGTERM');
     });
     const s1 = await p1.run({ signal: ac.signal });
     t.diagnostic(`stop ${s1.stop?.ending}: ${JSON.stringify(s1.stop?.unacknowledged)}; ${s1.samplesIn} samples accounted before the stop`);
     assert.equal(s1.status, 'stopped');
+    assert.equal(s1.stop?.ending, 'immediate');
     assert.equal(s1.checkpoint?.done, false);
     const s2 = await createPipeline(cfg, { logger: silent }).run();
     assert.equal(s2.status, 'ok');
