@@ -10,11 +10,11 @@
  * ```
  */
 export { createPipeline, Pipeline, droppedTotal } from './pipeline/run.js';
-export { StopRequested } from './pipeline/stop.js';
+export { StopRequested, type StopEnding } from './pipeline/stop.js';
 export { createEngine, Engine } from './pipeline/engine.js';
 export type { EngineOptions, EnginePipelineOptions } from './pipeline/engine.js';
-export type { RunSummary, ProgressEvent, RunOptions, PipelineOptions, PipelineEvents } from './pipeline/run.js';
-export type { BatchEvent } from './pipeline/dispatcher.js';
+export type { RunSummary, StopSummary, ProgressEvent, RunOptions, PipelineOptions, PipelineEvents } from './pipeline/run.js';
+export type { BatchEvent, Unacknowledged } from './pipeline/dispatcher.js';
 export type { ProcessResult } from './pool/task.js';
 export type { HealthStatus } from './observe/health.js';
 export type { StallState } from './observe/stall.js';

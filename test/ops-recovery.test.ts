@@ -156,17 +156,19 @@ describe('crash and stop recovery (real Prometheus → real InfluxDB)', () => {
     assert.ok(resumedSamples.some((n) => n < STORED), `no rerun resumed: ${resumedSamples.join(', ')}`);
   });
 
-  test('SIGTERM: graceful stop (exit 0, checkpoint written), then the same command completes the data exactly', async () => {
+  test('SIGTERM: graceful stop (exit 3 "stopped, resumable", checkpoint written), then the same command completes the data exactly', async () => {
     const c = await backfillCase('sigterm', 12);
     const p = startCli(c.args);
     await p.waitForStderr(/"msg":"prometheus source planned"/);
     await sleep(2000);
     p.child.kill('SIGTERM');
     const e = await p.exited;
-    assert.equal(e.code, 0, e.stderr.slice(-2000));
-    assert.match(e.stderr, /stopping: finishing in-flight batches/);
+    assert.equal(e.code, 3, e.stderr.slice(-2000));
+    assert.match(e.stderr, /stopping: no new chunks; in-flight batches get 20000 ms/);
     const s1 = readSummary(c);
     assert.equal(s1.status, 'stopped', 'a graceful SIGTERM is "stopped", not "aborted"');
+    assert.equal(s1.stop.ending, 'drained', 'a healthy sink acknowledges everything well before the deadline');
+    assert.equal(s1.stop.unacknowledged.batches, 0);
     assert.equal(s1.checkpoint.done, false);
     assert.ok(existsSync(s1.checkpoint.path), 'checkpoint file written');
     assert.ok(s1.samplesIn > 0 && s1.samplesIn < STORED, `stopped mid-run (${s1.samplesIn} of ${STORED})`);

@@ -51,7 +51,7 @@ const METRICS = [
 ];
 
 describe('promflux serve', () => {
-  test('cron every 2 s with ~4 s runs: no overlap; /metrics, /healthz, /readyz; SIGTERM drains, checkpoints, exits 0', async () => {
+  test('cron every 2 s with ~4 s runs: no overlap; /metrics, /healthz, /readyz; SIGTERM drains, checkpoints, exits 3 (a backfill cut short)', async () => {
     const ckDir = join(tmp, 'serve-ck');
     const cfg = join(tmp, 'serve.yaml');
     writeFileSync(
@@ -133,10 +133,14 @@ describe('promflux serve', () => {
       p.child.kill('SIGTERM');
     }
     const e = await p.exited;
-    assert.equal(e.code, 0, e.stderr.slice(-3000));
+    // `long` was cut short mid-backfill: exit 3, "stopped before completion, resumable".
+    assert.equal(e.code, 3, e.stderr.slice(-3000));
     const logs = p.logs();
-    assert.ok(logs.some((l) => l.msg === 'shutting down: draining in-flight batches and writing checkpoints'));
-    assert.ok(logs.some((l) => l.msg === 'stopped'));
+    assert.ok(logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('shutting down: no new chunks')));
+    const stoppedLine = logs.find((l) => l.msg === 'stopped');
+    // (`slow` is cut short too when a tick of it was running at the signal.)
+    const cut = (stoppedLine?.cutShort ?? []) as string[];
+    assert.ok(cut.includes('long') && cut.every((n) => n === 'long' || n === 'slow'), `the stop names the runs it cut short: ${JSON.stringify(cut)}`);
 
     // Never two runs of one pipeline at once: its start/finish lines alternate.
     for (const name of ['slow', 'long']) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * promflux CLI. Exit codes: 0 success, 1 run failed, 2 bad usage or config.
+ * promflux CLI. Exit codes: 0 success, 1 run failed, 2 bad usage or config, 3 stopped before
+ * completion by a signal, resumable (run the same command).
  * The run summary goes to stdout (human table, or JSON with --json); logs go to stderr.
  */
 import { writeFileSync, mkdirSync, realpathSync } from 'node:fs';
@@ -24,6 +25,8 @@ import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+/** Stopped by a signal before the work was done; the checkpoint holds what was acknowledged. */
+export const EXIT_STOPPED = 3;
 
 function intArg(name: string) {
   return (v: string): number => {
@@ -124,10 +127,19 @@ async function runCommand(opts: RunFlags): Promise<number> {
     logger.info({ url: server.url }, 'metrics endpoint listening');
   }
   const ac = new AbortController();
+  let signals = 0;
   const onSignal = (sig: string) => {
-    logger.warn({ signal: sig }, 'stopping: finishing in-flight batches (send again to force)');
-    if (ac.signal.aborted) process.exit(130);
-    ac.abort(new StopRequested(sig));
+    signals++;
+    if (signals === 1) {
+      logger.warn({ signal: sig, stopTimeoutMs: p.engine.stopTimeoutMs }, `stopping: no new chunks; in-flight batches get ${p.engine.stopTimeoutMs} ms (engine.stopTimeoutMs) to be acknowledged, then they are cancelled (send again to cancel now)`);
+      ac.abort(new StopRequested(sig));
+    } else if (signals === 2) {
+      pipeline.stopNow(`second ${sig}`);
+    } else {
+      // A third signal: the process ends now; the checkpoint is what was last flushed (at most checkpoint.intervalMs old).
+      logger.error({ signal: sig }, 'third signal: exiting at once without writing the checkpoint');
+      process.exit(130);
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -138,7 +150,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
     ? setTimeout(() => {
         timedOut = true;
         logger.error({ timeout: p.timeout }, `run exceeded its timeout (${p.timeout}); draining in-flight batches — run the same command again to resume from the checkpoint`);
-        ac.abort();
+        ac.abort(new DOMException(`run exceeded its timeout (${p.timeout})`, 'TimeoutError'));
       }, timeoutMs).unref()
     : undefined;
   const summary = await pipeline.run({ signal: ac.signal });
@@ -149,6 +161,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
   process.off('SIGTERM', onSignal);
   emitSummary(summary, opts);
   if (summary.status === 'failed' || (timedOut && summary.status !== 'ok')) return EXIT_FAILED;
+  if (summary.status === 'stopped' && summary.stop?.remaining) return EXIT_STOPPED;
   return EXIT_OK;
 }
 

@@ -3,7 +3,8 @@
  * (croner; time zones; `protect` so one pipeline never overlaps itself) and every streaming
  * pipeline continuously, with /metrics, /healthz, /readyz and the feature routes /v1/features[/latest]
  * (src/access/serve.ts, docs/ACCESS.md). SIGINT/SIGTERM: stop scheduling, stop
- * extracting, drain in-flight batches, write checkpoints, exit 0.
+ * extracting, give in-flight batches until engine.stopTimeoutMs, write checkpoints, exit 0 (or 3
+ * when a run was cut short: work left for a resume). A second signal cancels in-flight batches at once.
  */
 import { Cron } from 'croner';
 import type { Command } from 'commander';
@@ -37,6 +38,10 @@ export interface Service {
   readonly metricsUrl: string | undefined;
   /** Summaries of finished runs, newest last (bounded). */
   readonly history: RunSummary[];
+  /** Pipelines whose run the stop cut short (work left for a resume): `serve` then exits 3. */
+  readonly cutShort: string[];
+  /** A second signal: cancel the running pipelines' in-flight batches now (checkpoints are still written). */
+  stopNow(reason?: string): void;
 }
 
 function isStreaming(p: PipelineConfig): boolean {
@@ -54,6 +59,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
   const registry = new Registry();
   const metrics = createEngineMetrics(registry, true);
   const history: RunSummary[] = [];
+  const cutShort: string[] = [];
   const running = new Map<string, { ac: AbortController; pipeline?: Pipeline }>();
   const stopAc = new AbortController();
   const crons: Cron[] = [];
@@ -84,6 +90,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
       }
       history.push(s);
       if (history.length > 100) history.shift();
+      if (stopping && s.status === 'stopped' && s.stop?.remaining) cutShort.push(p.name);
       failuresInRow = s.status === 'failed' ? failuresInRow + 1 : 0;
       const at = next?.();
       if (at) log.info({ pipeline: p.name, next: at.toISOString(), inSeconds: Math.max(0, Math.round((at.getTime() - Date.now()) / 1000)) }, `next run at ${at.toISOString()}`);
@@ -138,18 +145,22 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
     if (stopping) return done;
     stopping = true;
     server.setReady(false);
-    log.info({ reason, running: [...running.keys()] }, 'shutting down: draining in-flight batches and writing checkpoints');
+    log.info({ reason, running: [...running.keys()] }, 'shutting down: no new chunks; in-flight batches get engine.stopTimeoutMs to be acknowledged, then checkpoints are written (send again to cancel them now)');
     for (const c of crons) c.stop();
     stopAc.abort();
     for (const r of running.values()) r.ac.abort(new StopRequested(reason));
     while (running.size > 0) await new Promise((r) => setTimeout(r, 50));
     await Promise.allSettled(streams);
     await server.close();
-    log.info('stopped');
+    // cutShort: runs stopped with work left (a backfill not finished, unacknowledged batches): exit 3.
+    log.info({ cutShort }, 'stopped');
     resolveDone();
     return done;
   };
-  return { done, stop, metricsUrl: server.url, history };
+  const stopNow = (reason = 'stop now'): void => {
+    for (const r of running.values()) r.pipeline?.stopNow(reason);
+  };
+  return { done, stop, stopNow, metricsUrl: server.url, history, cutShort };
 }
 
 export function registerServe(program: Command): void {
@@ -162,10 +173,16 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
     .action(async (opts: ServeOptions) => {
       const svc = await startService(opts);
-      const onSignal = (sig: string) => void svc.stop(sig);
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      let signals = 0;
+      const onSignal = (sig: string) => {
+        signals++;
+        if (signals === 1) void svc.stop(sig);
+        else if (signals === 2) svc.stopNow(`second ${sig}`);
+        else process.exit(130); // a third: at once, checkpoints as last flushed
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       await svc.done;
-      process.exitCode = 0;
+      process.exitCode = svc.cutShort.length > 0 ? 3 : 0;
     });
 }

@@ -18,6 +18,15 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`  peak RSS        ${(s.peakRssBytes / 1048576).toFixed(0)} MiB`);
   const sinkDesc = Object.entries(s.sink).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
   lines.push(`  sink            ${sinkDesc}`);
+  const st = s.stop;
+  if (st) {
+    const u = st.unacknowledged;
+    const left = u.batches === 0
+      ? 'nothing unacknowledged'
+      : `${fmt(u.batches)} batch${u.batches === 1 ? '' : 'es'} unacknowledged (${fmt(u.inSink.batches)} with the sink: ${fmt(u.inSink.lines)} lines, ${fmt(u.inSink.samples)} samples; ${fmt(u.inWorkers)} in workers), chunks ${u.chunks.slice(0, 5).join(', ')}${u.chunks.length > 5 ? ` and ${u.chunks.length - 5} more` : ''}`;
+    const how = st.ending === 'drained' ? 'drained' : st.ending === 'deadline' ? `deadline ${fmt(st.stopTimeoutMs)} ms passed, writes cancelled` : 'cancelled at once (second signal)';
+    lines.push(`  stop            ${st.requestedBy} after ${(st.stopMs / 1000).toFixed(1)} s, ${how}: ${left}${st.remaining ? '; resumable: run the same command' : ''}`);
+  }
   const v = s.verified;
   if (v) {
     const src = v.sourceCounts !== null ? `, source ${fmt(v.sourceCounts)} samples (Prometheus) vs ${fmt(v.sourceSamples ?? 0)} read` : v.sourceCountsSkipped ? `, source counts skipped (${v.sourceCountsSkipped})` : '';

@@ -42,6 +42,13 @@ export const engineSchema = z
     maxInvalidRatio: z.number().min(0).max(1).optional(),
     /** Fail the run when more than `ratio` of the last `window` batch attempts failed (retried or skipped). */
     maxErrorRate: z.object({ ratio: z.number().min(0).max(1), window: z.number().int().min(1).default(20) }).strict().optional(),
+    /**
+     * After a stop (SIGTERM/SIGINT, serve shutdown, timeout): how long batches already handed out
+     * may take to be acknowledged by the sink before their writes are cancelled (docs/OPERATIONS.md).
+     */
+    stopTimeoutMs: z.number().int().min(0).max(3_600_000).default(20_000),
+    /** No progress for this long while work waits is a stall; then one heartbeat line per period. */
+    heartbeatMs: z.number().int().min(100).max(3_600_000).default(10_000),
   })
   .strict();
 

@@ -58,6 +58,13 @@ export interface Sink {
   /** Flush and release resources. Safe to call twice. */
   close(): Promise<void>;
   /**
+   * A stop's deadline passed (engine.stopTimeoutMs) or a second signal came: abort every write in
+   * flight now (HTTP requests, retry waits). Pending and later write() calls reject; what they did
+   * not get acknowledged is written again by the resumed run. close() still follows. Optional: a
+   * sink without it has its pending writes abandoned (not accounted) by the dispatcher.
+   */
+  cancel?(): void;
+  /**
    * How the sink behaves under a checkpoint (docs/OPERATIONS.md, "Checkpoints and sinks"):
    * - 'idempotent': writing a chunk again gives the same result (InfluxDB: one point per series
    *   and timestamp; null): nothing to restore, at-least-once writes end exact.

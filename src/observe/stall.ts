@@ -2,7 +2,8 @@
  * Stall watch: notices when a running pipeline makes no progress and says why. It wraps the run's
  * source and sink (per call, never per sample) to know what the dispatcher is waiting on:
  *
- * - a sink write pending → "waiting on sink" (with the sink's in-flight requests, retries, breaker);
+ * - a sink write pending → "waiting on sink" (with the sink's in-flight requests, retries, breaker,
+ *   and its last error: status and message of the last failed attempt);
  * - else a `source.next()` pending → "waiting on source" (Prometheus slow, down, or being retried);
  * - else the dispatcher waits for its in-flight batches → "waiting on workers".
  *
@@ -151,13 +152,16 @@ export class StallWatch {
     if (this.writes.size > 0) {
       waitingOn = 'sink';
       const oldest = Math.min(...this.writes.values());
-      const st = (this.sink?.stats?.() ?? {}) as { inFlightRequests?: number; retries?: Record<string, number>; breaker?: string };
+      const st = (this.sink?.stats?.() ?? {}) as { inFlightRequests?: number; retries?: Record<string, number>; breaker?: string; lastError?: { at: string; status: number | null; message: string } | null };
       const parts = [`${this.writes.size} batch write(s) pending, oldest ${Math.round((now - oldest) / 1000)} s`];
       if (st.inFlightRequests !== undefined) parts.push(`${st.inFlightRequests} request(s) in flight`);
       if (st.breaker && st.breaker !== 'closed') parts.push(`circuit breaker ${st.breaker}`);
       const retries = Object.entries(st.retries ?? {}).filter(([, n]) => n > 0);
       if (retries.length > 0) parts.push(`retries so far ${retries.map(([k, n]) => `${k}=${n}`).join(', ')}`);
-      if (this.lastSinkError) parts.push(`last error: ${this.lastSinkError}`);
+      // The sink's last failed attempt (retried, so no write has failed yet) names what the server said.
+      const le = st.lastError;
+      if (le) parts.push(`last error ${Math.max(0, Math.round((now - Date.parse(le.at)) / 1000))} s ago: ${le.status !== null ? `HTTP ${le.status}${le.message ? ` ${le.message}` : ''}` : le.message}`);
+      else if (this.lastSinkError) parts.push(`last error: ${this.lastSinkError}`);
       reason = `waiting on sink ${this.sink?.kind ?? ''}: ${parts.join(', ')}`.replace('sink :', 'sink:');
     } else if (this.sourceWaitSince !== null) {
       if (this.o.streaming) return idle; // waiting for the next poll's data

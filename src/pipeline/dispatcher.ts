@@ -47,6 +47,26 @@ export interface DispatchTotals {
   workerMs: number;
   /** Lines emitted per measurement (dead-lettered lines included; see dropped for those). */
   perMeasurement: Record<string, number>;
+  /** The source said it has nothing more (before any stop): the plan was read to its end. */
+  sourceDone?: boolean;
+  /** Set when a stop cancelled in-flight work: the batches handed out that the sink never acknowledged. */
+  unacknowledged?: Unacknowledged;
+}
+
+/**
+ * Batches a cancelled stop left behind: counted in neither samplesIn, linesOut nor dropped (their
+ * chunks stay out of the checkpoint, and the resumed run reads and writes them again). A batch is
+ * acknowledged as a whole: some requests of a batch in the sink may have landed (InfluxDB
+ * overwrites them identically on the resume).
+ */
+export interface Unacknowledged {
+  batches: number;
+  /** Of those, batches whose lines were with the sink (encoded), and their lines and samples. */
+  inSink: { batches: number; lines: number; samples: number };
+  /** Batches still in a worker (not yet encoded: their line counts are unknown). */
+  inWorkers: number;
+  /** Their chunk ids. */
+  chunks: string[];
 }
 
 export interface BatchEvent {
@@ -95,6 +115,33 @@ export interface DispatcherOptions {
   deferAck?: boolean;
   /** Checked after each batch; return an error to fail the run (thresholds). */
   check?: (t: DispatchTotals) => Error | undefined;
+  /**
+   * Aborted when a stop's deadline passed or a second signal came (src/pipeline/stop.ts): stop
+   * waiting for the batches handed out; those the sink has not acknowledged are left in
+   * `totals.unacknowledged`, never accounted, never failing the run.
+   */
+  cancel?: AbortSignal;
+}
+
+/** `p`, or undefined once `cancel` aborts first; an abandoned `p` may still reject later (ignored). */
+function unlessCancelled<T>(p: Promise<T>, cancel: AbortSignal | undefined): Promise<T | undefined> {
+  if (!cancel) return p;
+  p.catch(() => undefined);
+  if (cancel.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    cancel.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        cancel.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        cancel.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 export function newTotals(): DispatchTotals {
@@ -141,6 +188,8 @@ type Collision = { source: string; holder: string; target: string };
 class Dispatcher {
   private readonly totals: DispatchTotals;
   private readonly inflight = new Set<Promise<void>>();
+  /** Batches handed out and not yet accepted or skipped: what a cancelled stop leaves unacknowledged. */
+  private readonly open = new Map<number, { chunkId: string; lines: number | null; samples: number }>();
   private failure: Error | undefined;
   private nextId = 0;
   private readonly want: { lp: boolean; columns: boolean; sorted?: boolean };
@@ -176,10 +225,15 @@ class Dispatcher {
         while (this.inflight.size >= o.maxInFlight && !this.failure) await Promise.race(this.inflight);
         if (this.failure || o.signal?.aborted) break;
         const size = o.sizer.next();
-        const chunk = await o.source.next(size);
-        if (!chunk) break;
+        const chunk = await unlessCancelled(o.source.next(size), o.cancel);
+        if (!chunk) {
+          this.totals.sourceDone = chunk === null && !o.signal?.aborted;
+          break;
+        }
         const p: Promise<void> = this.processChunk(chunk, size)
           .catch((err: unknown) => {
+            // After a cancel, a batch that did not make it is unacknowledged, not a failure.
+            if (o.cancel?.aborted) return;
             this.failure ??= err instanceof Error ? err : new Error(String(err));
           })
           .finally(() => {
@@ -192,8 +246,10 @@ class Dispatcher {
     } catch (err) {
       this.failure ??= err instanceof Error ? err : new Error(String(err));
     }
-    // Drain: let every batch already handed out finish (graceful stop keeps their data).
-    await Promise.allSettled([...this.inflight]);
+    // Drain: let every batch already handed out finish (graceful stop keeps their data), unless
+    // the stop's deadline cancels them first.
+    await unlessCancelled(Promise.allSettled([...this.inflight]), o.cancel);
+    if (o.cancel?.aborted && this.open.size > 0) this.totals.unacknowledged = this.unacknowledged();
     this.dropLog.finish();
     if (this.failure) {
       (this.failure as Error & { totals?: DispatchTotals }).totals = this.totals;
@@ -202,14 +258,35 @@ class Dispatcher {
     return this.totals;
   }
 
-  /** One batch: attempt it until it is written, skipped, or fails the run. */
+  /** What the batches still open at a cancel amount to. */
+  private unacknowledged(): Unacknowledged {
+    const u: Unacknowledged = { batches: this.open.size, inSink: { batches: 0, lines: 0, samples: 0 }, inWorkers: 0, chunks: [] };
+    for (const b of this.open.values()) {
+      u.chunks.push(b.chunkId);
+      if (b.lines === null) u.inWorkers++;
+      else {
+        u.inSink.batches++;
+        u.inSink.lines += b.lines;
+        u.inSink.samples += b.samples;
+      }
+    }
+    return u;
+  }
+
+  /** One batch: attempt it until it is written, skipped, or fails the run (or a stop cancels it: left open). */
   private async processChunk(chunk: SourceChunk, size: number): Promise<void> {
     const a: BatchAttempt = { id: this.nextId++, chunk, retries: 0, reruns: 0, widenings: 0 };
+    this.open.set(a.id, { chunkId: chunk.id, lines: null, samples: 0 });
     for (;;) {
+      if (this.o.cancel?.aborted) return;
       const t0 = performance.now();
       const result = await this.attempt(a);
+      if (result === 'cancelled') return;
       if (result === 'again') continue;
-      if (result === 'skipped') return;
+      if (result === 'skipped') {
+        this.open.delete(a.id);
+        return;
+      }
       const latencyMs = performance.now() - t0;
       if (result.haloShort && this.widenHalo(a, result)) continue;
       this.dropLog.observe(result.dropSeries, a.chunk.id, result.dropSeriesCapped);
@@ -220,13 +297,16 @@ class Dispatcher {
   }
 
   /** Run the batch's task in a worker; a failure is retried, skipped or thrown as the policy says. */
-  private async attempt(a: BatchAttempt): Promise<ProcessResult | 'again' | 'skipped'> {
+  private async attempt(a: BatchAttempt): Promise<ProcessResult | 'again' | 'skipped' | 'cancelled'> {
     const { chunk, id } = a;
     const batch = this.buffers.acquire(id, chunk.id, Math.ceil(chunk.estRows * 1.02) + 16, chunk.estRuns + 1);
     const halo = haloOfChunk(chunk);
-    let result: ProcessResult;
+    let result: ProcessResult | undefined;
     try {
-      result = await this.o.pool.run({
+      // A cancel aborts the task (Piscina ends its worker) and stops waiting for it; the batch's
+      // buffers are then not recycled (a worker may still be writing them), only dropped.
+      const cancel = this.o.cancel;
+      result = await unlessCancelled(this.o.pool.run({
         batch,
         fill: chunk.fill,
         pipeline: this.o.spec,
@@ -236,10 +316,12 @@ class Dispatcher {
         ...(this.want.lp ? { out: this.outBuffers.acquire(Math.ceil(chunk.estRows * this.lpBytesPerRow * 1.1) + 4096) } : {}),
         ...(this.o.faults?.has(id) && a.retries === 0 && a.reruns === 0 ? { fault: this.o.faults.get(id)! } : {}),
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
-      });
+      }, cancel), cancel);
     } catch (err) {
+      if (this.o.cancel?.aborted) return 'cancelled';
       return this.workerFailed(a, err as Error);
     }
+    if (!result) return 'cancelled';
     return result.error ? this.taskFailed(a, result) : result;
   }
 
@@ -371,7 +453,12 @@ class Dispatcher {
   private async deliver(a: BatchAttempt, result: ProcessResult, size: number, latencyMs: number): Promise<void> {
     const o = this.o;
     const { id, chunk } = a;
-    const wr = await o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys });
+    this.open.set(id, { chunkId: chunk.id, lines: result.rowsOut, samples: result.samplesIn });
+    // After a cancel nothing more is accounted: a write the sink finishes anyway stays unacknowledged
+    // (a 'commit' sink then refuses to record its commit, src/pipeline/checkpoint.ts).
+    const wr = await unlessCancelled(o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys }), o.cancel);
+    if (!wr || o.cancel?.aborted) return;
+    this.open.delete(id);
     const deadLettered = this.countDeadLetters(wr);
     if (wr.written + deadLettered !== result.rowsOut) {
       throw new BatchFailedError(id, chunk.id, 'load', undefined, `sink ${o.sink.kind} accounted for ${wr.written + deadLettered} of ${result.rowsOut} lines of batch ${id}`, 'PROMFLUX_SINK_ACCOUNTING');

@@ -11,7 +11,7 @@ import { ConfigError, PromfluxError, SinkError } from '../errors.js';
 import { createEngineMetrics, noteNewestSample, type EngineMetrics } from '../observe/metrics.js';
 import { StallWatch, type StallState } from '../observe/stall.js';
 import { initKnownLabels } from '../observe/known-labels.js';
-import { isStopRequest } from './stop.js';
+import { isStopRequest, StopDeadline, StopRequested, type StopEnding } from './stop.js';
 import { silentLogger } from '../observe/logger.js';
 import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
@@ -29,7 +29,7 @@ import { saveScalingState } from '../transform/scaling-state.js';
 import { qualityFromCounts, qualityFields, type QualityMetrics } from '../transform/quality.js';
 import { encodeFieldKey, encodeSeriesKey, LineWriter } from '../encode/lineprotocol.js';
 import { createSink, createSource } from './components.js';
-import { dispatch, newTotals, type BatchEvent, type DispatchTotals } from './dispatcher.js';
+import { dispatch, newTotals, type BatchEvent, type DispatchTotals, type Unacknowledged } from './dispatcher.js';
 import type { Source } from '../extract/source.js';
 import type { Sink } from '../load/sink.js';
 import { RunVerifyState, verifyError, verifyRun, type PersistedVerify, type VerifiedSummary } from '../load/influx/run-verify.js';
@@ -79,6 +79,23 @@ export interface RunSummary {
   fitPass?: { samplesIn: number; wallMs: number; status: string };
   /** `run --verify`: what was read back from InfluxDB and the source (docs/LOAD.md#run---verify). */
   verified?: VerifiedSummary;
+  /** A stopped or aborted run: how the stop went and what it left unacknowledged (docs/OPERATIONS.md#stopping). */
+  stop?: StopSummary;
+}
+
+export interface StopSummary {
+  /** The signal (SIGTERM, SIGINT, serve's reason), `timeout`, or `abort` (a caller's signal). */
+  requestedBy: string;
+  /** engine.stopTimeoutMs of the run. */
+  stopTimeoutMs: number;
+  /** `drained`: every batch handed out was acknowledged; `deadline`: stopTimeoutMs passed and the rest was cancelled; `immediate`: a second signal cancelled it. */
+  ending: StopEnding;
+  /** From the stop request to the end of the dispatch (ms). */
+  stopMs: number;
+  /** What the sink never acknowledged (all 0 when drained): not in samplesIn, linesOut or dropped, not in the checkpoint. */
+  unacknowledged: Unacknowledged;
+  /** Work is left for a resume: the plan was not read to its end (not a stream), or batches are unacknowledged. Exit code 3 when true. */
+  remaining: boolean;
 }
 
 /**
@@ -148,6 +165,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly transforms: TransformSpec[];
   private healthMonitor: HealthMonitor | undefined;
   private stallWatch: StallWatch | undefined;
+  private stopDeadline: StopDeadline | undefined;
+  private stopPass: AbortController | undefined;
 
   constructor(config: PipelineConfig, private readonly opts: PipelineOptions = {}) {
     super();
@@ -170,6 +189,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Whether the current run is stalled, and on what (src/observe/stall.ts). */
   get stall(): StallState {
     return this.stallWatch?.state() ?? { stalled: false, seconds: 0, waitingOn: null, reason: 'not running' };
+  }
+
+  /**
+   * Cancel the current run's in-flight work at once instead of waiting for engine.stopTimeoutMs
+   * (a second signal). Stops the run first if nothing did yet. The checkpoint is still written.
+   */
+  stopNow(why = 'stop now'): void {
+    if (this.stopPass && !this.stopPass.signal.aborted) this.stopPass.abort(new StopRequested(why));
+    this.stopDeadline?.now(why);
   }
 
   async run(runOpts: RunOptions = {}): Promise<RunSummary> {
@@ -216,6 +244,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const final = progressOf(pass);
     this.emit('progress', final);
     runOpts.onProgress?.(final);
+    if (summary.stop) logStop(log, summary.stop);
     log.info({ samplesIn: summary.samplesIn, linesOut: summary.linesOut, wallMs: summary.wallMs, status: summary.status }, 'run finished');
     return summary;
   }
@@ -226,12 +255,17 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const log = this.logger.child({ pipeline: cfg.name });
     const ck = plan.checkpoint;
     const deps = { logger: log, registry: this.metrics.registry, pipeline: cfg.name, ...(ck ? { stateDir: ck.dir } : {}) };
-    const stall = new StallWatch({ pipeline: cfg.name, logger: log, streaming: (cfg.source as { mode?: string }).mode === 'stream' });
+    const beat = cfg.engine.heartbeatMs;
+    const stall = new StallWatch({ pipeline: cfg.name, logger: log, streaming: (cfg.source as { mode?: string }).mode === 'stream', intervalMs: beat, thresholdMs: beat });
     this.stallWatch = stall;
     const source = stall.wrapSource(this.opts.source ?? createSource(cfg.source, deps));
     const sink = stall.wrapSink(this.opts.sink ?? createSink(cfg.sink, cfg, this.features, deps));
     const internal = new AbortController();
     const signal = runSignal ? AbortSignal.any([runSignal, internal.signal]) : internal.signal;
+    // Any stop or abort gives the batches handed out until stopTimeoutMs, then cancels the sink's writes.
+    const deadline = new StopDeadline(signal, cfg.engine.stopTimeoutMs, log, () => sink.cancel?.());
+    this.stopDeadline = deadline;
+    this.stopPass = internal;
     const store = ck ? CheckpointStore.open(ck.dir, ck.name, ck.planHash) : undefined;
     const vstate = plan.verify ? new RunVerifyState(plan.verify) : undefined;
     // Resumed: the counts of earlier attempts come back from the checkpoint (written with their coverage).
@@ -254,7 +288,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const alreadyDone = !plan.unbounded && store?.done === true;
     if (alreadyDone) log.info({ checkpoint: store.path }, 'checkpoint says this run already completed; nothing to do (delete the checkpoint to run again)');
     return {
-      cfg, plan, log, t0, transforms, source, sink, stall, internal, signal, alreadyDone,
+      cfg, plan, log, t0, transforms, source, sink, stall, internal, signal, alreadyDone, deadline,
       sizer: new BatchSizer(plan.sizer),
       totals: newTotals(),
       sinkOpened: false,
@@ -333,6 +367,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       ...(this.opts.faults ? { faults: this.opts.faults } : {}),
       ...(pass.commits ? { deferAck: true } : {}),
       ...(check ? { check } : {}),
+      cancel: pass.deadline.cancel,
       onBatch: (e) => this.onBatch(pass, e, runOpts),
     });
   }
@@ -365,6 +400,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Stop the monitors, record the last sink commit, close pool, sink and source. */
   private async closePass(pass: PassState): Promise<void> {
     const { cfg, commits, sink, store, log } = pass;
+    pass.stopMs = pass.deadline.elapsedMs();
+    pass.deadline.dispose();
     pass.health?.stop();
     pass.stall.stop();
     this.metrics.stalledSources.delete(cfg.name);
@@ -414,6 +451,9 @@ interface PassState {
   stall: StallWatch;
   internal: AbortController;
   signal: AbortSignal;
+  deadline: StopDeadline;
+  /** From the stop request to the end of dispatch (set when the pass closes). */
+  stopMs?: number;
   store?: CheckpointStore;
   commits?: OutputCommits;
   vstate?: RunVerifyState;
@@ -599,6 +639,30 @@ function buildSummary(pass: PassState, metrics: EngineMetrics): RunSummary {
     statesWritten: pass.statesWritten,
     ...(pass.qualityLines ? { qualityLines: pass.qualityLines } : {}),
     ...(pass.verified ? { verified: pass.verified } : {}),
+    ...(pass.signal.aborted && !pass.alreadyDone ? { stop: stopSummary(pass) } : {}),
+  };
+}
+
+function logStop(log: Logger, st: StopSummary): void {
+  const u = st.unacknowledged;
+  const what = u.batches === 0 ? 'every batch handed out was acknowledged' : `${u.batches} batch(es) unacknowledged (${u.inSink.batches} with the sink: ${u.inSink.lines} lines; ${u.inWorkers} in workers)`;
+  log.warn({ ...st, unacknowledged: { ...u, chunks: u.chunks.slice(0, 20) } }, `stop ${st.ending} after ${(st.stopMs / 1000).toFixed(1)} s: ${what}; the checkpoint holds only acknowledged chunks${st.remaining ? ' — run the same command to resume' : ''}`);
+}
+
+/** How a stopped (or aborted) pass ended; logged, and the summary's `stop`. */
+function stopSummary(pass: PassState): StopSummary {
+  const { totals, deadline, cfg } = pass;
+  const reason: unknown = pass.signal.reason;
+  const requestedBy = isStopRequest(reason) ? reason.signalName : (reason as Error | undefined)?.name === 'TimeoutError' ? 'timeout' : 'abort';
+  const unacknowledged = totals.unacknowledged ?? { batches: 0, inSink: { batches: 0, lines: 0, samples: 0 }, inWorkers: 0, chunks: [] };
+  const streaming = (cfg.source as { mode?: string }).mode === 'stream';
+  return {
+    requestedBy,
+    stopTimeoutMs: deadline.timeoutMs,
+    ending: deadline.ending,
+    stopMs: Math.round(pass.stopMs ?? 0),
+    unacknowledged,
+    remaining: unacknowledged.batches > 0 || (!totals.sourceDone && !streaming),
   };
 }
 

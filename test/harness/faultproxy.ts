@@ -21,6 +21,8 @@ export type Fault =
   | { kind: 'delay'; ms: number }
   /** Answer 204 (accepted) without forwarding: the write is lost silently, as behind a broken proxy. */
   | { kind: 'ack-drop' }
+  /** Read the request and never answer nor forward (a blackhole); the client's timeout or abort ends it, close() destroys it. */
+  | { kind: 'hang' }
   /** Forward the body (gunzipped) as `fn` rewrites it: a proxy that corrupts data. */
   | { kind: 'rewrite'; fn: (lineProtocol: string) => string };
 
@@ -162,6 +164,8 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
           forward(req, out, res, entry);
           break;
         }
+        case 'hang':
+          break;
         case 'ack-drop':
           entry.status = 204;
           res.writeHead(204);

@@ -39,6 +39,10 @@ export interface SharedState {
   outageSince: number;
   /** Set once the sink gave up: later deliveries fail fast with it. */
   fatal: SinkError | null;
+  /** Set by the sink's cancel() (a stop's deadline): aborted deliveries reject as cancelled, not closed. */
+  cancelled?: boolean;
+  /** The last failed attempt (retried or not), for stall heartbeats and the summary: when, and what. */
+  lastError?: { atMs: number; status: number | null; message: string };
 }
 
 export interface DelivererDeps {
@@ -215,6 +219,7 @@ export class Deliverer {
       }
       breaker.failure();
       const now = this.now();
+      shared.lastError = r.kind === 'status' ? { atMs: now, status: r.status, message: r.text.trim().slice(0, 200) } : { atMs: now, status: null, message: `${r.cause}: ${r.error.message}`.slice(0, 200) };
       if (!firstFailure) firstFailure = now;
       if (!shared.outageSince) shared.outageSince = now;
       const start = Math.min(firstFailure, shared.outageSince);
@@ -280,6 +285,9 @@ export class Deliverer {
   }
 
   private closedError(): SinkError {
+    if (this.d.shared.cancelled) {
+      return new SinkError('PROMFLUX_SINK_CANCELLED', `a write to InfluxDB at ${this.d.cfg.url} was cancelled by a stop (engine.stopTimeoutMs passed, or a second signal); its lines are unacknowledged and the resumed run writes them again`);
+    }
     return new SinkError('PROMFLUX_SINK_CLOSED', `the InfluxDB sink was closed while writes were pending (${this.d.cfg.url})`);
   }
 

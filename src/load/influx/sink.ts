@@ -69,6 +69,7 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
     async write(batch: EncodedBatch): Promise<SinkWriteResult> {
       if (closed) throw new SinkError('PROMFLUX_SINK_CLOSED', `write after close on the InfluxDB sink (${cfg.url})`);
       if (shared.fatal) throw shared.fatal;
+      if (shared.cancelled) throw new SinkError('PROMFLUX_SINK_CANCELLED', `write after a stop cancelled the InfluxDB sink's writes (${cfg.url}); the batch is unacknowledged and the resumed run writes it`);
       const lp = batch.lp;
       if (!lp || batch.lines === 0) return { written: 0 };
       if (batch.seriesKeys.length > 0) guard.check(batch.seriesKeys);
@@ -97,6 +98,13 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
       return dl ? { written: tally.written, deadLettered: dl } : { written: tally.written };
     },
 
+    cancel() {
+      // Aborts the requests on the wire (undici) and the retry and breaker waits: every pending
+      // delivery rejects at once with PROMFLUX_SINK_CANCELLED.
+      shared.cancelled = true;
+      abort.abort();
+    },
+
     async close() {
       if (closed) return;
       closed = true;
@@ -119,6 +127,8 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
         breakerOpens: breaker.opens,
         breaker: breaker.state,
         inFlightRequests: limiter.inFlight,
+        // The last failed write attempt (retried or not): stall heartbeats quote it.
+        lastError: shared.lastError ? { at: new Date(shared.lastError.atMs).toISOString(), status: shared.lastError.status, message: shared.lastError.message } : null,
         queuedRequests: limiter.waiting,
         cardinality: guard.stats(),
       };
