@@ -13,7 +13,7 @@
 import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
 import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { checkKnown, optInt, optRegex, optString, optStringList, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
-import { labelSignature, metricName, parseSeriesKey } from './series-info.js';
+import { countUnpaired, labelSignature, metricName, parseSeriesKey } from './series-info.js';
 
 /**
  * `windows`: sample counts (>= 2) or durations ("1h"). A duration window at row i holds the rows
@@ -217,7 +217,10 @@ export class CorrelateKernel implements Kernel {
   readonly haloSamples: number;
   readonly haloMs: number;
 
+  readonly crossSeries: readonly (readonly RegExp[])[];
+
   constructor(readonly opts: CorrelateOptions) {
+    this.crossSeries = [[opts.x, opts.y]];
     const p = opts.output;
     this.outputs = opts.windows.flatMap((w) => [...opts.stats.map((s) => `${p}_${s}_${w.label}`), ...opts.lags.map((l) => `${p}_xcorr_${l}_${w.label}`)]);
     const h = windowHalo(opts.windows, Math.max(0, ...opts.lags.map(Math.abs)));
@@ -240,7 +243,7 @@ export class CorrelateKernel implements Kernel {
       }
       if (this.opts.x.test(name)) xs.push(r);
     }
-    if (xs.length === 0 || ys.size === 0) return;
+    if (xs.length === 0) return;
     const x = validValues(ctx);
     // partner[i] = the y row at x row i's timestamp, or -1
     const partner = ctx.scratchI32(len, 2);
@@ -248,7 +251,10 @@ export class CorrelateKernel implements Kernel {
     const pairs = { ia: ctx.scratchI32(size, 0), ib: ctx.scratchI32(size, 1) };
     for (const a of xs) {
       const b = ys.get(sigOf(a));
-      if (b === undefined || b === a) continue;
+      if (b === undefined || b === a) {
+        countUnpaired(ctx, a, KC);
+        continue;
+      }
       const aStart = runs[a * RUN_STRIDE + 1]!;
       const aEnd = aStart + runs[a * RUN_STRIDE + 3]!;
       const bStart = runs[b * RUN_STRIDE + 1]!;
