@@ -270,10 +270,69 @@ export class CorrelateKernel implements Kernel {
       for (const w of this.opts.windows) {
         const minP = minPairs(w, this.opts.minPeriods);
         const p = this.opts.output;
-        for (const s of this.opts.stats) pairWindow(x, ts, partner, pairs, aStart, aEnd, bStart, w, 0, minP, s === 'cov' ? 1 : 0, ctx.feature(`${p}_${s}_${w.label}`));
+        const corr = this.opts.stats.includes('corr') ? ctx.feature(`${p}_corr_${w.label}`) : undefined;
+        const cov = this.opts.stats.includes('cov') ? ctx.feature(`${p}_cov_${w.label}`) : undefined;
+        if (corr || cov) pairWindowLag0(x, ts, partner, aStart, aEnd, w, minP, corr, cov);
         for (const l of this.opts.lags) pairWindow(x, ts, partner, pairs, aStart, aEnd, bStart, w, l, minP, 0, ctx.feature(`${p}_xcorr_${l}_${w.label}`));
       }
     }
+  }
+}
+
+/**
+ * corr and cov at lag 0 in one sweep: both come from the same pairs (x[j], y[partner[j]]), so the
+ * two passes (means, then centred co-moments) are shared, and no pair index lists are needed. The
+ * hot loop of `correlate` (benchmarks/features-polars.ts measures it).
+ */
+function pairWindowLag0(
+  x: Float64Array, ts: Float64Array, partner: Int32Array, aStart: number, aEnd: number, w: WindowSpec, minP: number,
+  corr: Float64Array | undefined, cov: Float64Array | undefined,
+): void {
+  let lo = aStart;
+  for (let i = w.samples > 0 ? aStart + w.samples - 1 : aStart; i < aEnd; i++) {
+    let from = i - w.samples + 1;
+    if (w.samples === 0) {
+      const edge = ts[i]! - w.ms;
+      while (ts[lo]! <= edge) lo++;
+      from = lo;
+    }
+    let n = 0;
+    let sa = 0;
+    let sb = 0;
+    for (let j = from; j <= i; j++) {
+      const pj = partner[j]!;
+      if (pj < 0) continue;
+      const u = x[j]!;
+      const v = x[pj]!;
+      if (u !== u || v !== v) continue;
+      sa += u;
+      sb += v;
+      n++;
+    }
+    if (n < minP || n < 2) {
+      if (corr) corr[i] = NaN;
+      if (cov) cov[i] = NaN;
+      continue;
+    }
+    const ma = sa / n;
+    const mb = sb / n;
+    let sab = 0;
+    let saa = 0;
+    let sbb = 0;
+    for (let j = from; j <= i; j++) {
+      const pj = partner[j]!;
+      if (pj < 0) continue;
+      const u = x[j]!;
+      const v = x[pj]!;
+      if (u !== u || v !== v) continue;
+      const da = u - ma;
+      const db = v - mb;
+      sab += da * db;
+      saa += da * da;
+      sbb += db * db;
+    }
+    if (cov) cov[i] = sab / (n - 1);
+    if (corr) corr[i] = saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
   }
 }
 
