@@ -76,6 +76,31 @@ describe('co-scheduled Prometheus queries (real server)', () => {
     assert.deepEqual(rowsCo.sort(), rowsSep.sort());
   });
 
+  test('resume: time the unit completed is skipped; time only one member completed is planned again for both', async () => {
+    const base = { url: prom.url, extraction: 'range' as const, step: '60s', ...window, queries: [{ name: 'gauge', expr: 'test_gauge' }, { name: 'req', expr: 'test_requests_total' }] };
+    const crossSeries = [need('correlate', 'test_gauge', 'test_requests_total')];
+    const first = makeSource(base);
+    await first.open(openOpts({ crossSeries }));
+    const all = await drain(first, 100);
+    await first.close();
+    const half = all.slice(0, Math.floor(all.length / 2));
+    // by completed chunk ids (unit name) and by checkpoint coverage of the unit
+    for (const opts of [{ completed: new Set(half.map((c) => c.id)) }, { covered: new Map([['query:gauge+req', half.map((c) => [c.startMs, c.endMs] as [number, number])]]) }]) {
+      const again = makeSource(base);
+      await again.open(openOpts({ crossSeries, ...opts }));
+      const rest = await drain(again, 100);
+      await again.close();
+      assert.equal(rest[0]!.startMs, half[half.length - 1]!.endMs, 'resumes where the unit stopped');
+      assert.equal(rest[rest.length - 1]!.endMs, all[all.length - 1]!.endMs);
+    }
+    // one member's coverage alone does not cover the unit
+    const partial = makeSource(base);
+    await partial.open(openOpts({ crossSeries, covered: new Map([['query:gauge', [[T0, T0 + 3_600_000]]]]) }));
+    const planned = await drain(partial, 100);
+    await partial.close();
+    assert.equal(planned[0]!.startMs, T0);
+  });
+
   function accounted(s: RunSummary): void {
     assert.equal(s.status, 'ok', s.error?.message);
     assert.equal(s.samplesIn, s.linesOut + droppedTotal(s));
