@@ -49,6 +49,8 @@ export type { ScalingState } from './transform/scaling-state.js';
 export { qualityFromCounts, DEFAULT_QUALITY_WEIGHTS } from './transform/quality.js';
 export type { QualityMetrics, QualityWeights } from './transform/quality.js';
 export { defaultFeatureSet } from './transform/kernels/index.js';
+/** Typed `transform` entries of the ML feature kernels (lags, calendar, autocorr, correlate, spectral, group). */
+export type { AutocorrSpec, CalendarField, CalendarSpec, CorrelateSpec, DurationInput, FeatureKernelSpec, GroupSpec, LagsSpec, SpectralSpec, WindowInput } from './transform/kernels/index.js';
 export { LineWriter, encodeSeriesKey, encodeFieldKey, mapSeriesKey, seriesKeyText } from './encode/lineprotocol.js';
 export type { KeyOptions, MappedKey } from './encode/lineprotocol.js';
 /** Inverse of the default key policy: readers of the data decode tag values (and keys, measurements) with it. */

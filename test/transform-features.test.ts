@@ -10,7 +10,7 @@ import { RUN_STRIDE } from '../src/batch/layout.js';
 import { compileTransforms } from '../src/transform/registry.js';
 import { collectRun, firstDifference, firstMismatch, runSpecs, runSplit } from './oracle/batch.js';
 import { seriesWithCuts } from './oracle/arbitraries.js';
-import { refAsOf, refAutocorr, refCalendar, refDftMagnitudes, refDiff, refGroupDev, refLag, refPairWindow, refPctChange } from './oracle/features.js';
+import { refAsOf, refAutocorr, refAutocorrTime, refCalendar, refDftMagnitudes, refDiff, refGroupDev, refLag, refPairWindow, refPairWindowTime, refPctChange } from './oracle/features.js';
 
 const KEY = 'm{job="a"}';
 const RUNS = Number(process.env.PROMFLUX_PROPERTY_RUNS ?? 60);
@@ -195,6 +195,7 @@ const membersArb = membersOf(false);
 function runMembers(specs: Record<string, unknown>[], members: readonly Member[], cutTs: readonly number[]): Record<string, Record<string, number[]>> {
   const kernels = compileTransforms(specs as never);
   const halo = kernels.reduce((a, k) => a + k.haloSamples, 0);
+  const haloMs = kernels.reduce((a, k) => Math.max(a, k.haloMs), 0);
   const names = kernels.flatMap((k) => [...k.outputs]);
   const bounds = [-Infinity, ...cutTs, Infinity];
   const out: Record<string, Record<string, number[]>> = {};
@@ -205,7 +206,10 @@ function runMembers(specs: Record<string, unknown>[], members: readonly Member[]
       const a0 = a < 0 ? m.ts.length : a;
       let b = m.ts.findIndex((t) => t >= bounds[p + 1]!);
       if (b < 0) b = m.ts.length;
-      const h = Math.max(0, a0 - halo);
+      // halo as the sources give it: rows within haloMs of the piece's start, plus `halo` rows before those
+      let e = a0;
+      while (e > 0 && m.ts[e - 1]! >= bounds[p]! - haloMs) e--;
+      const h = Math.max(0, e - halo);
       return { key: m.key, ts: m.ts.slice(h, b), v: m.v.slice(h, b), halo: a0 - h };
     });
     const { ctx } = runSpecs(specs as never, pieces.filter((x) => x.ts.length > 0));
@@ -349,4 +353,94 @@ test('cross-series and spectral kernels reject bad options with the option named
   assert.throws(() => compileTransforms([{ kind: 'autocorr', windows: [1] }]), /option "windows"/);
   assert.throws(() => compileTransforms([{ kind: 'spectral', bands: { slow: ['1h', '1m'] } }]), /longest period must exceed/);
   assert.throws(() => compileTransforms([{ kind: 'spectral', window: 2 }]), /option "window"/);
+});
+
+// ---- duration windows (autocorr, correlate, spectral) ----
+
+test('autocorrelation over a duration window equals the reference: rows in (t − W, t], both rows of a pair inside it', () => {
+  const spec = { kind: 'autocorr', lags: [1, 3], windows: ['5m', 20], minPeriods: 3 };
+  fc.assert(
+    fc.property(seriesWithCuts, ({ s }) => {
+      const { ctx } = runSpecs([{ kind: 'validate', nan: 'flag' }, spec], [{ key: KEY, ts: s.ts, v: s.v, halo: 0 }]);
+      const got = collectRun(ctx, 0, compileTransforms([spec])[0]!.outputs);
+      const keep = s.v.map((v) => !(v === Infinity || v === -Infinity));
+      const x = s.v.filter((_, i) => keep[i]);
+      const ts = s.ts.filter((_, i) => keep[i]);
+      for (const k of [1, 3]) {
+        const bad = firstMismatch(got.features[`autocorr_${k}_5m`]!, refAutocorrTime(ts, x, 300_000, k, 3), 1e-9, 1e-12);
+        assert.equal(bad, null, `autocorr_${k}_5m: ${bad}`);
+        assert.equal(firstMismatch(got.features[`autocorr_${k}_20`]!, refAutocorr(x, 20, k, 3), 1e-9, 1e-12), null, `autocorr_${k}_20`);
+      }
+    }),
+    { numRuns: Math.max(10, RUNS / 2) },
+  );
+});
+
+test('duration-window autocorrelation and spectral features are bit-identical under random batch splits', () => {
+  fc.assert(
+    fc.property(seriesWithCuts, ({ s, cuts }) => {
+      splitInvariant([{ kind: 'validate' }, { kind: 'autocorr', lags: [1, 2], windows: ['5m', 10], minPeriods: 3 }], s, cuts);
+      splitInvariant([{ kind: 'validate', nan: 'flag' }, { kind: 'spectral', window: '10m', size: 32, bins: 2, minPeriods: 4 }], s, cuts);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('spectral over a duration window: the rows in (t − W, t] (the latest `size` of them) through a direct DFT', () => {
+  const spec = { kind: 'spectral', window: '5m', size: 16, bins: 3, stats: ['period'], minPeriods: 4 };
+  fc.assert(
+    fc.property(seriesWithCuts, ({ s }) => {
+      const { ctx } = runSpecs([{ kind: 'validate' }, spec], [{ key: KEY, ts: s.ts, v: s.v, halo: 0 }]);
+      const got = collectRun(ctx, 0, compileTransforms([spec])[0]!.outputs);
+      const keep = s.v.map((v) => Number.isFinite(v));
+      const x = s.v.filter((_, i) => keep[i]);
+      const ts = s.ts.filter((_, i) => keep[i]);
+      for (let i = 0; i < x.length; i++) {
+        let a = i;
+        while (a > 0 && ts[a - 1]! > ts[i]! - 300_000 && i - a + 1 < 16) a--;
+        const win = x.slice(a, i + 1);
+        if (win.length < 4) {
+          assert.ok(Number.isNaN(got.features['fft_mag_1_5m']![i]!), `row ${i}: ${win.length} rows give NaN`);
+          continue;
+        }
+        const mag = refDftMagnitudes(win, 16);
+        const scale = Math.max(1e-300, ...mag);
+        for (let b = 1; b <= 3; b++) {
+          const f = got.features[`fft_mag_${b}_5m`]![i]!;
+          assert.ok(Math.abs(f - mag[b]!) <= 1e-9 * scale + 1e-9, `row ${i} bin ${b}: ${f} vs ${mag[b]}`);
+        }
+      }
+    }),
+    { numRuns: Math.max(10, RUNS / 3) },
+  );
+});
+
+const CORR_TIME_SPEC = { kind: 'correlate', x: 'x_total', y: 'y_total', on: ['job'], windows: ['2m30s'], stats: ['corr', 'cov'], lags: [-2, 3], minPeriods: 3 };
+
+test('correlate over a duration window equals the reference, and is bit-identical under random batch splits', () => {
+  fc.assert(
+    fc.property(membersArb, fc.uniqueArray(fc.integer({ min: 1, max: 150 }), { maxLength: 4 }), (members, cutIdx) => {
+      const whole = runMembers([CORR_TIME_SPEC], members, []);
+      const y = members[1]!;
+      for (const x of members.filter((m) => m.key.startsWith('x_'))) {
+        const g = whole[x.key]!;
+        for (const st of ['corr', 'cov'] as const) assert.equal(firstMismatch(g[`xy_${st}_2m30s`]!, refPairWindowTime(x.ts, x.v, y.ts, y.v, 150_000, 0, 3, st), 1e-9, 1e-9), null, `${x.key} ${st}`);
+        for (const l of [-2, 3]) assert.equal(firstMismatch(g[`xy_xcorr_${l}_2m30s`]!, refPairWindowTime(x.ts, x.v, y.ts, y.v, 150_000, l, 3, 'corr'), 1e-9, 1e-9), null, `${x.key} xcorr ${l}`);
+      }
+      // a duration window needs no common step grid: rows within W of the cut are the halo
+      const cutTs = cutIdx.sort((a, b) => a - b).map((i) => 1_700_000_000_000 + i * 15_000);
+      const split = runMembers([CORR_TIME_SPEC], members, cutTs);
+      for (const [key, cols] of Object.entries(whole)) {
+        for (const [n, col] of Object.entries(cols)) assert.equal(firstDifference(split[key]![n]!, col), null, `${key} ${n}`);
+      }
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('duration windows: bad options are named', () => {
+  assert.throws(() => compileTransforms([{ kind: 'spectral', window: 32, size: 64 }]), /option "size" is only for duration windows/);
+  assert.throws(() => compileTransforms([{ kind: 'spectral', window: '1h', size: 48 }]), /option "size" must be a power of two/);
+  assert.throws(() => compileTransforms([{ kind: 'correlate', x: 'a', y: 'b', windows: ['1h', '60m'] }]), /lists a window twice/);
+  assert.throws(() => compileTransforms([{ kind: 'autocorr', windows: ['soon'] }]), /option "windows\[0\]" is not a duration/);
 });

@@ -1,7 +1,8 @@
 /**
  * Independent oracle for the ML feature kernels: nodejs-polars computes shift / diff / pct_change,
- * an as-of join with tolerance, dt accessors in a time zone, and (rolling group-by) Pearson
- * correlation and covariance on the same data.
+ * an as-of join with tolerance, dt accessors in a time zone, and Pearson correlation and
+ * covariance by a rolling group-by (`group_by_rolling` + `pearson_corr` / `cov`, sample and duration
+ * windows) on the joined frame.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -90,5 +91,71 @@ test('calendar fields equal Polars dt accessors after convert_time_zone, across 
     };
     want['weekend'] = want['day_of_week']!.map((w) => (w >= 6 ? 1 : 0));
     for (const [f, w] of Object.entries(want)) assert.equal(firstDifference(got[f]!, w), null, `${tz} ${f}`);
+  }
+});
+
+/** x and y on x's timestamps; `sparse`: each loses ~10 % of its rows (different ones). */
+function pairSeries(seed: number, n: number, sparse: boolean): { x: { ts: number[]; v: number[] }; y: { ts: number[]; v: number[] } } {
+  const a = makeSeries(seed, n, 0);
+  const b = makeSeries(seed + 100, n, 0);
+  let s = (seed * 7919) >>> 0;
+  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+  const x = { ts: [] as number[], v: [] as number[] };
+  const y = { ts: [] as number[], v: [] as number[] };
+  for (let i = 0; i < n; i++) {
+    if (!sparse || rnd() > 0.1) (x.ts.push(a.ts[i]!), x.v.push(a.v[i]!));
+    // y follows x with noise, so the correlation is far from 0
+    if (!sparse || rnd() > 0.1) (y.ts.push(a.ts[i]!), y.v.push(0.7 * a.v[i]! + b.v[i]! * 0.3));
+  }
+  return { x, y };
+}
+
+test('rolling correlation and covariance equal Polars rolling group-by pearson_corr / cov on the joined frame (sample and duration windows)', () => {
+  const spec = { kind: 'correlate', x: 'x_total', y: 'y_total', windows: [30, '10m'], stats: ['corr', 'cov'], minPeriods: 2 };
+  for (let seed = 0; seed < 4; seed++) {
+    for (const sparse of [false, true]) {
+      const { x, y } = pairSeries(seed, 1500, sparse);
+      const { ctx } = runSpecs([spec], [{ key: 'x_total{job="a"}', ts: x.ts, v: x.v, halo: 0 }, { key: 'y_total{job="a"}', ts: y.ts, v: y.v, halo: 0 }]);
+      const got = collectRun(ctx, 0, compileTransforms([spec])[0]!.outputs).features;
+      // inner join on equal timestamps, as the kernel pairs rows
+      const yAt = new Map(y.ts.map((t, i) => [t, y.v[i]!]));
+      const rows = x.ts.flatMap((t, i) => (yAt.has(t) ? [i] : []));
+      const joined = pl.DataFrame({
+        i: pl.Series('i', rows, pl.Int32),
+        t: pl.Series('t', rows.map((i) => new Date(x.ts[i]!)), pl.Datetime('ms')),
+        x: pl.Series('x', rows.map((i) => x.v[i]!), pl.Float64),
+        y: pl.Series('y', rows.map((i) => yAt.get(x.ts[i]!)!), pl.Float64),
+      });
+      const corrE = pl.pearsonCorr('x', 'y').alias('corr');
+      const covE = pl.cov('x', 'y', 1).alias('cov');
+      const nE = pl.col('x').count().alias('n');
+      // Polars answers a one-pair window (0 or NaN); the kernel's rule is NaN below 2 pairs
+      const masked = (frame: import('nodejs-polars').DataFrame, st: string): number[] => {
+        const n = frame.getColumn('n').toArray() as number[];
+        return fromNullable(frame.getColumn(st).toArray() as (number | null)[]).map((v, r) => (Number(n[r]) >= 2 ? v : NaN));
+      };
+      const byTime = joined.groupByRolling({ indexColumn: 't', period: '10m', closed: 'right' }).agg(corrE, covE, nE);
+      let checked = 0;
+      for (const [label, frame] of [['10m', byTime]] as const) {
+        for (const st of ['corr', 'cov'] as const) {
+          const want = masked(frame, st);
+          const mine = rows.map((i) => got[`xy_${st}_${label}`]![i]!);
+          const bad = firstMismatch(mine, want, 1e-9, 1e-12);
+          assert.equal(bad, null, `seed ${seed} sparse ${sparse} ${st}_${label}: ${bad}`);
+          checked += want.filter((v) => !Number.isNaN(v)).length;
+        }
+      }
+      if (!sparse) {
+        // sample window of 30 x rows = 30 joined rows when every x row has a partner
+        const byRow = joined.groupByRolling({ indexColumn: 'i', period: '30i', closed: 'right' }).agg(corrE, covE, nE);
+        for (const st of ['corr', 'cov'] as const) {
+          const want = masked(byRow, st).map((v, r) => (r >= 29 ? v : NaN));
+          const bad = firstMismatch(got[`xy_${st}_30`]!, want, 1e-9, 1e-12);
+          assert.equal(bad, null, `seed ${seed} ${st}_30: ${bad}`);
+          checked += want.filter((v) => !Number.isNaN(v)).length;
+        }
+      }
+      assert.ok(checked > 2000, `values compared: ${checked}`);
+    }
   }
 });

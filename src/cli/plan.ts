@@ -19,7 +19,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { createLogger } from '../observe/logger.js';
 import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact.js';
-import { compileTransforms, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
+import { compileTransforms, crossSeriesOf, haloOf, outputsOf, type TransformSpec } from '../transform/registry.js';
 import { haloMargin } from '../transform/halo-check.js';
 import { BatchSizer } from '../pipeline/adaptive.js';
 import { CheckpointStore } from '../pipeline/checkpoint.js';
@@ -174,6 +174,7 @@ export async function planPipeline(opts: PlanFlags): Promise<PlanReport> {
       haloSamples: halo.haloSamples + haloMargin(halo.haloSamples),
       haloMs: halo.haloMs,
       lookaheadMs: halo.lookaheadMs,
+      crossSeries: crossSeriesOf(kernels),
       signal: ac.signal,
       logger,
       ...(store ? { covered: store.covered() } : {}),
@@ -196,8 +197,9 @@ export async function planPipeline(opts: PlanFlags): Promise<PlanReport> {
         end: iso(q.endMs),
         skipped: formatDuration(q.skippedMs),
         chunks: chunks.length,
-        // one HTTP request per chunk (query_range, instant range-vector query or remote read)
-        requests: chunks.length,
+        // one HTTP request per chunk and member query (query_range, instant range-vector query or
+        // remote read); co-scheduled queries (name `a+b`) fetch each member for every chunk
+        requests: chunks.length * q.members,
         samples,
         rows,
         firstChunk: chunks[0]?.id ?? null,

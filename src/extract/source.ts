@@ -32,6 +32,16 @@ export interface SourceChunk {
   coverageKey?: string;
 }
 
+/**
+ * Metric-name patterns one cross-series kernel joins within a batch (e.g. `correlate`'s x and y).
+ * A source that can (Prometheus: src/extract/prometheus/coschedule.ts) plans the queries holding
+ * them together, so their series land in the same batches.
+ */
+export interface CrossSeriesNeed {
+  kernel: string;
+  metrics: readonly RegExp[];
+}
+
 export interface SourceOpenOptions {
   /** Raw samples of context each series needs before a chunk's first row. */
   haloSamples: number;
@@ -45,6 +55,8 @@ export interface SourceOpenOptions {
   completed?: ReadonlySet<string>;
   /** Already-loaded time intervals per coverage key (from the checkpoint store): plan only the rest. */
   covered?: ReadonlyMap<string, readonly (readonly [number, number])[]>;
+  /** Cross-series kernels of the chain: series they join should share batches. */
+  crossSeries?: readonly CrossSeriesNeed[];
   /** Deterministic shard selection `i/N` (issue: sharding). */
   shard?: { index: number; count: number };
 }

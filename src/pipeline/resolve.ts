@@ -11,7 +11,7 @@ import { ConfigError } from '../errors.js';
 import { compileSchemaMapping, schemaMappingSchema, type SchemaMappingConfig } from '../load/schema.js';
 import type { VerifySettings } from '../load/influx/run-verify.js';
 import type { WorkerPipelineSpec } from '../pool/task.js';
-import { compileTransforms, haloOf, kernelModulesFor, outputsOf } from '../transform/registry.js';
+import { compileTransforms, crossSeriesOf, haloOf, kernelModulesFor, outputsOf } from '../transform/registry.js';
 import type { TransformSpec } from '../transform/kernel.js';
 import type { SizerOptions } from './adaptive.js';
 
@@ -32,6 +32,8 @@ export interface ResolvedRun {
   maxInFlight: number;
   sizer: SizerOptions;
   halo: ReturnType<typeof haloOf>;
+  /** Metric patterns cross-series kernels join: the source co-schedules the queries holding them. */
+  crossSeries: ReturnType<typeof crossSeriesOf>;
   features: string[];
   spec: WorkerPipelineSpec;
   onCollision: 'fail' | 'drop';
@@ -73,6 +75,7 @@ export function resolveRun(cfg: PipelineConfig, opts: ResolveOptions, transforms
     maxInFlight,
     sizer,
     halo: haloOf(kernels),
+    crossSeries: crossSeriesOf(kernels),
     features: outputsOf(kernels),
     spec: workerSpec(cfg, transforms, verify, nonce),
     onCollision: keyCfg.onCollision ?? (unbounded ? 'drop' : 'fail'),

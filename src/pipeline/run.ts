@@ -313,6 +313,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       haloSamples: plan.halo.haloSamples + haloMargin(plan.halo.haloSamples),
       haloMs: plan.halo.haloMs,
       lookaheadMs: plan.halo.lookaheadMs,
+      crossSeries: plan.crossSeries,
       signal: pass.alreadyDone ? AbortSignal.abort() : pass.signal,
       logger: log,
       ...(store ? { covered: store.covered() } : {}),

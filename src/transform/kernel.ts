@@ -64,6 +64,12 @@ export interface Kernel {
    * FLAG_HALO; they are never counted or emitted.
    */
   readonly lookaheadMs?: number;
+  /**
+   * Metric-name patterns whose series this kernel joins across runs of one batch, one list per
+   * join (e.g. correlate's [x, y]; one per business rule). The source is asked to put the series
+   * each list names into the same batches.
+   */
+  readonly crossSeries?: readonly (readonly RegExp[])[];
   run(ctx: KernelContext): void;
 }
 

@@ -137,3 +137,8 @@ export function outputsOf(kernels: readonly Kernel[]): string[] {
   for (const k of kernels) for (const o of k.outputs) seen.add(o);
   return [...seen];
 }
+
+/** The cross-series needs of a chain (kernels that declare `crossSeries`), for the source's plan. */
+export function crossSeriesOf(kernels: readonly Kernel[]): { kernel: string; metrics: readonly RegExp[] }[] {
+  return kernels.flatMap((k) => (k.crossSeries ?? []).filter((m) => m.length > 0).map((metrics) => ({ kernel: k.name, metrics })));
+}

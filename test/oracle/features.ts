@@ -146,3 +146,40 @@ export function refGroupDev(members: readonly { ts: readonly number[]; v: readon
   }
   return { dev, z, size };
 }
+
+/** Autocorrelation at lag k over a time window W: rows j with ts in (t − W, t] whose j − k is in it too. */
+export function refAutocorrTime(ts: readonly number[], x: readonly number[], wms: number, k: number, minPairs: number): number[] {
+  return ts.map((t, i) => {
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let j = 0; j <= i; j++) {
+      if (j - k < 0 || !(ts[j - k]! > t - wms)) continue;
+      if (Number.isNaN(x[j]!) || Number.isNaN(x[j - k]!)) continue;
+      a.push(x[j]!);
+      b.push(x[j - k]!);
+    }
+    return a.length >= minPairs ? refCorrCov(a, b).corr : NaN;
+  });
+}
+
+/** As refPairWindow over a time window W of x's rows: the shifted row must be inside (t − W, t] too. */
+export function refPairWindowTime(
+  tx: readonly number[], x: readonly number[], ty: readonly number[], y: readonly number[], wms: number, lag: number, minP: number, stat: 'corr' | 'cov',
+): number[] {
+  return tx.map((t, i) => {
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let j = 0; j <= i; j++) {
+      if (!(tx[j]! > t - wms)) continue;
+      const pj = ty.indexOf(tx[j]!);
+      if (pj < 0) continue;
+      const xi = lag >= 0 ? j : j + lag;
+      const yi = lag >= 0 ? pj - lag : pj;
+      if (xi < 0 || yi < 0 || !(tx[xi]! > t - wms) || !(ty[yi]! > t - wms)) continue;
+      if (Number.isNaN(x[xi]!) || Number.isNaN(y[yi]!)) continue;
+      a.push(x[xi]!);
+      b.push(y[yi]!);
+    }
+    return a.length >= minP ? refCorrCov(a, b)[stat] : NaN;
+  });
+}

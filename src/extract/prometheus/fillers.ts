@@ -42,6 +42,17 @@ export interface PromRemoteReadFill extends CommonFill {
 
 export type PromFill = PromMatrixFill | PromRemoteReadFill;
 
+/**
+ * Co-scheduled queries (coschedule.ts): one part per member query, same window, decoded in turn
+ * into one batch. haloSamples/haloMs repeat the parts' (the dispatcher's halo check reads them).
+ */
+export interface PromGroupFill extends FillSpec {
+  kind: 'prom-group';
+  parts: PromFill[];
+  haloSamples: number;
+  haloMs: number;
+}
+
 function check(spec: FillSpec): asserts spec is PromFill {
   const s = spec as Partial<PromFill>;
   if (!(s.body instanceof Uint8Array) || typeof s.startMs !== 'number' || typeof s.endMs !== 'number') {
@@ -66,7 +77,14 @@ export function fillPromRemoteRead(spec: FillSpec, b: BatchBuilder): void {
   w.end();
 }
 
+export function fillPromGroup(spec: FillSpec, b: BatchBuilder): void {
+  const parts = (spec as Partial<PromGroupFill>).parts;
+  if (!Array.isArray(parts) || parts.length === 0) throw promError(PromErrorCode.badResponse, 'fill spec "prom-group" has no parts (engine wiring bug)');
+  for (const part of parts) (part.kind === 'prom-matrix' ? fillPromMatrix : fillPromRemoteRead)(part, b);
+}
+
 export const promFillers: Record<string, (spec: FillSpec, b: BatchBuilder) => void> = {
   'prom-matrix': fillPromMatrix,
   'prom-remote-read': fillPromRemoteRead,
+  'prom-group': fillPromGroup,
 };

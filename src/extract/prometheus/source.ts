@@ -21,7 +21,8 @@ import { kindFromMetadataType, PrometheusApi } from './api.js';
 import { PromClient, type HttpResult } from './client.js';
 import { resolveConfig, type PrometheusSourceConfig, type ResolvedConfig } from './config.js';
 import { preview, promError, PromErrorCode } from './errors.js';
-import type { PromMatrixFill, PromRemoteReadFill } from './fillers.js';
+import type { PromGroupFill, PromMatrixFill, PromRemoteReadFill } from './fillers.js';
+import { coscheduleGroups, isUnit, membersOf, toUnits } from './coschedule.js';
 import { createExtractMetrics, type ExtractMetrics } from './metrics.js';
 import { completedIntervals, planNext, remainingSamples, type PlanLimits, type PlannedChunk, type QueryState } from './planner.js';
 import { buildReadRequest } from './remote-read.js';
@@ -161,6 +162,7 @@ export class PrometheusSource implements Source {
     // series counts and metric types, in parallel under the client's limits
     const signal = this.abort.signal;
     await Promise.all([...this.queries.map((q) => this.countSeries(q, signal)), this.loadKinds(signal)]);
+    this.coschedule(opts, done);
     this.logger.info(
       {
         mode: cfg.mode,
@@ -171,6 +173,22 @@ export class PrometheusSource implements Source {
       },
       'prometheus source planned',
     );
+  }
+
+  /** Plan the queries that cross-series kernels join as units (coschedule.ts); logs the groups. */
+  private coschedule(opts: SourceOpenOptions, done: ReadonlyMap<string, Array<[number, number]>>): void {
+    if (!opts.crossSeries?.length || this.queries.length < 2) return;
+    const metricsOf = (q: QueryState): string[] => {
+      try {
+        return (this.rc.cfg.extraction === 'range' ? extractSelectors(q.expr) : [this.selectors.get(q.name)!]).flatMap((sel) => (sel.name ? [sel.name] : []));
+      } catch {
+        return []; // see countSeries
+      }
+    };
+    const groups = coscheduleGroups(this.queries.map((q) => ({ name: q.name, metrics: metricsOf(q) })), opts.crossSeries);
+    if (groups.length === 0) return;
+    this.queries = toUnits(this.queries, groups, done);
+    this.logger.info({ groups }, 'queries joined by cross-series kernels are co-scheduled: their chunks share batches');
   }
 
   /** [start, end) for a query at open time, step-aligned. */
@@ -257,7 +275,7 @@ export class PrometheusSource implements Source {
    */
   countPlan(): CountPlanQuery[] | null {
     if (this.rc.cfg.extraction === 'range' || this.rc.cfg.mode === 'stream') return null;
-    return this.queries.map((q) => {
+    return this.queries.flatMap(membersOf).map((q) => {
       const [startMs, endMs] = this.openWindows.get(q.name)!;
       return { name: q.name, selector: this.selectors.get(q.name)!, startMs, endMs, series: q.series };
     });
@@ -271,7 +289,7 @@ export class PrometheusSource implements Source {
    */
   planPreview(targetRows: number): {
     limits: PlanLimits;
-    queries: Array<{ name: string; expr: string; series: number; startMs: number; endMs: number; skippedMs: number; chunks: PlannedChunk[] }>;
+    queries: Array<{ name: string; expr: string; series: number; members: number; startMs: number; endMs: number; skippedMs: number; chunks: PlannedChunk[] }>;
   } {
     if (!this.opened) throw new Error('PrometheusSource.planPreview() before open()');
     return {
@@ -282,7 +300,7 @@ export class PrometheusSource implements Source {
         for (let c = planNext(copy, Math.max(1, targetRows), this.limits); c; c = planNext(copy, Math.max(1, targetRows), this.limits)) chunks.push({ ...c, query: q });
         let skippedMs = 0;
         for (const [a, b] of q.done) skippedMs += Math.max(0, Math.min(b, q.end) - Math.max(a, q.cursor));
-        return { name: q.name, expr: q.expr, series: q.series, startMs: q.cursor, endMs: q.end, skippedMs, chunks };
+        return { name: q.name, expr: q.expr, series: q.series, members: membersOf(q).length, startMs: q.cursor, endMs: q.end, skippedMs, chunks };
       }),
     };
   }
@@ -347,8 +365,28 @@ export class PrometheusSource implements Source {
   }
 
   private async fetch(plan: PlannedChunk, signal: AbortSignal): Promise<SourceChunk> {
-    const { cfg, stepMs } = this.rc;
     const q = plan.query;
+    let fill: PromGroupFill | PromMatrixFill | PromRemoteReadFill;
+    if (isUnit(q)) {
+      // co-scheduled: one request per member over the same window, decoded into one batch
+      const parts = await Promise.all(q.members.map((m) => this.fetchFill(plan, m, signal)));
+      fill = { kind: 'prom-group', parts, haloSamples: parts[0]!.haloSamples, haloMs: parts[0]!.haloMs };
+    } else fill = await this.fetchFill(plan, q, signal);
+    return {
+      id: plan.id,
+      fill,
+      estRows: plan.estRows,
+      estRuns: Math.max(1, q.series),
+      startMs: plan.startMs,
+      endMs: plan.endMs,
+      estSamples: plan.estSamples,
+      coverageKey: `query:${q.name}`,
+    };
+  }
+
+  /** Fetch one query's part of a planned chunk: the response bytes and the decoder's window. */
+  private async fetchFill(plan: PlannedChunk, q: QueryState, signal: AbortSignal): Promise<PromMatrixFill | PromRemoteReadFill> {
+    const { cfg, stepMs } = this.rc;
     const what = `query "${q.name}" (${clip(q.expr)}) chunk ${plan.id}`;
     let res: HttpResult;
     const base = {
@@ -387,16 +425,7 @@ export class PrometheusSource implements Source {
       }
       fill = { kind: 'prom-remote-read', body: res.body, format, fromMs: plan.fetchStartMs, ...base };
     }
-    return {
-      id: plan.id,
-      fill,
-      estRows: plan.estRows,
-      estRuns: Math.max(1, q.series),
-      startMs: plan.startMs,
-      endMs: plan.endMs,
-      estSamples: plan.estSamples,
-      coverageKey: `query:${q.name}`,
-    };
+    return fill;
   }
 
   /**
@@ -438,7 +467,9 @@ export class PrometheusSource implements Source {
     if (wm === undefined) return;
     this.metrics.freshness.set({ query: name }, Math.max(0, (this.now() - wm) / 1000));
     if (this.cfg.mode !== 'backfill') {
-      this.store.set(name, wm);
+      // a co-scheduled unit moves every member's watermark together
+      const unit = this.queries.find((q) => q.name === name);
+      for (const m of unit ? membersOf(unit) : [{ name }]) this.store.set(m.name, wm);
       this.scheduleFlush();
     }
   }

@@ -12,16 +12,43 @@
  */
 import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
 import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
-import { checkKnown, optInt, optRegex, optString, optStringList, TransformOptionError } from './options.js';
-import { labelSignature, metricName, parseSeriesKey } from './series-info.js';
+import { checkKnown, optInt, optRegex, optString, optStringList, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
+import { countUnpaired, labelSignature, metricName, parseSeriesKey } from './series-info.js';
 
-function windowList(v: unknown, kernel: string, def: number[]): number[] {
-  if (v === undefined) return def;
-  if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 2 || x > 100_000)) {
-    throw new TransformOptionError(kernel, 'windows', `must be a non-empty list of sample counts >= 2, got ${JSON.stringify(v)}`);
+/**
+ * `windows`: sample counts (>= 2) or durations ("1h"). A duration window at row i holds the rows
+ * with ts in (ts_i − W, ts_i], as `rolling`'s time windows.
+ */
+function windowList(v: unknown, kernel: string, def: number[]): WindowSpec[] {
+  if (v === undefined) return def.map((w) => parseWindow(w, kernel, 'windows'));
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new TransformOptionError(kernel, 'windows', `must be a non-empty list of sample counts >= 2 or durations (e.g. [60, 1h]), got ${JSON.stringify(v)}`);
   }
-  if (new Set(v).size !== v.length) throw new TransformOptionError(kernel, 'windows', 'lists a window twice');
-  return v as number[];
+  const out = v.map((x, i) => parseWindow(x, kernel, `windows[${i}]`));
+  out.forEach((w, i) => {
+    if (w.samples > 0 && (w.samples < 2 || w.samples > 100_000)) throw new TransformOptionError(kernel, 'windows', `[${i}] must be a sample count in [2, 100000] or a duration, got ${w.samples}`);
+  });
+  if (new Set(out.map((w) => `${w.samples}/${w.ms}`)).size !== out.length) throw new TransformOptionError(kernel, 'windows', 'lists a window twice');
+  return out;
+}
+
+/** Valid pairs needed in a window: `minPeriods` (capped at a sample window's size); default the sample window, 2 for time windows. */
+function minPairs(w: WindowSpec, minPeriods: number | undefined): number {
+  return w.samples > 0 ? Math.min(minPeriods ?? w.samples, w.samples) : (minPeriods ?? 2);
+}
+
+/** Halo of a window list: rows for sample windows (plus `extraRows`), ms for time windows. */
+function windowHalo(windows: readonly WindowSpec[], extraRows: number): { samples: number; ms: number } {
+  const sampleW = windows.filter((w) => w.samples > 0);
+  return {
+    samples: sampleW.length > 0 ? Math.max(...sampleW.map((w) => w.samples)) - 1 + extraRows : 0,
+    ms: Math.max(0, ...windows.map((w) => w.ms)),
+  };
+}
+
+/** Scratch size for the pair indices: the largest sample window, or the batch for time windows. */
+function pairScratch(windows: readonly WindowSpec[], len: number): number {
+  return windows.some((w) => w.ms > 0) ? len : Math.max(...windows.map((w) => w.samples));
 }
 
 function lagList(v: unknown, kernel: string, def: number[], allowNegative: boolean): number[] {
@@ -77,7 +104,7 @@ const KA = 'autocorr';
 
 export interface AutocorrOptions {
   lags: number[];
-  windows: number[];
+  windows: WindowSpec[];
   minPeriods: number | undefined;
   prefix: string;
 }
@@ -94,31 +121,43 @@ export class AutocorrKernel implements Kernel {
   readonly name = KA;
   readonly outputs: readonly string[];
   readonly haloSamples: number;
-  readonly haloMs = 0;
+  readonly haloMs: number;
 
   constructor(readonly opts: AutocorrOptions) {
-    this.outputs = opts.windows.flatMap((w) => opts.lags.map((k) => `${opts.prefix}autocorr_${k}_${w}`));
-    this.haloSamples = Math.max(...opts.windows) - 1 + Math.max(...opts.lags);
+    this.outputs = opts.windows.flatMap((w) => opts.lags.map((k) => `${opts.prefix}autocorr_${k}_${w.label}`));
+    // time windows pair rows inside the window only, so they need no rows beyond it
+    const h = windowHalo(opts.windows, Math.max(...opts.lags));
+    this.haloSamples = h.samples;
+    this.haloMs = h.ms;
   }
 
   run(ctx: KernelContext): void {
     const len = ctx.length;
     if (len === 0) return;
     const x = validValues(ctx);
-    const maxW = Math.max(...this.opts.windows);
-    const ia = ctx.scratchI32(maxW, 0);
-    const ib = ctx.scratchI32(maxW, 1);
-    const { runs } = ctx;
+    const size = pairScratch(this.opts.windows, len);
+    const ia = ctx.scratchI32(size, 0);
+    const ib = ctx.scratchI32(size, 1);
+    const { runs, ts } = ctx;
     for (const w of this.opts.windows) {
-      const minP = Math.min(this.opts.minPeriods ?? w, w);
+      const minP = minPairs(w, this.opts.minPeriods);
       for (const k of this.opts.lags) {
-        const out = ctx.feature(`${this.opts.prefix}autocorr_${k}_${w}`);
+        const out = ctx.feature(`${this.opts.prefix}autocorr_${k}_${w.label}`);
         for (let r = 0; r < ctx.runCount; r++) {
           const start = runs[r * RUN_STRIDE + 1]!;
           const end = start + runs[r * RUN_STRIDE + 3]!;
-          for (let i = start + w - 1; i < end; i++) {
+          let lo = start;
+          for (let i = w.samples > 0 ? start + w.samples - 1 : start; i < end; i++) {
+            // sample window: j − k may precede the window (halo w − 1 + k); time window: both in it
+            let from: number;
+            if (w.samples > 0) from = Math.max(i - w.samples + 1, start + k);
+            else {
+              const edge = ts[i]! - w.ms;
+              while (ts[lo]! <= edge) lo++;
+              from = lo + k;
+            }
             let n = 0;
-            for (let j = Math.max(i - w + 1, start + k); j <= i; j++) {
+            for (let j = from; j <= i; j++) {
               const v = x[j]!;
               const u = x[j - k]!;
               if (v !== v || u !== u) continue;
@@ -143,7 +182,7 @@ export interface CorrelateOptions {
   y: RegExp;
   on: string[] | undefined;
   ignoring: string[] | undefined;
-  windows: number[];
+  windows: WindowSpec[];
   stats: ('corr' | 'cov')[];
   lags: number[];
   minPeriods: number | undefined;
@@ -176,12 +215,17 @@ export class CorrelateKernel implements Kernel {
   readonly name = KC;
   readonly outputs: readonly string[];
   readonly haloSamples: number;
-  readonly haloMs = 0;
+  readonly haloMs: number;
+
+  readonly crossSeries: readonly (readonly RegExp[])[];
 
   constructor(readonly opts: CorrelateOptions) {
+    this.crossSeries = [[opts.x, opts.y]];
     const p = opts.output;
-    this.outputs = opts.windows.flatMap((w) => [...opts.stats.map((s) => `${p}_${s}_${w}`), ...opts.lags.map((l) => `${p}_xcorr_${l}_${w}`)]);
-    this.haloSamples = Math.max(...opts.windows) - 1 + Math.max(0, ...opts.lags.map(Math.abs));
+    this.outputs = opts.windows.flatMap((w) => [...opts.stats.map((s) => `${p}_${s}_${w.label}`), ...opts.lags.map((l) => `${p}_xcorr_${l}_${w.label}`)]);
+    const h = windowHalo(opts.windows, Math.max(0, ...opts.lags.map(Math.abs)));
+    this.haloSamples = h.samples;
+    this.haloMs = h.ms;
   }
 
   run(ctx: KernelContext): void {
@@ -199,17 +243,18 @@ export class CorrelateKernel implements Kernel {
       }
       if (this.opts.x.test(name)) xs.push(r);
     }
-    if (xs.length === 0 || ys.size === 0) return;
+    if (xs.length === 0) return;
     const x = validValues(ctx);
     // partner[i] = the y row at x row i's timestamp, or -1
     const partner = ctx.scratchI32(len, 2);
-    const maxW = Math.max(...this.opts.windows);
-    const ia = ctx.scratchI32(maxW, 0);
-    const ib = ctx.scratchI32(maxW, 1);
-    const p = this.opts.output;
+    const size = pairScratch(this.opts.windows, len);
+    const pairs = { ia: ctx.scratchI32(size, 0), ib: ctx.scratchI32(size, 1) };
     for (const a of xs) {
       const b = ys.get(sigOf(a));
-      if (b === undefined || b === a) continue;
+      if (b === undefined || b === a) {
+        countUnpaired(ctx, a, KC);
+        continue;
+      }
       const aStart = runs[a * RUN_STRIDE + 1]!;
       const aEnd = aStart + runs[a * RUN_STRIDE + 3]!;
       const bStart = runs[b * RUN_STRIDE + 1]!;
@@ -223,37 +268,110 @@ export class CorrelateKernel implements Kernel {
         else partner[i++] = j++;
       }
       for (const w of this.opts.windows) {
-        const minP = Math.min(this.opts.minPeriods ?? w, w);
-        const cols: { out: Float64Array; mode: number; lag: number }[] = [
-          ...this.opts.stats.map((s) => ({ out: ctx.feature(`${p}_${s}_${w}`), mode: s === 'cov' ? 1 : 0, lag: 0 })),
-          ...this.opts.lags.map((l) => ({ out: ctx.feature(`${p}_xcorr_${l}_${w}`), mode: 0, lag: l })),
-        ];
-        for (const c of cols) {
-          const lag = c.lag;
-          const out = c.out;
-          for (let i = aStart + w - 1; i < aEnd; i++) {
-            let n = 0;
-            for (let j = i - w + 1; j <= i; j++) {
-              // lag >= 0: x[j] with y `lag` rows before j's partner (y leads x);
-              // lag < 0:  x `-lag` rows before j with y at j's partner (x leads y). Causal either way.
-              const xi = lag >= 0 ? j : j + lag;
-              if (xi < aStart) continue;
-              const pj = partner[j]!;
-              if (pj < 0) continue;
-              const yi = lag >= 0 ? pj - lag : pj;
-              if (yi < bStart) continue;
-              const u = x[xi]!;
-              const v = x[yi]!;
-              if (u !== u || v !== v) continue;
-              ia[n] = xi;
-              ib[n] = yi;
-              n++;
-            }
-            out[i] = n >= minP ? pairStat(x, x, ia, ib, n, c.mode) : NaN;
-          }
-        }
+        const minP = minPairs(w, this.opts.minPeriods);
+        const p = this.opts.output;
+        const corr = this.opts.stats.includes('corr') ? ctx.feature(`${p}_corr_${w.label}`) : undefined;
+        const cov = this.opts.stats.includes('cov') ? ctx.feature(`${p}_cov_${w.label}`) : undefined;
+        if (corr || cov) pairWindowLag0(x, ts, partner, aStart, aEnd, w, minP, corr, cov);
+        for (const l of this.opts.lags) pairWindow(x, ts, partner, pairs, aStart, aEnd, bStart, w, l, minP, 0, ctx.feature(`${p}_xcorr_${l}_${w.label}`));
       }
     }
+  }
+}
+
+/**
+ * corr and cov at lag 0 in one sweep: both come from the same pairs (x[j], y[partner[j]]), so the
+ * two passes (means, then centred co-moments) are shared, and no pair index lists are needed. The
+ * hot loop of `correlate` (benchmarks/features-polars.ts measures it).
+ */
+function pairWindowLag0(
+  x: Float64Array, ts: Float64Array, partner: Int32Array, aStart: number, aEnd: number, w: WindowSpec, minP: number,
+  corr: Float64Array | undefined, cov: Float64Array | undefined,
+): void {
+  let lo = aStart;
+  for (let i = w.samples > 0 ? aStart + w.samples - 1 : aStart; i < aEnd; i++) {
+    let from = i - w.samples + 1;
+    if (w.samples === 0) {
+      const edge = ts[i]! - w.ms;
+      while (ts[lo]! <= edge) lo++;
+      from = lo;
+    }
+    let n = 0;
+    let sa = 0;
+    let sb = 0;
+    for (let j = from; j <= i; j++) {
+      const pj = partner[j]!;
+      if (pj < 0) continue;
+      const u = x[j]!;
+      const v = x[pj]!;
+      if (u !== u || v !== v) continue;
+      sa += u;
+      sb += v;
+      n++;
+    }
+    if (n < minP || n < 2) {
+      if (corr) corr[i] = NaN;
+      if (cov) cov[i] = NaN;
+      continue;
+    }
+    const ma = sa / n;
+    const mb = sb / n;
+    let sab = 0;
+    let saa = 0;
+    let sbb = 0;
+    for (let j = from; j <= i; j++) {
+      const pj = partner[j]!;
+      if (pj < 0) continue;
+      const u = x[j]!;
+      const v = x[pj]!;
+      if (u !== u || v !== v) continue;
+      const da = u - ma;
+      const db = v - mb;
+      sab += da * db;
+      saa += da * da;
+      sbb += db * db;
+    }
+    if (cov) cov[i] = sab / (n - 1);
+    if (corr) corr[i] = saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
+  }
+}
+
+/**
+ * One pair feature over x's run [aStart, aEnd) joined to y (rows from bStart) through `partner`.
+ * lag >= 0: x[j] with y `lag` rows before j's partner (y leads x); lag < 0: x `-lag` rows before j
+ * with y at j's partner (x leads y). Causal either way. Sample windows may reach |lag| rows before
+ * the window (halo w − 1 + |lag|); time windows take a shifted row only if it is inside the window.
+ */
+function pairWindow(
+  x: Float64Array, ts: Float64Array, partner: Int32Array, pairs: { ia: Int32Array; ib: Int32Array },
+  aStart: number, aEnd: number, bStart: number, w: WindowSpec, lag: number, minP: number, mode: number, out: Float64Array,
+): void {
+  const { ia, ib } = pairs;
+  let lo = aStart;
+  for (let i = w.samples > 0 ? aStart + w.samples - 1 : aStart; i < aEnd; i++) {
+    let from = i - w.samples + 1;
+    let edge = -Infinity;
+    if (w.samples === 0) {
+      edge = ts[i]! - w.ms;
+      while (ts[lo]! <= edge) lo++;
+      from = lo;
+    }
+    let n = 0;
+    for (let j = from; j <= i; j++) {
+      const xi = lag >= 0 ? j : j + lag;
+      if (xi < aStart || ts[xi]! <= edge) continue;
+      const pj = partner[j]!;
+      if (pj < 0) continue;
+      const yi = lag >= 0 ? pj - lag : pj;
+      if (yi < bStart || ts[yi]! <= edge) continue;
+      const u = x[xi]!;
+      const v = x[yi]!;
+      if (u !== u || v !== v) continue;
+      ia[n] = xi;
+      ib[n] = yi;
+      n++;
+    }
+    out[i] = n >= minP ? pairStat(x, x, ia, ib, n, mode) : NaN;
   }
 }
 

@@ -49,9 +49,12 @@ export class GroupKernel implements Kernel {
   readonly outputs: readonly string[];
   readonly haloSamples = 0;
   readonly haloMs = 0;
+  /** A group's peers may come from several queries naming the same metric (no `metric`: not known). */
+  readonly crossSeries: readonly (readonly RegExp[])[];
 
   constructor(readonly opts: GroupOptions) {
     this.outputs = opts.stats.map((s) => opts.prefix + OUT[s]);
+    this.crossSeries = opts.metric ? [[opts.metric]] : [];
   }
 
   run(ctx: KernelContext): void {

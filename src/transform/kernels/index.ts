@@ -16,6 +16,9 @@ import { scaleKernel } from './scale.js';
 import { spectralKernel } from './spectral.js';
 import { validateKernel } from './validate.js';
 
+export type { AutocorrSpec, CalendarSpec, CorrelateSpec, DurationInput, FeatureKernelSpec, GroupSpec, LagsSpec, SpectralSpec, WindowInput } from './specs.js';
+export type { CalendarField } from './calendar.js';
+
 /** Built-in kernels by `kind`. */
 export const builtinKernels: Record<string, KernelFactory> = {
   validate: validateKernel,

@@ -9,7 +9,7 @@ import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
 import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { checkKnown, optBool, optRegex, optString, optStringList, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
 import { extrapolatedDelta } from './promql-rate.js';
-import { isCounterLike, labelSignature, metricName, parseSeriesKey } from './series-info.js';
+import { countUnpaired, isCounterLike, labelSignature, metricName, parseSeriesKey } from './series-info.js';
 
 const K = 'ratio';
 
@@ -83,7 +83,10 @@ export class RatioKernel implements Kernel {
   readonly haloSamples: number;
   readonly haloMs: number;
 
+  readonly crossSeries: readonly (readonly RegExp[])[];
+
   constructor(readonly opts: RatioOptions) {
+    this.crossSeries = [[opts.numerator, opts.denominator]];
     this.outputs = [opts.output];
     this.haloSamples = opts.window.samples > 0 ? opts.window.samples - 1 : 0;
     this.haloMs = opts.window.ms;
@@ -106,7 +109,7 @@ export class RatioKernel implements Kernel {
       }
       if (this.opts.numerator.test(name)) nums.push(r);
     }
-    if (nums.length === 0 || dens.size === 0) return;
+    if (nums.length === 0) return;
     const x = ctx.scratchF64(len, 0);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]!;
     const rate = ctx.scratchF64(len, 1);
@@ -124,7 +127,10 @@ export class RatioKernel implements Kernel {
     };
     for (const a of nums) {
       const b = dens.get(sigOf(a));
-      if (b === undefined || b === a) continue;
+      if (b === undefined || b === a) {
+        countUnpaired(ctx, a, K);
+        continue;
+      }
       rateOf(a);
       rateOf(b);
       // merge-join on equal timestamps

@@ -2,7 +2,8 @@
  * Per-series facts kernels need (metric name, counter-ness, label signatures). Computed per run —
  * per series per batch — never per sample.
  */
-import { parseSeriesKey, SeriesKind } from '../../batch/layout.js';
+import { FLAG_HALO, parseSeriesKey, RUN_STRIDE, SeriesKind } from '../../batch/layout.js';
+import type { KernelContext } from '../kernel.js';
 
 /** Metric name of a canonical series key (`name{...}`), without parsing the labels. */
 export function metricName(key: string): string {
@@ -37,3 +38,20 @@ export function labelSignature(labels: Readonly<Record<string, string>>, on?: re
 }
 
 export { parseSeriesKey };
+
+/**
+ * Count the non-halo rows of run r as `unpaired:<kernel>`: its partner series is not in the batch
+ * (e.g. it came from a query the planner could not co-schedule), so its pair features are NaN.
+ */
+export function countUnpaired(ctx: KernelContext, r: number, kernel: string): void {
+  const start = ctx.runs[r * RUN_STRIDE + 1]!;
+  const end = start + ctx.runs[r * RUN_STRIDE + 3]!;
+  let n = 0;
+  let first = -1;
+  for (let i = start; i < end; i++) {
+    if (ctx.flags[i]! & FLAG_HALO) continue;
+    if (first < 0) first = i;
+    n++;
+  }
+  if (n > 0) ctx.count(first, `unpaired:${kernel}`, n);
+}

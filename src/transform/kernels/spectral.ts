@@ -1,23 +1,25 @@
 /**
  * `spectral`: frequency-domain features over a trailing sample window (docs/TRANSFORMS.md#spectral):
  * magnitudes of the first k DFT bins, named band energies, the dominant period in seconds and the
- * normalised spectral entropy. The window is mean-removed and zero-padded to the next power of two.
+ * normalised spectral entropy. The window (a row count, or a duration: the rows in (t − W, t], at
+ * most `size` of them) is mean-removed and zero-padded to a power of two.
  *
- * The FFT is fft.js (radix-4, well kept): measured faster than a plain radix-2 loop written here
- * (benchmarks/spectral.ts states the figure). Per row one real FFT of N points, O(N log N), into
+ * The FFT is fft.js (radix-4, well kept): measured 2.2–2.8× faster than a plain radix-2 JS FFT
+ * (benchmarks/lib/radix2.ts) on the same windows, in benchmarks/features-polars.ts. Per row one real FFT of N points, O(N log N), into
  * preallocated Float64Arrays; no objects per sample. Each value is a function of its window only,
  * hence bit-identical under any batch split.
  */
 import FFT from 'fft.js';
 import { FLAG_DROPPED, RUN_STRIDE } from '../../batch/layout.js';
 import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
-import { asRecord, checkKnown, optDuration, optInt, TransformOptionError } from './options.js';
+import { asRecord, checkKnown, optDuration, optInt, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
 
 const K = 'spectral';
 
 export interface SpectralOptions {
-  window: number;
-  /** Padded FFT size (power of two >= window). */
+  /** Rows (sample window) or a duration (time window: the rows in (t − W, t], at most `size`). */
+  window: WindowSpec;
+  /** Padded FFT size (power of two >= a sample window; given or 64 for a time window). */
   size: number;
   bins: number;
   bands: { name: string; loMs: number; hiMs: number }[];
@@ -28,10 +30,16 @@ export interface SpectralOptions {
 }
 
 export function parseSpectralOptions(o: Record<string, unknown>): SpectralOptions {
-  checkKnown(o, K, ['window', 'bins', 'bands', 'stats', 'minPeriods', 'prefix']);
-  const window = optInt(o, 'window', K, 64, 4, 65_536);
+  checkKnown(o, K, ['window', 'size', 'bins', 'bands', 'stats', 'minPeriods', 'prefix']);
+  const window = parseWindow(o['window'] ?? 64, K, 'window');
+  if (window.samples > 0 && (window.samples < 4 || window.samples > 65_536)) throw new TransformOptionError(K, 'window', `must be a sample count in [4, 65536] or a duration, got ${window.samples}`);
   let size = 4;
-  while (size < window) size *= 2;
+  while (size < window.samples) size *= 2;
+  if (o['size'] !== undefined) {
+    if (window.samples > 0) throw new TransformOptionError(K, 'size', 'is only for duration windows (a sample window is padded to the next power of two)');
+    size = optInt(o, 'size', K, 64, 4, 65_536);
+    if ((size & (size - 1)) !== 0) throw new TransformOptionError(K, 'size', `must be a power of two, got ${size}`);
+  } else if (window.ms > 0) size = 64;
   const bins = optInt(o, 'bins', K, 0, 0, size / 2);
   const bands: SpectralOptions['bands'] = [];
   if (o['bands'] !== undefined) {
@@ -50,7 +58,7 @@ export function parseSpectralOptions(o: Record<string, unknown>): SpectralOption
   const period = rawS.includes('period');
   const entropy = rawS.includes('entropy');
   if (bins === 0 && bands.length === 0 && !period && !entropy) throw new TransformOptionError(K, 'stats', 'nothing to compute: give bins, bands or stats');
-  const minPeriods = optInt(o, 'minPeriods', K, window, 2, window);
+  const minPeriods = optInt(o, 'minPeriods', K, window.samples > 0 ? window.samples : 4, 2, window.samples > 0 ? window.samples : size);
   return { window, size, bins, bands, period, entropy, minPeriods, prefix: o['prefix'] === undefined ? '' : String(o['prefix']) };
 }
 
@@ -58,27 +66,29 @@ export class SpectralKernel implements Kernel {
   readonly name = K;
   readonly outputs: readonly string[];
   readonly haloSamples: number;
-  readonly haloMs = 0;
+  readonly haloMs: number;
   private fft: FFT | undefined;
   private input = new Float64Array(0);
   private spec = new Float64Array(0);
 
   constructor(readonly opts: SpectralOptions) {
     const p = opts.prefix;
-    const w = opts.window;
+    const w = opts.window.label;
     const out: string[] = [];
     for (let b = 1; b <= opts.bins; b++) out.push(`${p}fft_mag_${b}_${w}`);
     for (const band of opts.bands) out.push(`${p}fft_band_${band.name}_${w}`);
     if (opts.period) out.push(`${p}fft_period_${w}`);
     if (opts.entropy) out.push(`${p}fft_entropy_${w}`);
     this.outputs = out;
-    this.haloSamples = w - 1;
+    this.haloSamples = Math.max(0, opts.window.samples - 1);
+    this.haloMs = opts.window.ms;
   }
 
   run(ctx: KernelContext): void {
     const len = ctx.length;
     if (len === 0) return;
-    const { window: w, size: N, bins, bands, prefix: p, minPeriods } = this.opts;
+    const { size: N, bins, bands, prefix: p, minPeriods } = this.opts;
+    const { samples: ws, ms: wms, label: w } = this.opts.window;
     if (!this.fft) {
       this.fft = new FFT(N);
       this.input = new Float64Array(N);
@@ -98,8 +108,12 @@ export class SpectralKernel implements Kernel {
     for (let r = 0; r < ctx.runCount; r++) {
       const start = runs[r * RUN_STRIDE + 1]!;
       const end = start + runs[r * RUN_STRIDE + 3]!;
-      for (let i = start + w - 1; i < end; i++) {
-        const a = i - w + 1;
+      let lo = start;
+      for (let i = ws > 0 ? start + ws - 1 : start; i < end; i++) {
+        // time window: rows in (t − W, t], the latest N of them if more
+        if (ws === 0) while (ts[lo]! <= ts[i]! - wms || i - lo + 1 > N) lo++;
+        const a = ws > 0 ? i - ws + 1 : lo;
+        const rows = i - a + 1;
         let n = 0;
         let s = 0;
         for (let j = a; j <= i; j++) {
@@ -115,7 +129,7 @@ export class SpectralKernel implements Kernel {
           const v = flags[j]! & FLAG_DROPPED ? NaN : value[j]!;
           input[j - a] = v === v ? v - m : 0; // a null slot contributes nothing
         }
-        input.fill(0, w); // zero padding
+        input.fill(0, rows); // zero padding
         fft.realTransform(spec, input);
         // spectrum power of bins 1..N/2
         let total = 0;
@@ -133,7 +147,7 @@ export class SpectralKernel implements Kernel {
         }
         for (let b = 1; b <= bins; b++) mags[b - 1]![i] = Math.hypot(spec[2 * b]!, spec[2 * b + 1]!);
         // mean sample step of the window, for bin periods: N·Δt / b
-        const dt = (ts[i]! - ts[a]!) / (w - 1);
+        const dt = rows > 1 ? (ts[i]! - ts[a]!) / (rows - 1) : 0;
         for (let k = 0; k < bands.length; k++) {
           const band = bands[k]!;
           let e = 0;

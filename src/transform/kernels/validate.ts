@@ -120,6 +120,8 @@ export class ValidateKernel implements Kernel {
   readonly outputs: readonly string[] = [];
   readonly haloSamples: number;
   readonly haloMs = 0;
+  /** Pair business rules join lhs and rhs series (ordered rules stay within one metric). */
+  readonly crossSeries: readonly (readonly RegExp[])[];
   private readonly nanT: ActionTarget;
   private readonly infT: ActionTarget;
   private readonly staleT: ActionTarget;
@@ -132,6 +134,7 @@ export class ValidateKernel implements Kernel {
   private readonly rangeCache = new Map<string, readonly RangeRule[]>();
 
   constructor(readonly opts: ValidateOptions) {
+    this.crossSeries = opts.business.flatMap((r) => ('lhs' in r ? [[r.lhs, r.rhs]] : []));
     this.nanT = actionTarget('nan', opts.nan, 'nan');
     this.infT = actionTarget('inf', opts.inf, 'inf');
     this.staleT = actionTarget('stale', opts.stale, 'stale');
