@@ -26,6 +26,9 @@ import { addTotal, addTotals } from './totals.js';
  */
 const MAX_HALO_WIDENINGS = 6;
 
+/** A hand-off chunk found its halo tail unpublished (src/extract/prometheus/tail.ts): refetch, not a failure. */
+const HALO_UNAVAILABLE = 'PROMFLUX_PROM_HALO_UNAVAILABLE';
+
 /** The halo a chunk's fill provides, when its fill spec says (synthetic, Prometheus raw and range). */
 function haloOfChunk(chunk: SourceChunk): { samples: number; ms: number; startMs: number } | undefined {
   const f = chunk.fill as { haloSamples?: unknown; haloMs?: unknown };
@@ -238,9 +241,28 @@ class Dispatcher {
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
       });
     } catch (err) {
+      this.o.source.afterAttempt?.(chunk);
       return this.workerFailed(a, err as Error);
     }
+    this.o.source.afterAttempt?.(chunk);
+    if (result.error?.code === HALO_UNAVAILABLE) return this.haloUnavailable(a, result);
     return result.error ? this.taskFailed(a, result) : result;
+  }
+
+  /**
+   * Halo hand-off: the previous chunk's tail (this chunk's halo) was not published. Not a failure
+   * of the batch: the source fetches the chunk again with its history (counter halo_refetch).
+   */
+  private async haloUnavailable(a: BatchAttempt, result: ProcessResult): Promise<'again'> {
+    if (!this.o.source.refetch || a.widenings > MAX_HALO_WIDENINGS) {
+      const err = result.error!;
+      throw new BatchFailedError(a.id, a.chunk.id, err.stage, undefined, err.message, err.code);
+    }
+    a.widenings++;
+    addTotal(this.totals.counters, 'halo_refetch', 1);
+    this.recycle(result, false);
+    a.chunk = await this.o.source.refetch(a.chunk);
+    return 'again';
   }
 
   /** The worker died or threw outside its guard (e.g. out of memory): retry on a fresh worker, or fail. */
