@@ -447,6 +447,7 @@ class Dispatcher {
     const rows = result.batch.length;
     this.o.sizer.observe({
       rows,
+      ...(result.haloRows !== undefined ? { haloRows: result.haloRows } : {}),
       latencyMs: result.timings.totalMs,
       bytes: batchBytes(result.batch) + (result.lp?.byteLength ?? 0) + rows * 8 * Math.max(1, result.columns?.featureNames.length ?? this.o.spec.transforms.length),
       rssBytes,
