@@ -46,7 +46,7 @@ describe('adaptive batch sizing (control law)', () => {
     assert.ok(t.current * 1000 * 5 * 2 <= 0.5 * 256 * MB * 1.05, `capped at ${t.current}`);
   });
 
-  test('halo overhead: halo rows stay at most 10% of a batch, even when batches are slower than the target; memory and max still cap', () => {
+  test('halo overhead: halo rows stay at most 10% of a batch, even when batches are slower than the target or the size passes max; the memory cap still caps', () => {
     // 50 series with a 1 d window at 15 s: 5760 halo rows each, whatever the batch size.
     const series = 50;
     const haloPerSeries = 5760;
@@ -68,10 +68,11 @@ describe('adaptive batch sizing (control law)', () => {
       plain.observe({ rows, latencyMs: rows * 0.001, bytes: rows * 100, rssBytes: 500 * MB });
     }
     assert.ok(plain.current < 300_000, `no halo: latency sizes it (${plain.current})`);
-    // max and the memory cap win over the floor
-    const capped = new BatchSizer({ initial: 20_000, latencyTargetMs: 200, memoryBudgetBytes: 8192 * MB, maxInFlight: 4, max: 1_000_000 });
+    // the floor goes past max (max bounds latency-driven growth) ...
+    const capped = new BatchSizer({ initial: 20_000, latencyTargetMs: 200, memoryBudgetBytes: 65_536 * MB, maxInFlight: 4, max: 1_000_000 });
     capped.observe({ ...batch(capped.next()), latencyMs: 1, bytes: 1e6, rssBytes: 500 * MB });
-    assert.equal(capped.current, 1_000_000);
+    assert.equal(capped.current, 10 * series * haloPerSeries);
+    // ... but not the memory cap
     const mem = new BatchSizer({ initial: 20_000, latencyTargetMs: 200, memoryBudgetBytes: 256 * MB, maxInFlight: 4, max: 10_000_000 });
     const b = batch(mem.next());
     mem.observe({ ...b, latencyMs: 1, bytes: b.rows * 1000, rssBytes: 10 * MB });

@@ -54,6 +54,7 @@ export const DROP_REASONS: readonly ReasonInfo[] = [
 /** Named counters (summary `counters`): events that do not remove a sample. */
 export const COUNTERS: readonly ReasonInfo[] = [
   { name: 'missing', stage: 'transform', meaning: 'a missing value seen (NaN kept by `validate.nan: flag`, or an absent step) — the quality score\'s completeness input', action: 'see `impute`' },
+  { name: 'halo_refetch', stage: 'engine', meaning: 'a chunk fetched without its history (halo hand-off) found the previous chunk\'s tail unpublished, and was fetched again with its history (exact)', action: 'none; it follows a failed or retried previous chunk' },
   { name: 'halo_refill', stage: 'engine', meaning: 'a batch re-run with a wider halo because rows dropped in its halo left a series short of window context (exact for any batch split)', action: 'none; frequent refills mean many drops near chunk starts' },
   { name: 'halo_short', stage: 'engine', meaning: 'series runs whose first rows still lacked full window context after drops in the halo, because the source cannot widen it (Prometheus); logged at warn with the batch and chunk', action: 'their first feature values may differ from a run with other batch sizes: use larger chunks, or validate with action: flag instead of drop' },
   { name: 'imputed', stage: 'transform', meaning: 'a value filled by `impute`', action: 'none' },

@@ -14,8 +14,9 @@
  *    emitted, and a series' halo is the same whatever the batch size. So the size never falls below
  *    the one at which the last batch's halo rows are at most 10% of its rows (`MAX_HALO_SHARE`):
  *    size >= haloRows / 0.1, i.e. own rows per series >= 9 × halo rows per series. This floor
- *    overrides the latency target (long windows make batches slower, not more of them), but not
- *    the memory cap nor `max`: where those bind, the halo share stays above 10%.
+ *    overrides the latency target (long windows make batches slower, not more of them) and `max`
+ *    (which bounds latency-driven growth), but not the memory cap: where that binds, the halo
+ *    share stays above 10%.
  *  - Clamp to [min, max]. A fixed size (`--batch-size N`) disables all of it.
  * Larger batches amortize per-task overhead; the latency target keeps them short enough that the
  * workers stay evenly loaded and backpressure reacts quickly.
@@ -112,7 +113,8 @@ export class BatchSizer {
       if (projected > 1.25 * this.target) next = Math.floor(this.size * 0.7);
       else if (projected < 0.8 * this.target && pressure < 0.7) next = this.size + Math.max(1_000, Math.floor(this.size * 0.25));
     }
-    next = clamp(Math.min(Math.max(next, haloFloor(o)), memCap), this.min, this.max);
+    // The halo floor may exceed `max` (which bounds latency-driven growth), never the memory cap.
+    next = Math.min(Math.max(clamp(next, this.min, this.max), haloFloor(o)), Math.max(this.min, memCap));
     if (next !== this.size) {
       this.size = next;
       this.history.push([Math.round(performance.now() - this.t0), next]);
