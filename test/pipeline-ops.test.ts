@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchSizer } from '../src/pipeline/adaptive.js';
+import { BatchSizer, MAX_HALO_SHARE } from '../src/pipeline/adaptive.js';
 import { CheckpointStore, mergeInterval, subtractCovered } from '../src/pipeline/checkpoint.js';
 import { createPipeline, droppedTotal } from '../src/index.js';
 
@@ -44,6 +44,40 @@ describe('adaptive batch sizing (control law)', () => {
     const t = new BatchSizer({ initial: 900_000, latencyTargetMs: 10_000, memoryBudgetBytes: 256 * MB, maxInFlight: 4 });
     for (let i = 0; i < 10; i++) t.observe({ rows: t.next(), latencyMs: 1, bytes: t.current * 1000, rssBytes: 10 * MB });
     assert.ok(t.current * 1000 * 5 * 2 <= 0.5 * 256 * MB * 1.05, `capped at ${t.current}`);
+  });
+
+  test('halo overhead: halo rows stay at most 10% of a batch, even when batches are slower than the target or the size passes max; the memory cap still caps', () => {
+    // 50 series with a 1 d window at 15 s: 5760 halo rows each, whatever the batch size.
+    const series = 50;
+    const haloPerSeries = 5760;
+    const batch = (rows: number) => ({ rows: rows + series * haloPerSeries, haloRows: series * haloPerSeries });
+    const s = new BatchSizer({ initial: 20_000, latencyTargetMs: 200, memoryBudgetBytes: 8192 * MB, maxInFlight: 4, max: 10_000_000 });
+    for (let i = 0; i < 30; i++) {
+      const { rows, haloRows } = batch(s.next());
+      // 1 µs/row: far above the latency target at this size, so latency alone would shrink it
+      s.observe({ rows, haloRows, latencyMs: rows * 0.001, bytes: rows * 100, rssBytes: 500 * MB });
+    }
+    const { rows, haloRows } = batch(s.current);
+    assert.ok(haloRows / rows <= MAX_HALO_SHARE + 1e-9, `halo share ${(haloRows / rows).toFixed(3)} at size ${s.current}`);
+    // own rows per series at least 9× the halo rows per series
+    assert.ok(s.current / series >= 9 * haloPerSeries);
+    // without halo the same latencies shrink the batch (the floor is what held it)
+    const plain = new BatchSizer({ initial: 20_000, latencyTargetMs: 200, memoryBudgetBytes: 8192 * MB, maxInFlight: 4, max: 10_000_000 });
+    for (let i = 0; i < 30; i++) {
+      const rows = plain.next();
+      plain.observe({ rows, latencyMs: rows * 0.001, bytes: rows * 100, rssBytes: 500 * MB });
+    }
+    assert.ok(plain.current < 300_000, `no halo: latency sizes it (${plain.current})`);
+    // the floor goes past max (max bounds latency-driven growth) ...
+    const capped = new BatchSizer({ initial: 20_000, latencyTargetMs: 200, memoryBudgetBytes: 65_536 * MB, maxInFlight: 4, max: 1_000_000 });
+    capped.observe({ ...batch(capped.next()), latencyMs: 1, bytes: 1e6, rssBytes: 500 * MB });
+    assert.equal(capped.current, 10 * series * haloPerSeries);
+    // ... but not the memory cap
+    const mem = new BatchSizer({ initial: 20_000, latencyTargetMs: 200, memoryBudgetBytes: 256 * MB, maxInFlight: 4, max: 10_000_000 });
+    const b = batch(mem.next());
+    mem.observe({ ...b, latencyMs: 1, bytes: b.rows * 1000, rssBytes: 10 * MB });
+    // 1000 bytes per row, smoothed from 400: 0.5 × 256 MiB / (580 B × 5 × 2) rows, far under the halo floor
+    assert.equal(mem.current, Math.floor((0.5 * 256 * MB) / (580 * 10)), `memory caps the floor (${mem.current})`);
   });
 
   test('a fixed size never changes and reports itself', () => {

@@ -20,6 +20,10 @@ export interface EngineRunSpec {
   memoryBudgetMb?: number;
   /** Transform list (default: validate + rolling mean/std over 5/15/60). */
   transform?: Record<string, unknown>[];
+  /** Synthetic source: interval between samples (default 15 s). */
+  stepMs?: number;
+  /** Another source instead of the synthetic one (series/samplesPerSeries/seed/nanRate then unused). */
+  source?: Record<string, unknown>;
   timeoutMs?: number;
 }
 
@@ -68,11 +72,11 @@ export function engineConfig(spec: EngineRunSpec): string {
     pipelines: [
       {
         name: 'bench',
-        source: {
+        source: spec.source ?? {
           kind: 'synthetic',
           series: spec.series,
           samplesPerSeries: spec.samplesPerSeries,
-          stepMs: 15000,
+          stepMs: spec.stepMs ?? 15000,
           seed: spec.seed ?? 42,
           nanRate: spec.nanRate ?? 0.001,
         },

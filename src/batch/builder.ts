@@ -124,6 +124,11 @@ export class BatchBuilder {
     return this.n - this.runStart;
   }
 
+  /** The current run's rows so far (halo included) as views: [start, end) of `ts` / `value`. */
+  currentRun(): { ts: Float64Array; value: Float64Array; start: number; end: number } {
+    return { ts: this.ts, value: this.value, start: this.runStart, end: this.n };
+  }
+
   /** Drop the current run's rows (e.g. a series that turned out to have only halo rows). */
   discardRun(): void {
     if (this.runIdx < 0) return;

@@ -85,6 +85,11 @@ export interface Source {
    * src/transform/halo-check.ts). Absent or undefined: the shortness is counted as `halo_short`.
    */
   widenHalo?(chunk: SourceChunk, extraSamples: number): SourceChunk | undefined;
+  /**
+   * Called after every attempt of a chunk's task, whatever its outcome (halo hand-off: a tail the
+   * attempt did not publish is marked failed, so the next chunk fetches its history instead).
+   */
+  afterAttempt?(chunk: SourceChunk): void;
   /** Fetch a chunk again (same id and window) after its body failed to decode (e.g. truncated by a proxy). */
   refetch?(chunk: SourceChunk): Promise<SourceChunk>;
   progress(): SourceProgress;

@@ -10,6 +10,13 @@
  *    multiply by 0.7. Below 0.8× the target (and memory below 70% of budget): grow additively by
  *    max(minStep, 25% of the current size) — additive-increase in the small range, geometric in the
  *    large range so 1k → 1M takes tens of batches, not thousands. Between: hold.
+ *  - Halo overhead. Halo rows (window context before a chunk) go through every kernel but are never
+ *    emitted, and a series' halo is the same whatever the batch size. So the size never falls below
+ *    the one at which the last batch's halo rows are at most 10% of its rows (`MAX_HALO_SHARE`):
+ *    size >= haloRows / 0.1, i.e. own rows per series >= 9 × halo rows per series. This floor
+ *    overrides the latency target (long windows make batches slower, not more of them) and `max`
+ *    (which bounds latency-driven growth), but not the memory cap: where that binds, the halo
+ *    share stays above 10%.
  *  - Clamp to [min, max]. A fixed size (`--batch-size N`) disables all of it.
  * Larger batches amortize per-task overhead; the latency target keeps them short enough that the
  * workers stay evenly loaded and backpressure reacts quickly.
@@ -29,8 +36,13 @@ export interface SizerOptions {
   maxInFlight?: number;
 }
 
+/** Largest share of a batch's rows the adaptive size lets halo rows take (where memory and max allow). */
+export const MAX_HALO_SHARE = 0.1;
+
 export interface SizerObservation {
   rows: number;
+  /** Leading halo (context) rows among them, when known. */
+  haloRows?: number;
   latencyMs: number;
   /** Bytes this batch held (buffers in + out). */
   bytes: number;
@@ -101,7 +113,8 @@ export class BatchSizer {
       if (projected > 1.25 * this.target) next = Math.floor(this.size * 0.7);
       else if (projected < 0.8 * this.target && pressure < 0.7) next = this.size + Math.max(1_000, Math.floor(this.size * 0.25));
     }
-    next = clamp(Math.min(next, memCap), this.min, this.max);
+    // The halo floor may exceed `max` (which bounds latency-driven growth), never the memory cap.
+    next = Math.min(Math.max(clamp(next, this.min, this.max), haloFloor(o)), Math.max(this.min, memCap));
     if (next !== this.size) {
       this.size = next;
       this.history.push([Math.round(performance.now() - this.t0), next]);
@@ -116,6 +129,15 @@ export class BatchSizer {
     const m = s.length >> 1;
     return { min: s[0]!, median: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, max: s[s.length - 1]! };
   }
+}
+
+/**
+ * Smallest size at which the observed batch's halo rows would be MAX_HALO_SHARE of its rows (the
+ * series, hence the halo rows, stay; own rows grow with the size). 0 when there is no halo.
+ */
+function haloFloor(o: SizerObservation): number {
+  const halo = o.haloRows ?? 0;
+  return halo > 0 ? Math.ceil(halo / MAX_HALO_SHARE) : 0;
 }
 
 function clamp(x: number, lo: number, hi: number): number {

@@ -26,6 +26,9 @@ import { addTotal, addTotals } from './totals.js';
  */
 const MAX_HALO_WIDENINGS = 6;
 
+/** A hand-off chunk found its halo tail unpublished (src/extract/prometheus/tail.ts): refetch, not a failure. */
+const HALO_UNAVAILABLE = 'PROMFLUX_PROM_HALO_UNAVAILABLE';
+
 /** The halo a chunk's fill provides, when its fill spec says (synthetic, Prometheus raw and range). */
 function haloOfChunk(chunk: SourceChunk): { samples: number; ms: number; startMs: number } | undefined {
   const f = chunk.fill as { haloSamples?: unknown; haloMs?: unknown };
@@ -318,11 +321,30 @@ class Dispatcher {
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
       }, cancel), cancel);
     } catch (err) {
+      this.o.source.afterAttempt?.(chunk);
       if (this.o.cancel?.aborted) return 'cancelled';
       return this.workerFailed(a, err as Error);
     }
+    this.o.source.afterAttempt?.(chunk);
     if (!result) return 'cancelled';
+    if (result.error?.code === HALO_UNAVAILABLE) return this.haloUnavailable(a, result);
     return result.error ? this.taskFailed(a, result) : result;
+  }
+
+  /**
+   * Halo hand-off: the previous chunk's tail (this chunk's halo) was not published. Not a failure
+   * of the batch: the source fetches the chunk again with its history (counter halo_refetch).
+   */
+  private async haloUnavailable(a: BatchAttempt, result: ProcessResult): Promise<'again'> {
+    if (!this.o.source.refetch || a.widenings > MAX_HALO_WIDENINGS) {
+      const err = result.error!;
+      throw new BatchFailedError(a.id, a.chunk.id, err.stage, undefined, err.message, err.code);
+    }
+    a.widenings++;
+    addTotal(this.totals.counters, 'halo_refetch', 1);
+    this.recycle(result, false);
+    a.chunk = await this.o.source.refetch(a.chunk);
+    return 'again';
   }
 
   /** The worker died or threw outside its guard (e.g. out of memory): retry on a fresh worker, or fail. */
@@ -512,6 +534,7 @@ class Dispatcher {
     const rows = result.batch.length;
     this.o.sizer.observe({
       rows,
+      ...(result.haloRows !== undefined ? { haloRows: result.haloRows } : {}),
       latencyMs: result.timings.totalMs,
       bytes: batchBytes(result.batch) + (result.lp?.byteLength ?? 0) + rows * 8 * Math.max(1, result.columns?.featureNames.length ?? this.o.spec.transforms.length),
       rssBytes,

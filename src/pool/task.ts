@@ -63,6 +63,8 @@ export interface ProcessResult {
   samplesIn: number;
   /** Rows emitted (lines in lp / rows in columns). */
   rowsOut: number;
+  /** Context rows of the filled batch (halo and look-ahead, never emitted): for the sizer's halo rule. */
+  haloRows?: number;
   dropped: Record<string, number>;
   counters: Record<string, number>;
   reports: Record<string, unknown>;

@@ -121,6 +121,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       if (t < oldest) oldest = t;
     }
   }
+  res.haloRows = n - samplesIn;
   // Samples the source delivered but the filler could not place count as input and as dropped.
   if (sourceDropped) for (const n of Object.values(sourceDropped)) samplesIn += n;
   res.samplesIn = samplesIn;

@@ -19,11 +19,13 @@ export function openOpts(o: Partial<SourceOpenOptions> = {}): SourceOpenOptions 
   return { haloSamples: 0, haloMs: 0, signal: new AbortController().signal, logger: silent, ...o };
 }
 
+/** Draw every chunk; each is decoded once as drawn, as the engine fills chunk k before asking for k+1 (halo hand-off). */
 export async function drain(src: PrometheusSource, targetRows: number, max = 100_000): Promise<SourceChunk[]> {
   const out: SourceChunk[] = [];
   for (let i = 0; i < max; i++) {
     const c = await src.next(targetRows);
     if (!c) return out;
+    decodeChunk(c);
     out.push(c);
   }
   throw new Error(`more than ${max} chunks`);

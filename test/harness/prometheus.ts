@@ -4,7 +4,7 @@
  * free 127.0.0.1 port with that TSDB and a 100y retention, and stops it. Used by test/extract*.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -146,11 +146,13 @@ export interface PromServer {
  * Create a temp dir, write the data set as OpenMetrics, convert it into TSDB blocks, and start
  * Prometheus on it. `withData: false` starts on an empty TSDB.
  */
-export async function startPrometheus(opts: { withData?: boolean; adminApi?: boolean; selfScrape?: string } = {}): Promise<PromServer> {
+export async function startPrometheus(opts: { withData?: boolean; adminApi?: boolean; selfScrape?: string; blocks?: string } = {}): Promise<PromServer> {
   await ensurePrometheus();
   const dir = mkdtempSync(join(tmpdir(), 'promflux-prom-'));
   const tsdb = join(dir, 'tsdb');
-  if (opts.withData !== false) {
+  // blocks: a TSDB directory made elsewhere (benchmarks), copied so the original stays untouched
+  if (opts.blocks) cpSync(opts.blocks, tsdb, { recursive: true });
+  else if (opts.withData !== false) {
     const om = join(dir, 'data.om');
     writeFileSync(om, toOpenMetrics(dataset()));
     await run('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', om, tsdb], { maxBuffer: 64 << 20 });

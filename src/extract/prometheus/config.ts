@@ -102,6 +102,12 @@ export const prometheusSourceSchema = z
     rawLookback: duration('rawLookback').optional(),
     /** Upper bound on one chunk's (non-halo) duration, whatever the limits allow. */
     maxChunk: duration('maxChunk').optional(),
+    /**
+     * Halo hand-off: a chunk that directly follows the previous one of its query takes that chunk's
+     * decoded tail as its halo, and is fetched for its own range only (false: every chunk fetches
+     * its history again, as before). Output is the same either way (docs/ARCHITECTURE.md).
+     */
+    haloHandoff: z.boolean().default(true),
     remoteRead: z
       .object({
         /** STREAMED_XOR_CHUNKS (streamed, default) or SAMPLES. */

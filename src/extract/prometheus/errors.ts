@@ -19,6 +19,8 @@ export const PromErrorCode = {
   queryError: 'PROMFLUX_PROM_QUERY_ERROR',
   /** No chunk size satisfies the limits (too many series for maxSamplesPerQuery). */
   limits: 'PROMFLUX_PROM_LIMITS',
+  /** Halo hand-off: the previous chunk's tail was not published (internal: the chunk is fetched again with its history). */
+  haloUnavailable: 'PROMFLUX_PROM_HALO_UNAVAILABLE',
 } as const satisfies Record<string, ErrorCode>;
 
 export function promError(code: ErrorCode, message: string, cause?: unknown): SourceError {

@@ -10,6 +10,7 @@ import { decodePromJson } from './decode/json.js';
 import { decodeSamplesResponse, decodeStreamedChunks } from './decode/remote.js';
 import { RunWriter } from './decode/runs.js';
 import { promError, PromErrorCode } from './errors.js';
+import { failTail, readTail, TailWriter, type TailView } from './tail.js';
 
 interface CommonFill extends FillSpec {
   /** Response body (view over a SharedArrayBuffer). */
@@ -25,6 +26,13 @@ interface CommonFill extends FillSpec {
   haloMs: number;
   /** Metric name → type from /api/v1/metadata. */
   kinds: Record<string, SeriesKindName>;
+  /** Start of the fetched range (ms): earlier rows in the body are ignored. */
+  fetchFromMs?: number;
+  /** Halo hand-off: the predecessor's published tail (this chunk was fetched without history). */
+  tailIn?: SharedArrayBuffer;
+  /** Halo hand-off: where to publish this chunk's tail, and from when the next chunk would fetch. */
+  tailOut?: SharedArrayBuffer;
+  tailFromMs?: number;
 }
 
 /** JSON from /api/v1/query_range (range mode) or /api/v1/query with metric[range] (range-vector mode). */
@@ -60,21 +68,45 @@ function check(spec: FillSpec): asserts spec is PromFill {
   }
 }
 
+/** The RunWriter of a fill, with its halo hand-off ends (tail.ts). */
+function writerFor(s: PromFill, b: BatchBuilder): RunWriter {
+  let tailIn: TailView | undefined;
+  if (s.tailIn) {
+    tailIn = readTail(s.tailIn);
+    if (!tailIn) {
+      throw promError(
+        PromErrorCode.haloUnavailable,
+        `query "${s.query}" chunk ${s.chunkId}: the previous chunk's tail (this chunk's halo) was not published; the chunk is fetched again with its history`,
+      );
+    }
+  }
+  const rule = { endMs: s.endMs, fromMs: s.tailFromMs ?? -Infinity, haloMs: s.haloMs, haloSamples: s.haloSamples, haloAll: s.haloAll };
+  const tailOut = s.tailOut ? new TailWriter(s.tailOut, rule) : undefined;
+  return new RunWriter(b, { ...s, ...(s.fetchFromMs !== undefined ? { fromMs: s.fetchFromMs } : {}) }, tailIn, tailOut);
+}
+
+/** Decode into the writer; a failed fill marks its tail failed at once (the next chunk refetches). */
+function fillWith(s: PromFill, b: BatchBuilder, decode: (w: RunWriter) => void): void {
+  try {
+    const w = writerFor(s, b);
+    decode(w);
+    w.finish();
+  } catch (err) {
+    if (s.tailOut) failTail(s.tailOut);
+    throw err;
+  }
+}
+
 export function fillPromMatrix(spec: FillSpec, b: BatchBuilder): void {
   check(spec);
-  const w = new RunWriter(b, spec);
-  decodePromJson(spec.body, spec, w);
-  w.end();
+  fillWith(spec, b, (w) => decodePromJson(spec.body, spec, w));
 }
 
 export function fillPromRemoteRead(spec: FillSpec, b: BatchBuilder): void {
   check(spec);
   const s = spec as PromRemoteReadFill;
-  const w = new RunWriter(b, s);
   const ctx = { query: s.query, chunkId: s.chunkId, kinds: s.kinds, fromMs: s.fromMs, endMs: s.endMs };
-  if (s.format === 'streamed') decodeStreamedChunks(s.body, ctx, w);
-  else decodeSamplesResponse(s.body, ctx, w);
-  w.end();
+  fillWith(s, b, (w) => (s.format === 'streamed' ? decodeStreamedChunks(s.body, ctx, w) : decodeSamplesResponse(s.body, ctx, w)));
 }
 
 export function fillPromGroup(spec: FillSpec, b: BatchBuilder): void {

@@ -13,6 +13,8 @@ export interface ExtractMetrics {
   freshness: Gauge<'query'>;
   gaps: Counter<'query'>;
   chunks: Counter<'query'>;
+  haloHandoffs: Counter<'query' | 'outcome'>;
+  haloTailBytes: Counter<'query'>;
 }
 
 function get<T extends Metric>(reg: Registry, name: string, make: () => T): T {
@@ -44,5 +46,14 @@ export function createExtractMetrics(registry: Registry = new Registry()): Extra
       new Counter({ name: 'promflux_extract_gaps_total', help: 'Stream mode: times extraction fell behind (outage) and back-filled the gap', labelNames: ['query'], registers })),
     chunks: get(registry, 'promflux_extract_chunks_total', () =>
       new Counter({ name: 'promflux_extract_chunks_total', help: 'Chunks fetched and handed to the engine', labelNames: ['query'], registers })),
+    haloHandoffs: get(registry, 'promflux_extract_halo_handoffs_total', () =>
+      new Counter({
+        name: 'promflux_extract_halo_handoffs_total',
+        help: 'Chunks fetched without history whose halo came from the previous chunk\'s tail (outcome "handed"), or that had to fetch it after all ("refetched")',
+        labelNames: ['query', 'outcome'],
+        registers,
+      })),
+    haloTailBytes: get(registry, 'promflux_extract_halo_tail_bytes_total', () =>
+      new Counter({ name: 'promflux_extract_halo_tail_bytes_total', help: 'Bytes of halo tails handed from one chunk to the next (in memory, not fetched)', labelNames: ['query'], registers })),
   };
 }

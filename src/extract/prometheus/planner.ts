@@ -215,3 +215,17 @@ export function remainingSamples(q: QueryState, L: PlanLimits): number {
   const per = L.extraction === 'range' ? L.stepMs : L.sampleIntervalMs;
   return Math.max(0, Math.ceil(ms / per)) * Math.max(1, q.series);
 }
+
+/**
+ * Halo hand-off (docs/ARCHITECTURE.md#halo-hand-off): the same chunk fetched for its own range
+ * only, its halo coming from the previous chunk's tail. Rows and estimates are unchanged (the halo
+ * rows are still in the batch); only the request shrinks.
+ */
+export function withoutHistory(plan: PlannedChunk): PlannedChunk {
+  return { ...plan, fetchStartMs: plan.startMs, fetchEndMs: Math.max(plan.startMs, plan.fetchEndMs) };
+}
+
+/** Where the chunk after `plan` would start fetching with its history (the tail it needs starts there). */
+export function historyStartAfter(plan: PlannedChunk, L: PlanLimits): number {
+  return L.extraction === 'range' ? plan.endMs - L.haloPoints * L.stepMs : plan.endMs - L.lookbackMs;
+}

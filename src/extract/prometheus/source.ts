@@ -24,7 +24,8 @@ import { preview, promError, PromErrorCode } from './errors.js';
 import type { PromGroupFill, PromMatrixFill, PromRemoteReadFill } from './fillers.js';
 import { coscheduleGroups, isUnit, membersOf, toUnits } from './coschedule.js';
 import { createExtractMetrics, type ExtractMetrics } from './metrics.js';
-import { completedIntervals, planNext, remainingSamples, type PlanLimits, type PlannedChunk, type QueryState } from './planner.js';
+import { completedIntervals, historyStartAfter, planNext, remainingSamples, withoutHistory, type PlanLimits, type PlannedChunk, type QueryState } from './planner.js';
+import { failTail, newTailBuffer, tailBytes, tailSettled } from './tail.js';
 import { buildReadRequest } from './remote-read.js';
 import { extractSelectors, parseSelector, type Selector } from './selector.js';
 import { alignDown, alignUp, parseTime } from './time.js';
@@ -42,9 +43,21 @@ export interface PrometheusSourceDeps {
 }
 
 interface Inflight {
-  plan: PlannedChunk;
+  plan: LinkedPlan;
   ctl: AbortController;
   promise: Promise<SourceChunk>;
+}
+
+/**
+ * A planned chunk with its halo hand-off ends: `tailIn` the previous chunk's tail (the chunk is
+ * fetched without history; `history` is the plan that fetches it, the fallback), `tailOut` where
+ * its own tail goes.
+ */
+interface LinkedPlan extends PlannedChunk {
+  tailIn?: SharedArrayBuffer;
+  tailOut?: SharedArrayBuffer;
+  tailFromMs?: number;
+  history?: PlannedChunk;
 }
 
 interface AckState {
@@ -52,6 +65,12 @@ interface AckState {
 }
 
 const STREAM_SERIES_WINDOW_MS = 3_600_000;
+/**
+ * Longest wait for the previous chunk's tail before fetching this chunk's history instead. The
+ * engine fills chunk k before it asks for k+1, so the tail comes within a few batch times; the
+ * bound only keeps another consumer (one that never fills k) from waiting forever.
+ */
+const TAIL_WAIT_MS = 60_000;
 
 export class PrometheusSource implements Source {
   readonly kind = 'prometheus';
@@ -82,6 +101,8 @@ export class PrometheusSource implements Source {
   private haloMs = 0;
   /** [start, end) of each query as planned at open (`run --verify` counts the source over it). */
   private readonly openWindows = new Map<string, [number, number]>();
+  /** Halo hand-off: per query, the last planned chunk's tail buffer and end (the next chunk's start). */
+  private readonly lastTail = new Map<string, { buf: SharedArrayBuffer; endMs: number }>();
 
   constructor(cfg: PrometheusSourceConfig, deps: PrometheusSourceDeps) {
     try {
@@ -322,8 +343,9 @@ export class PrometheusSource implements Source {
       const head = this.inflight.shift();
       if (head) {
         try {
-          const chunk = await head.promise;
-          this.onReturned(head.plan, chunk);
+          const chunk = await this.settleHalo(head.plan, await head.promise);
+          this.onReturned(this.returnedPlan.get(head.plan.id) ?? head.plan, chunk);
+          this.returnedPlan.delete(head.plan.id);
           return chunk;
         } catch (err) {
           if (this.abort.signal.aborted) return null;
@@ -354,8 +376,9 @@ export class PrometheusSource implements Source {
       let q: QueryState | undefined;
       for (const c of this.queries) if (c.cursor < c.end && (!q || c.cursor < q.cursor)) q = c;
       if (!q) return;
-      const plan = planNext(q, targetRows, this.limits);
-      if (!plan) continue;
+      const next = planNext(q, targetRows, this.limits);
+      if (!next) continue;
+      const plan = this.linkHalo(next);
       const ctl = new AbortController();
       const signal = AbortSignal.any([this.abort.signal, ctl.signal]);
       const promise = this.fetch(plan, signal);
@@ -364,7 +387,56 @@ export class PrometheusSource implements Source {
     }
   }
 
-  private async fetch(plan: PlannedChunk, signal: AbortSignal): Promise<SourceChunk> {
+  /**
+   * Halo hand-off (docs/ARCHITECTURE.md#halo-hand-off): a chunk that starts where the query's last
+   * planned chunk ended takes that chunk's tail as its halo and is fetched without history; every
+   * chunk gets a tail buffer for its successor. Resumed chunks (predecessor done in an earlier run),
+   * shard jumps and the first chunk keep fetching their history.
+   */
+  private linkHalo(plan: PlannedChunk): LinkedPlan {
+    const name = plan.query.name;
+    const fromMs = historyStartAfter(plan, this.limits);
+    // Co-scheduled units (several member queries in one batch) keep fetching their history: one tail
+    // buffer per chunk cannot hold the tails of several member decodes.
+    if (!this.cfg.haloHandoff || isUnit(plan.query) || !(fromMs < plan.endMs)) return plan;
+    const prev = this.lastTail.get(name);
+    const tailOut = newTailBuffer();
+    this.lastTail.set(name, { buf: tailOut, endMs: plan.endMs });
+    const linked: LinkedPlan = { ...plan, tailOut, tailFromMs: fromMs };
+    if (!prev || prev.endMs !== plan.startMs) return linked;
+    return { ...withoutHistory(linked), tailIn: prev.buf, history: linked };
+  }
+
+  /**
+   * Wait (without blocking the event loop) until a hand-off chunk's halo tail is published, so no
+   * worker ever waits for another. A tail that failed (its chunk's attempt ended without
+   * publishing) costs this chunk a fetch with its history, as without hand-off.
+   */
+  private async settleHalo(plan: LinkedPlan, chunk: SourceChunk): Promise<SourceChunk> {
+    if (!plan.tailIn) return chunk;
+    const q = plan.query.name;
+    if (await tailSettled(plan.tailIn, this.abort.signal, TAIL_WAIT_MS)) {
+      this.metrics.haloHandoffs.inc({ query: q, outcome: 'handed' });
+      this.metrics.haloTailBytes.inc({ query: q }, tailBytes(plan.tailIn));
+      return chunk;
+    }
+    if (this.abort.signal.aborted) return chunk;
+    // The tail is abandoned: release it, and fail it so a late publish is a no-op.
+    failTail(plan.tailIn);
+    this.metrics.haloHandoffs.inc({ query: q, outcome: 'refetched' });
+    this.logger.debug({ chunk: plan.id }, 'previous chunk published no tail; fetching this chunk with its history');
+    const history = plan.history!;
+    this.returnedPlan.set(plan.id, history);
+    return this.fetch(history, this.abort.signal);
+  }
+
+  /** Called by the engine after every attempt of a chunk: a tail it did not publish fails, so its successor refetches. */
+  afterAttempt(chunk: SourceChunk): void {
+    const t = (chunk.fill as { tailOut?: unknown }).tailOut;
+    if (t instanceof SharedArrayBuffer) failTail(t);
+  }
+
+  private async fetch(plan: LinkedPlan, signal: AbortSignal): Promise<SourceChunk> {
     const q = plan.query;
     let fill: PromGroupFill | PromMatrixFill | PromRemoteReadFill;
     if (isUnit(q)) {
@@ -385,7 +457,7 @@ export class PrometheusSource implements Source {
   }
 
   /** Fetch one query's part of a planned chunk: the response bytes and the decoder's window. */
-  private async fetchFill(plan: PlannedChunk, q: QueryState, signal: AbortSignal): Promise<PromMatrixFill | PromRemoteReadFill> {
+  private async fetchFill(plan: LinkedPlan, q: QueryState, signal: AbortSignal): Promise<PromMatrixFill | PromRemoteReadFill> {
     const { cfg, stepMs } = this.rc;
     const what = `query "${q.name}" (${clip(q.expr)}) chunk ${plan.id}`;
     let res: HttpResult;
@@ -399,6 +471,9 @@ export class PrometheusSource implements Source {
       haloMs: this.haloMs,
       lookaheadMs: this.limits.lookaheadMs ?? 0,
       kinds: this.kinds,
+      fetchFromMs: plan.fetchStartMs,
+      ...(plan.tailIn ? { tailIn: plan.tailIn } : {}),
+      ...(plan.tailOut ? { tailOut: plan.tailOut, tailFromMs: plan.tailFromMs } : {}),
     };
     let fill: PromMatrixFill | PromRemoteReadFill;
     if (cfg.extraction === 'range') {
@@ -433,14 +508,22 @@ export class PrometheusSource implements Source {
    * truncated by a proxy: re-decoding the same bytes would fail the same way.
    */
   async refetch(chunk: SourceChunk): Promise<SourceChunk> {
-    const plan = this.returned.get(chunk.id);
+    let plan = this.returned.get(chunk.id);
     if (!plan) throw new Error(`refetch: chunk ${chunk.id} is unknown or already acked`);
+    // A hand-off chunk whose halo tail is not there (PROMFLUX_PROM_HALO_UNAVAILABLE): fetch its history.
+    if (plan.history && plan.tailIn && tailBytes(plan.tailIn) === 0) {
+      this.metrics.haloHandoffs.inc({ query: plan.query.name, outcome: 'refetched' });
+      plan = plan.history;
+      this.returned.set(chunk.id, plan);
+    }
     return this.fetch(plan, this.abort.signal);
   }
 
-  private readonly returned = new Map<string, PlannedChunk>();
+  private readonly returned = new Map<string, LinkedPlan>();
+  /** A chunk whose hand-off failed was fetched with its history: the plan it was returned with. */
+  private readonly returnedPlan = new Map<string, LinkedPlan>();
 
-  private onReturned(plan: PlannedChunk, chunk: SourceChunk): void {
+  private onReturned(plan: LinkedPlan, chunk: SourceChunk): void {
     this.returned.set(chunk.id, plan);
     this.doneSamples += chunk.estSamples;
     this.metrics.chunks.inc({ query: plan.query.name });
@@ -523,6 +606,8 @@ export class PrometheusSource implements Source {
     for (const f of all) {
       f.ctl.abort();
       const q = f.plan.query;
+      // the chain restarts: the next chunk of this query fetches its history
+      this.lastTail.delete(q.name);
       if (f.plan.startMs < q.cursor) q.cursor = f.plan.startMs;
     }
   }

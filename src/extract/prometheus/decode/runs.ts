@@ -7,9 +7,15 @@
  * and drops exact-duplicate/backward timestamps (overlapping TSDB chunks in remote read).
  * A series run is opened in the builder only when it gets a regular row, so series with nothing
  * in the window leave no trace in the batch. Halo candidates wait in per-worker scratch arrays.
+ *
+ * Halo hand-off (tail.ts): with `tailIn` the chunk was fetched for its own range only and each
+ * series' halo is the predecessor's published tail for it (rows before startMs in the body are
+ * ignored: the tail holds them). With `tailOut` the writer collects each series' tail for the next
+ * chunk (rows before endMs, by the same rule a re-fetch would apply) and `finish()` publishes it.
  */
 import type { BatchBuilder } from '../../../batch/builder.js';
 import { SeriesKind, type SeriesKindName } from '../../../batch/layout.js';
+import type { TailView, TailWriter } from '../tail.js';
 
 export interface WindowSpec {
   startMs: number;
@@ -20,6 +26,11 @@ export interface WindowSpec {
   haloMs: number;
   /** Rows in [endMs, endMs + lookaheadMs) become trailing context (BatchBuilder.pushTrail). */
   lookaheadMs?: number;
+  /**
+   * Start of what was asked for: earlier rows are ignored (remote read returns whole XOR chunks,
+   * whose first samples may precede it), so a halo depends on the data, not on chunk boundaries.
+   */
+  fromMs?: number;
 }
 
 let haloTs = new Float64Array(1024);
@@ -42,12 +53,19 @@ export class RunWriter {
 
   /** Kept halo rows older than haloFrom. */
   private before = 0;
+  private readonly fromMs: number;
+  /** This series' rows in `tailIn`, when it has any. */
+  private tailRows: [number, number] | undefined;
 
   constructor(
     private readonly b: BatchBuilder,
     private readonly w: WindowSpec,
+    private readonly tailIn?: TailView,
+    private readonly tailOut?: TailWriter,
   ) {
     this.haloFrom = w.startMs - w.haloMs;
+    // With a tail, rows before the chunk come from it only.
+    this.fromMs = tailIn ? w.startMs : (w.fromMs ?? -Infinity);
   }
 
   /** Start (or, for the same key, continue) a series. */
@@ -61,9 +79,11 @@ export class RunWriter {
     this.head = 0;
     this.tail = 0;
     this.before = 0;
+    this.tailRows = this.tailIn?.rows.get(key);
   }
 
   sample(t: number, v: number): void {
+    if (t < this.fromMs) return;
     if (t <= this.lastT) {
       this.duplicates++;
       // A sample of this chunk's own window that cannot follow the previous one: account for it.
@@ -121,6 +141,13 @@ export class RunWriter {
     b.beginRun(b.seriesIndexOf(this.key!, this.kind));
     this.open = true;
     this.series++;
+    const tr = this.tailRows;
+    if (tr && tr[1] > tr[0]) {
+      const { ts, value } = this.tailIn!;
+      b.reserve(tr[1] - tr[0]);
+      for (let i = tr[0]; i < tr[1]; i++) b.pushHalo(ts[i]!, value[i]!);
+      this.haloRows += tr[1] - tr[0];
+    }
     const n = this.tail - this.head;
     if (n > 0) {
       b.reserve(n);
@@ -132,9 +159,38 @@ export class RunWriter {
 
   /** Finish the current series (nothing to flush: halo is written when the first regular row arrives). */
   end(): void {
+    if (this.tailOut && this.key !== undefined) this.keepTail(this.key);
     this.key = undefined;
     this.open = false;
     this.head = this.tail = 0;
+  }
+
+  /** The series' rows before endMs, as the next chunk's halo: from its run, or its halo candidates. */
+  private keepTail(key: string): void {
+    const out = this.tailOut!;
+    if (this.open) {
+      const r = this.b.currentRun();
+      let hi = r.end;
+      // trailing look-ahead rows are the next chunk's own
+      while (hi > r.start && r.ts[hi - 1]! >= this.w.endMs) hi--;
+      out.add(key, r.ts, r.value, r.start, hi);
+    } else if (this.tail > this.head) {
+      out.add(key, haloTs, haloV, this.head, this.tail);
+    } else if (this.tailRows) {
+      out.add(key, this.tailIn!.ts, this.tailIn!.value, this.tailRows[0], this.tailRows[1]);
+    }
+  }
+
+  /**
+   * End the fill: series of `tailIn` this chunk had no rows for carry their tail on (a re-fetch
+   * would still reach them), then the tail is published for the next chunk.
+   */
+  finish(): void {
+    this.end();
+    const out = this.tailOut;
+    if (!out) return;
+    if (this.tailIn) for (const [key, [a, z]] of this.tailIn.rows) if (!out.has(key)) out.add(key, this.tailIn.ts, this.tailIn.value, a, z);
+    out.publish();
   }
 }
 
