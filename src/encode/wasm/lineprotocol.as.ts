@@ -419,35 +419,37 @@ function writeFloat(p: usize, v: f64): usize {
   }
   // Integers below 2^53: their digits, no search needed.
   if (v < 9007199254740992.0 && Math.floor(v) == v) return writeU64(p, <u64>v);
-  // Short decimals (1-4 places: 64.433, 0.25, 12.5), common in raw samples, are Ryu's slowest
-  // case (12+ digits to strip). For k = 1..4: r = nearest integer to v·10^k; if r < 2^50 and
-  // r / 10^k (both exact doubles, so the quotient is the correctly rounded parse of "r e-k")
-  // equals v, then "r e-k" reads back as v. The smallest such k gives the fewest digits, and
-  // below 2^50 the rounding interval of v spans < 1/4 at that scale, so r is its only integer,
-  // hence also the closest: exactly what Ryu (and String) would print, at a few multiplies and
-  // divisions (the four tests are independent, so they overlap in the pipeline).
+  // Short decimals (up to 6 places: 64.433, 0.25, 12.5), common in raw samples, are Ryu's
+  // slowest case (12+ digits to strip). With K = 6 (4 from 1e9 on): r = nearest integer to v·10^K;
+  // if r / 10^K (both exact doubles, so the quotient is the correctly rounded parse of "r e-K")
+  // equals v, then "r e-K" reads back as v. As r < 2^50, v's rounding interval spans < 1/4 at that
+  // scale, so r is its only integer: the closest, and stripping r's trailing zeros gives the
+  // fewest digits (any shorter decimal that reads back as v would be that same integer). That is
+  // exactly Ryu's (and String's) answer, for one multiply and one division; full-precision values
+  // pay only that before Ryu.
   if (v < 1e11) {
-    const r1 = nearest(v * 10);
-    const r2 = nearest(v * 100);
-    const r3 = nearest(v * 1000);
-    const r4 = nearest(v * 10000);
-    let r: f64 = 0;
-    let k = 0;
-    if (r1 / 10 == v) {
-      r = r1;
-      k = 1;
-    } else if (r2 / 100 == v) {
-      r = r2;
-      k = 2;
-    } else if (r3 / 1000 == v) {
-      r = r3;
-      k = 3;
-    } else if (r4 / 10000 == v) {
-      r = r4;
-      k = 4;
-    }
-    if (k > 0) {
-      const d = <u64>r;
+    const wide = v < 1e9;
+    const r = nearest(v * (wide ? 1e6 : 1e4));
+    if (r / (wide ? 1e6 : 1e4) == v) {
+      let d = <u64>r;
+      let k = wide ? 6 : 4;
+      if (d < 0x100000000) {
+        let d32 = <u32>d; // 32-bit remainders are cheaper; most short decimals land here
+        while (k > 0) {
+          const q = d32 / 10;
+          if (d32 - q * 10 != 0) break;
+          d32 = q;
+          k--;
+        }
+        d = <u64>d32;
+      } else {
+        while (k > 0) {
+          const q = d / 10;
+          if (d - q * 10 != 0) break;
+          d = q;
+          k--;
+        }
+      }
       const len = len17(d);
       return layout(p, d, len, len - k);
     }
@@ -465,10 +467,12 @@ export function formatFloat(p: usize, v: f64): usize {
 
 // ---------------------------------------------------------------- rows
 
-/** Copy n bytes 8 at a time; may write up to 7 bytes past dst + n (the caller leaves room). */
+/** Copy n bytes 16 (then 8) at a time; may write up to 8 bytes past dst + n (the caller leaves room). */
 // @ts-ignore: decorator
 @inline function copyKey(dst: usize, src: usize, n: i32): void {
-  for (let i = 0; i < n; i += 8) store<u64>(dst + <usize>i, load<u64>(src + <usize>i));
+  let i = 0;
+  for (; i + 8 < n; i += 16) v128.store(dst + <usize>i, v128.load(src + <usize>i));
+  if (i < n) store<u64>(dst + <usize>i, load<u64>(src + <usize>i));
 }
 
 /** Counters of the last encodeRows call, read by JS through result(). */
