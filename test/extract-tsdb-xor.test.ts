@@ -1,7 +1,8 @@
 /**
- * The snapshot path's fast XOR reader (src/extract/tsdb/xor-fast.ts) against the encoder and the
+ * The snapshot path's XOR readers — the JS one (src/extract/tsdb/xor-fast.ts) and the
+ * WebAssembly one workers use (src/extract/tsdb/xor-wasm.ts) — against the encoder and the
  * remote-read reader: identical timestamps and value bits on arbitrary series, and a clear error on
- * truncated chunks.
+ * truncated chunks. Both CRC-32C implementations against the byte-wise one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,18 @@ import { decodeXorChunk, encodeXorChunk, XorChunkError } from '../src/extract/pr
 import { decodeXorFast } from '../src/extract/tsdb/xor-fast.js';
 import { crc32c } from '../src/extract/prometheus/decode/crc32c.js';
 import { crc32cFast } from '../src/extract/tsdb/crc32c-fast.js';
+import { xorWasm } from '../src/extract/tsdb/xor-wasm.js';
+
+const wasm = xorWasm();
+
+/** The WebAssembly reader on chunk bytes [start, end) of buf, loaded as the filler loads a task's bytes. */
+function decodeWasm(buf: Uint8Array, start: number, end: number, w: { sample(t: number, v: number): void }): number {
+  assert.ok(wasm, 'dist/src/extract/tsdb/wasm/xor.wasm is missing (npm run build)');
+  wasm.load(buf, 0, buf.length);
+  const n = wasm.decode(start, end);
+  for (let i = 0; i < n; i++) w.sample(wasm.ts[i]!, wasm.vs[i]!);
+  return n;
+}
 
 function collect(fn: (w: { sample(t: number, v: number): void }) => number): { ts: number[]; bits: string[]; n: number } {
   const ts: number[] = [];
@@ -32,7 +45,7 @@ const value = fc.oneof(
   fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 1e-310, Number.MAX_VALUE),
 );
 
-test('the fast XOR reader returns exactly what the encoder wrote and what the remote-read reader reads', () => {
+test('the fast XOR readers (JS and WebAssembly) return exactly what the encoder wrote and what the remote-read reader reads', () => {
   fc.assert(
     fc.property(
       fc.integer({ min: -2e12, max: 2e12 }),
@@ -51,10 +64,15 @@ test('the fast XOR reader returns exactly what the encoder wrote and what the re
         padded.set(chunk, 3);
         const fast = collect((w) => decodeXorFast(padded, 3, 3 + chunk.length, w));
         const ref = collect((w) => decodeXorChunk(chunk, 0, chunk.length, w));
+        // followed by unrelated bytes, as a chunk in a segment file is (its CRC, the next chunk)
+        const inFile = new Uint8Array(chunk.length + 40).fill(0xa5);
+        inFile.set(chunk, 3);
+        const viaWasm = collect((w) => decodeWasm(inFile, 3, 3 + chunk.length, w));
         assert.equal(fast.n, ts.length);
         assert.deepEqual(fast.ts, ts);
         assert.deepEqual(fast.ts, ref.ts);
         assert.deepEqual(fast.bits, ref.bits);
+        assert.deepEqual(viaWasm, fast);
       },
     ),
     { numRuns: 400 },
@@ -65,20 +83,30 @@ test('a truncated XOR chunk is an error, not fewer samples', () => {
   const ts = Array.from({ length: 120 }, (_, i) => 1_700_000_000_000 + i * 15_000 + (i % 7));
   const vs = ts.map((_, i) => Math.sin(i) * 1000);
   const chunk = encodeXorChunk(ts, vs);
-  for (const cut of [3, 20, chunk.length - 5]) {
-    assert.throws(() => decodeXorFast(chunk, 0, cut, { sample() {} }), XorChunkError, `cut at ${cut}`);
+  for (const cut of [1, 3, 20, chunk.length - 5]) {
+    if (cut >= 2) assert.throws(() => decodeXorFast(chunk, 0, cut, { sample() {} }), XorChunkError, `cut at ${cut}`);
+    // the WebAssembly reader, on the same bytes followed by zeros and by garbage
+    for (const fill of [0, 0xff]) {
+      const b = new Uint8Array(chunk.length + 64).fill(fill);
+      b.set(chunk.subarray(0, cut));
+      assert.throws(() => decodeWasm(b, 0, cut, { sample() {} }), XorChunkError, `wasm, cut at ${cut}, fill ${fill}`);
+    }
   }
 });
 
-test('the slicing-by-8 CRC-32C equals the byte-wise one on any bytes and any sub-range', () => {
+test('the slicing-by-8 CRC-32C (JS and WebAssembly) equals the byte-wise one on any bytes and any sub-range', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.nat(), (b, x, y) => {
       const a = b.length ? x % (b.length + 1) : 0;
       const z = a + (b.length - a ? y % (b.length - a + 1) : 0);
       assert.equal(crc32cFast(b, a, z), crc32c(b, a, z));
+      wasm!.load(b, 0, b.length);
+      assert.equal(wasm!.crc32c(a, z), crc32c(b, a, z));
     }),
     { numRuns: 500 },
   );
   // the standard check value of CRC-32C
   assert.equal(crc32cFast(new TextEncoder().encode('123456789'), 0, 9), 0xe3069283);
+  wasm!.load(new TextEncoder().encode('123456789'), 0, 9);
+  assert.equal(wasm!.crc32c(0, 9), 0xe3069283);
 });

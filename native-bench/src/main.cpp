@@ -2,7 +2,7 @@
 // formatting on the shared benchmark data file. Prints one JSON object on stdout.
 //
 //   promflux-native --input FILE [--runs 5] [--windows 5,15,60] [--quantiles 0.5,0.95]
-//                   [--slope-window 60] [--min-periods 0] [--dump DIR]
+//                   [--slope-window 60] [--min-periods 0] [--dump DIR] [--lp-only]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -36,6 +36,8 @@ struct Options {
   std::vector<std::string> o1Windows;
   // --ow: also time today's O(w) rescan (rolling()) at each sample window of --o1-windows
   bool ow = false;
+  // --lp-only: time only the line-protocol rows (benchmarks/encoder.ts); features still computed
+  bool lpOnly = false;
 };
 
 template <typename T>
@@ -76,6 +78,7 @@ Options parseArgs(int argc, char** argv) {
         i0 = j + 1;
       }
     } else if (a == "--ow") o.ow = true;
+    else if (a == "--lp-only") o.lpOnly = true;
     else throw std::runtime_error("unknown option " + a + " (see native-bench/README.md)");
   }
   if (o.input.empty()) throw std::runtime_error("--input FILE is required");
@@ -174,42 +177,44 @@ int main(int argc, char** argv) {
     };
 
     std::vector<Timing> t;
-    t.push_back(timeIt("validate", o.runs, resetAll, [&]() { counts = validate(d, value, flags, nowMs); }));
-    t.push_back(timeIt("rolling_mean_std", o.runs, validated, [&]() { rolling(d, value, flags, meanStd, outMeanStd.data(), scratch); }));
-    t.push_back(timeIt("rolling_quantiles", o.runs, validated, [&]() { rolling(d, value, flags, quant, outQuant.data(), scratch); }));
-    t.push_back(timeIt("slope_zscore", o.runs, validated, [&]() { rolling(d, value, flags, slopeZ, outSlopeZ.data(), scratch); }));
-    t.push_back(timeIt("feature_set", o.runs, resetAll, [&]() {
-      counts = validate(d, value, flags, nowMs);
-      rolling(d, value, flags, fsRolling, outFs.data(), scratch);
-      rolling(d, value, flags, slopeZ, outSlopeZ.data(), scratch);
-    }));
-    // Information only: other algorithms than the JS kernels use (see kernels.hpp).
-    t.push_back(timeIt("rolling_mean_std_sliding", o.runs, validated, [&]() {
-      for (int w : o.windows) rollingMeanStdSliding(d, value, flags, w, o.minPeriods, slidingMean.data(), slidingStd.data());
-    }));
-    t.push_back(timeIt("slope_sliding", o.runs, validated, [&]() {
-      rollingSlopeSliding(d, value, flags, o.slopeWindow, o.minPeriods, slidingSlope.data());
-    }));
-    // Long-window physical limits: O(1) sliding mean/std and min/max per window.
-    std::vector<long> lo, dqA, dqB;
-    std::vector<double> o1a(R), o1b(R);
-    for (const auto& ws : o.o1Windows) {
-      WindowDef w;
-      if (!ws.empty() && ws.back() == 's') w.ms = std::stod(ws.substr(0, ws.size() - 1)) * 1000;
-      else w.samples = std::stol(ws);
-      if (w.samples <= 0 && w.ms <= 0) throw std::runtime_error("--o1-windows: bad window " + ws);
-      windowEdges(d, w, lo);
-      const long mp = w.samples > 0 ? (o.minPeriods > 0 ? std::min<long>(o.minPeriods, w.samples) : w.samples) : std::max(1, o.minPeriods);
-      t.push_back(timeIt("o1_mean_std_" + ws, o.runs, validated, [&]() { slidingMeanStd(d, value, flags, lo, mp, o1a.data(), o1b.data()); }));
-      t.push_back(timeIt("o1_min_max_" + ws, o.runs, validated, [&]() { slidingMinMax(d, value, flags, lo, mp, o1a.data(), o1b.data(), dqA, dqB); }));
-      if (o.ow && w.samples > 0) {
-        const RollingSpec ms1 = spec({int(w.samples)}, {"mean", "std"});
-        std::vector<double> c1(R), c2(R);
-        double* outs[2] = {c1.data(), c2.data()};
-        t.push_back(timeIt("ow_mean_std_" + ws, o.runs, validated, [&]() { rolling(d, value, flags, ms1, outs, scratch); }));
-      }
+    if (!o.lpOnly) {
+      t.push_back(timeIt("validate", o.runs, resetAll, [&]() { counts = validate(d, value, flags, nowMs); }));
+      t.push_back(timeIt("rolling_mean_std", o.runs, validated, [&]() { rolling(d, value, flags, meanStd, outMeanStd.data(), scratch); }));
+      t.push_back(timeIt("rolling_quantiles", o.runs, validated, [&]() { rolling(d, value, flags, quant, outQuant.data(), scratch); }));
+      t.push_back(timeIt("slope_zscore", o.runs, validated, [&]() { rolling(d, value, flags, slopeZ, outSlopeZ.data(), scratch); }));
+      t.push_back(timeIt("feature_set", o.runs, resetAll, [&]() {
+        counts = validate(d, value, flags, nowMs);
+        rolling(d, value, flags, fsRolling, outFs.data(), scratch);
+        rolling(d, value, flags, slopeZ, outSlopeZ.data(), scratch);
+      }));
+      // Information only: other algorithms than the JS kernels use (see kernels.hpp).
+      t.push_back(timeIt("rolling_mean_std_sliding", o.runs, validated, [&]() {
+        for (int w : o.windows) rollingMeanStdSliding(d, value, flags, w, o.minPeriods, slidingMean.data(), slidingStd.data());
+      }));
+      t.push_back(timeIt("slope_sliding", o.runs, validated, [&]() {
+        rollingSlopeSliding(d, value, flags, o.slopeWindow, o.minPeriods, slidingSlope.data());
+      }));
+      // Long-window physical limits: O(1) sliding mean/std and min/max per window.
+      std::vector<long> lo, dqA, dqB;
+      std::vector<double> o1a(R), o1b(R);
+      for (const auto& ws : o.o1Windows) {
+        WindowDef w;
+        if (!ws.empty() && ws.back() == 's') w.ms = std::stod(ws.substr(0, ws.size() - 1)) * 1000;
+        else w.samples = std::stol(ws);
+        if (w.samples <= 0 && w.ms <= 0) throw std::runtime_error("--o1-windows: bad window " + ws);
+        windowEdges(d, w, lo);
+        const long mp = w.samples > 0 ? (o.minPeriods > 0 ? std::min<long>(o.minPeriods, w.samples) : w.samples) : std::max(1, o.minPeriods);
+        t.push_back(timeIt("o1_mean_std_" + ws, o.runs, validated, [&]() { slidingMeanStd(d, value, flags, lo, mp, o1a.data(), o1b.data()); }));
+        t.push_back(timeIt("o1_min_max_" + ws, o.runs, validated, [&]() { slidingMinMax(d, value, flags, lo, mp, o1a.data(), o1b.data(), dqA, dqB); }));
+        if (o.ow && w.samples > 0) {
+          const RollingSpec ms1 = spec({int(w.samples)}, {"mean", "std"});
+          std::vector<double> c1(R), c2(R);
+          double* outs[2] = {c1.data(), c2.data()};
+          t.push_back(timeIt("ow_mean_std_" + ws, o.runs, validated, [&]() { rolling(d, value, flags, ms1, outs, scratch); }));
+        }
     }
     t.push_back(timeIt("zscore_given", o.runs, validated, [&]() { zscoreGiven(d, value, flags, zGiven.data()); }));
+    }
 
     // The feature set's columns, in output order, for line protocol and --dump.
     validated();
@@ -224,6 +229,11 @@ int main(int argc, char** argv) {
     std::vector<char> lpBuf;
     LpStats lp;
     t.push_back(timeIt("lineprotocol", o.runs, []() {}, [&]() { lp = formatLines(d, prefixes, value, flags, names, colPtrs, lpBuf, nullptr); }));
+    // The backfill shape: one field per line (`value` only).
+    const std::vector<std::string> noNames;
+    const std::vector<const double*> noCols;
+    LpStats lpValue;
+    t.push_back(timeIt("lineprotocol_value", o.runs, []() {}, [&]() { lpValue = formatLines(d, prefixes, value, flags, noNames, noCols, lpBuf, nullptr); }));
 
     if (!o.dump.empty()) {
       for (size_t k = 0; k < names.size(); k++) writeF64(o.dump + "/" + names[k] + ".f64", colPtrs[k], R);
@@ -245,6 +255,7 @@ int main(int argc, char** argv) {
     out += fmt::format("\"dropped\":{{\"nan\":{},\"inf\":{},\"stale\":{},\"duplicate\":{},\"out_of_order\":{},\"future\":{}}},",
                        counts.nan, counts.inf, counts.stale, counts.duplicate, counts.outOfOrder, counts.future);
     out += fmt::format("\"lineprotocol\":{{\"lines\":{},\"bytes\":{}}},", lp.lines, lp.bytes);
+    out += fmt::format("\"lineprotocolValue\":{{\"lines\":{},\"bytes\":{}}},", lpValue.lines, lpValue.bytes);
     out += "\"features\":[";
     for (size_t k = 0; k < names.size(); k++) out += fmt::format("{}\"{}\"", k ? "," : "", names[k]);
     out += "],\"kernels\":[";

@@ -7,6 +7,7 @@
 //
 //   promflux-xor --input FILE [--runs 5]     FILE: repeated (u32 little-endian length, XOR chunk data)
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -133,11 +134,12 @@ int main(int argc, char** argv) {
   }
   std::vector<int64_t> ts(1 << 16);
   std::vector<double> vs(1 << 16);
-  std::vector<double> times;
+  std::vector<double> times, cpuTimes;
   size_t samples = 0;
   double sumT = 0, sumV = 0;
   for (int r = 0; r <= runs; r++) {
     auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();  // process CPU time: the machine may be shared
     size_t s = 0;
     double st = 0, sv = 0;
     for (auto& c : chunks) {
@@ -149,13 +151,19 @@ int main(int argc, char** argv) {
       s += n;
     }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (r > 0) times.push_back(ms);  // run 0 warms the caches
+    const double cpuMs = 1000.0 * double(std::clock() - c0) / CLOCKS_PER_SEC;
+    if (r > 0) {  // run 0 warms the caches
+      times.push_back(ms);
+      cpuTimes.push_back(cpuMs);
+    }
     samples = s;
     sumT = st;
     sumV = sv;
   }
   std::printf("{\"samples\":%zu,\"chunks\":%zu,\"runsMs\":[", samples, chunks.size());
   for (size_t i = 0; i < times.size(); i++) std::printf("%s%.3f", i ? "," : "", times[i]);
+  std::printf("],\"cpuMs\":[");
+  for (size_t i = 0; i < cpuTimes.size(); i++) std::printf("%s%.3f", i ? "," : "", cpuTimes[i]);
   std::printf("],\"sumT\":%.17g,\"sumV\":%.17g}\n", sumT, sumV);
   return 0;
 }

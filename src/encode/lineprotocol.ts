@@ -208,6 +208,8 @@ export class LineWriter {
   private nLines = 0;
   private readonly precision: number;
   private readonly digits: number;
+  /** Timestamp precision of end() (for writers of whole lines, see appendLines). */
+  readonly precisionName: Precision;
   private readonly initialBytes: number;
 
   constructor(opts: LineWriterOptions = {}) {
@@ -215,6 +217,7 @@ export class LineWriter {
     const prec = PRECISIONS[p];
     if (prec === undefined) throw new PromfluxError('PROMFLUX_ENCODE_OPTIONS', `LineWriter: precision must be one of s, ms, us, ns (got ${JSON.stringify(p)})`);
     this.precision = prec;
+    this.precisionName = p;
     const d = opts.floatDigits ?? 0;
     if (!Number.isInteger(d) || d < 0 || d > 17) {
       throw new PromfluxError('PROMFLUX_ENCODE_OPTIONS', `LineWriter: floatDigits must be an integer 0..17 (0 = shortest round-trip), got ${d}`);
@@ -222,6 +225,25 @@ export class LineWriter {
     this.digits = d;
     this.initialBytes = Math.max(64, Math.floor(opts.initialBytes ?? 65536));
     this.buf = new Uint8Array(this.initialBytes);
+  }
+
+  /** 0: shortest round-trip floats; N: N significant digits. */
+  get floatDigits(): number {
+    return this.digits;
+  }
+
+  /**
+   * Append `lines` complete lines written elsewhere in this writer's format (the WebAssembly row
+   * loop, src/encode/wasm-lines.ts). Not between begin() and end().
+   */
+  appendLines(src: Uint8Array, lines: number): void {
+    if (this.open) throw new PromfluxError('PROMFLUX_ENCODE_OPTIONS', 'LineWriter.appendLines: a line is open (call end() first)');
+    const n = src.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    this.buf.set(src, this.pos);
+    this.pos += n;
+    this.lineStart = this.pos;
+    this.nLines += lines;
   }
 
   /** Completed lines since the last take()/reset(). */

@@ -5,6 +5,7 @@
  */
 import { FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, parseSeriesKey, type BatchView } from '../batch/layout.js';
 import { encodeFieldKey, encodeMappedKey, EncodeError, mapSeriesKey, seriesKeyText, type LineWriter } from './lineprotocol.js';
+import { wasmLines, type WasmField } from './wasm-lines.js';
 import { compileMapping, SCHEMA_EXCLUDED_REASON, SERIES_COLLISION_REASON, type SchemaMappingConfig } from './schema-map.js';
 
 /** At most this many series per series-level drop reason per batch are named (the warn log). */
@@ -134,6 +135,36 @@ export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): S
     return false;
   };
 
+  // The columns the WebAssembly row loop writes, in the JS order: value, features, then flags.
+  const wasmFields: WasmField[] = [];
+  const wasmCols = (value: Float64Array, features: Float64Array[]): Float64Array[] => {
+    const cols: Float64Array[] = [];
+    if (valueKey) cols.push(value);
+    for (let f = 0; f < nf; f++) if (featKeys[f]) cols.push(features[f]!);
+    return cols;
+  };
+  if (valueKey) wasmFields.push({ key: valueKey, int: valueInt });
+  for (let f = 0; f < nf; f++) if (featKeys[f]) wasmFields.push({ key: featKeys[f]!, int: featInt[f]! });
+
+  /** One row through the JS LineWriter: the reference the WebAssembly loop matches byte for byte. */
+  const writeRow = (w: LineWriter, key: Uint8Array, value: Float64Array, features: Float64Array[], fl: number, t: number, i: number): void => {
+    w.begin(key);
+    const v = value[i]!;
+    if (valueKey) {
+      if (valueInt && Number.isFinite(v)) w.int(valueKey, Math.round(v));
+      else w.float(valueKey, v);
+    }
+    for (let f = 0; f < nf; f++) {
+      const fk = featKeys[f];
+      if (!fk) continue;
+      const x = features[f]![i]!;
+      if (featInt[f] && Number.isFinite(x)) w.int(fk, Math.round(x));
+      else w.float(fk, x);
+    }
+    if (flagsKey && fl >>> 8) w.int(flagsKey, fl >>> 8);
+    w.end(t);
+  };
+
   let seriesDrops: Record<string, string[]> = {};
   const walk = (
     view: BatchView,
@@ -149,6 +180,10 @@ export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): S
     let out = 0;
     let noFields = 0;
     seriesDrops = {};
+    // The WebAssembly row loop for shortest floats (the default); the JS writer otherwise.
+    const wasm = w && w.floatDigits === 0 && (valueKey || wasmFields.length > 0 || flagsKey) ? wasmLines() : null;
+    if (wasm && w) wasm.beginBatch(view.length, ts, flags, wasmCols(value, features), wasmFields, flagsKey, w.precisionName);
+    const counts = { noFields: 0 };
     const noteSeries = (reason: string, seriesKey: string): void => {
       const list = (seriesDrops[reason] ??= []);
       if (list.length < SERIES_DROPS_PER_REASON && list[list.length - 1] !== seriesKey) list.push(seriesKey);
@@ -170,32 +205,28 @@ export function createSeriesEncoder(spec: EncodeSpec, featureNames: string[]): S
       }
       const noFieldsBefore = noFields;
       const before = out;
-      for (let i = start; i < end; i++) {
-        const fl = flags[i]!;
-        if (fl & NOT_EMITTED) continue;
-        if (!rowHasFields(value, features, i)) {
-          noFields++;
-          continue;
+      let done = -1;
+      if (wasm && w) {
+        counts.noFields = 0;
+        done = wasm.encodeRun(w, key, start, end, counts, (i) => writeRow(w, key, value, features, flags[i]!, ts[i]!, i));
+        if (done >= 0) {
+          noFields += counts.noFields;
+          out += done;
+          if (done > 0) emitted[s] = 1;
         }
-        if (w) {
-          w.begin(key);
-          const v = value[i]!;
-          if (valueKey) {
-            if (valueInt && Number.isFinite(v)) w.int(valueKey, Math.round(v));
-            else w.float(valueKey, v);
+      }
+      if (done < 0) {
+        for (let i = start; i < end; i++) {
+          const fl = flags[i]!;
+          if (fl & NOT_EMITTED) continue;
+          if (!rowHasFields(value, features, i)) {
+            noFields++;
+            continue;
           }
-          for (let f = 0; f < nf; f++) {
-            const fk = featKeys[f];
-            if (!fk) continue;
-            const x = features[f]![i]!;
-            if (featInt[f] && Number.isFinite(x)) w.int(fk, Math.round(x));
-            else w.float(fk, x);
-          }
-          if (flagsKey && fl >>> 8) w.int(flagsKey, fl >>> 8);
-          w.end(ts[i]!);
+          if (w) writeRow(w, key, value, features, fl, ts[i]!, i);
+          emitted[s] = 1;
+          out++;
         }
-        emitted[s] = 1;
-        out++;
       }
       if (perMeasurement && out > before) {
         const meas = measurementCache.get(keys[s]!)!;

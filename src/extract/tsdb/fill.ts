@@ -18,6 +18,7 @@ import { RunWriter } from '../prometheus/decode/runs.js';
 import { XorChunkError } from '../prometheus/decode/xor.js';
 import { decodeXorFast } from './xor-fast.js';
 import { crc32cFast } from './crc32c-fast.js';
+import { xorWasm } from './xor-wasm.js';
 import { corrupt } from './files.js';
 
 /** Columns of `TsdbFill.chunks`, CH numbers per chunk. */
@@ -77,8 +78,8 @@ function readFully(fd: number, into: Buffer, at: number, n: number, fileOff: num
   }
 }
 
-/** Read every chunk of the task into `buf`; pos[i] = where chunk i starts in it. */
-function readChunks(spec: TsdbFill): void {
+/** Read every chunk of the task into `buf`; pos[i] = where chunk i starts in it. Returns the bytes read. */
+function readChunks(spec: TsdbFill): number {
   const ch = spec.chunks;
   const n = ch.length / CH;
   if (pos.length < n) pos = new Float64Array(Math.max(n, pos.length * 2));
@@ -122,6 +123,7 @@ function readChunks(spec: TsdbFill): void {
     }
     at += end - start;
   }
+  return at;
 }
 
 /** Decoder target that drops samples inside a chunk's tombstones before the RunWriter sees them. */
@@ -178,7 +180,9 @@ const scratch = new Scratch();
 export function fillTsdb(raw: FillSpec, b: BatchBuilder): void {
   const spec = raw as TsdbFill;
   if (!(spec.chunks instanceof Float64Array) || !Array.isArray(spec.keys)) throw new Error(`fill spec "${raw.kind}" is missing its chunk table (engine wiring bug)`);
-  readChunks(spec);
+  const bytes = readChunks(spec);
+  // The WebAssembly decoder works on its own copy of the task's bytes (one memcpy per task).
+  xorWasm()?.load(buf, 0, bytes);
   const ch = spec.chunks;
   const w = new RunWriter(b, spec);
   filter.b = b;
@@ -241,7 +245,8 @@ function decodeOne(spec: TsdbFill, b: BatchBuilder, c: number, target: { sample(
   const dataEnd = encAt + 1 + len;
   if (dataEnd + 4 - p !== bytes) throw corrupt(path, off, `chunk is ${dataEnd + 4 - p} bytes, the plan read ${bytes} (the block changed after planning?)`);
   const want = buf.readUInt32BE(dataEnd);
-  const got = crc32cFast(buf, encAt, dataEnd);
+  const wasm = xorWasm();
+  const got = wasm ? wasm.crc32c(encAt, dataEnd) : crc32cFast(buf, encAt, dataEnd);
   if (want !== got) throw corrupt(path, off, `chunk CRC-32C mismatch (stored ${want.toString(16)}, computed ${got.toString(16)})`);
   const enc = buf[encAt]!;
   if (enc !== ch[o + C_ENC]) throw corrupt(path, off, `chunk encoding ${enc}, the plan saw ${ch[o + C_ENC]} (the block changed after planning?)`);
@@ -262,7 +267,14 @@ function decodeOne(spec: TsdbFill, b: BatchBuilder, c: number, target: { sample(
   }
   let n: number;
   try {
-    n = decodeXorFast(buf, encAt + 1, dataEnd, sink);
+    if (wasm) {
+      // decoded in WebAssembly into columns, then handed over sample by sample (window, halo,
+      // duplicates and tombstones stay in one place: the RunWriter / TombFilter)
+      n = wasm.decode(encAt + 1, dataEnd);
+      const ts = wasm.ts;
+      const vs = wasm.vs;
+      for (let i = 0; i < n; i++) sink.sample(ts[i]!, vs[i]!);
+    } else n = decodeXorFast(buf, encAt + 1, dataEnd, sink);
   } catch (err) {
     if (err instanceof XorChunkError) throw corrupt(path, off, `XOR chunk: ${err.message}`);
     throw err;
