@@ -30,8 +30,7 @@ import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { checkKnown, optBool, optInt, optNumber, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
 import { extrapolatedDelta } from './promql-rate.js';
 import { isCounterLike } from './series-info.js';
-import { rankValues } from './window/rank-tree.js';
-import { rollingArena } from './wasm/arena.js';
+import { rollingArena, type WasmArena } from './wasm/arena.js';
 
 const K = 'rolling';
 /** Sample windows up to this size keep a sorted array; larger ones (and time windows) a Fenwick tree over value ranks. */
@@ -236,11 +235,12 @@ export class RollingKernel implements Kernel {
     const qTables = this.plans.map((p) => {
       const nq = p.qs.length;
       if (!nq) return null;
-      return { bufP: p.sortedCap ? A.alloc(8 * (p.sortedCap + 1)) : 0, qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
+      return { bufP: p.sortedCap ? A.alloc(8 * (p.sortedCap + 1)) : 0, stP: A.alloc(8 * nq), qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
     });
-    const ranksP = this.useTree ? A.alloc(4 * len) : 0;
-    const sortedP = this.useTree ? A.alloc(8 * len) : 0;
-    const treeP = this.useTree ? A.alloc(4 * (len + 1)) : 0;
+    // rank path (large and time windows): run ranks and sort scratch, slot counts and bitmaps
+    const rk = this.useTree ? rankScratch(A, len) : null;
+    const ext = this.plans.map((p) => (p.min === NONE && p.max === NONE ? null : { minP: outCol(p.min), maxP: outCol(p.max) }));
+    const dqP = ext.some((e) => e) ? [A.alloc(4 * len), A.alloc(8 * len), A.alloc(4 * len), A.alloc(8 * len)] : null;
     A.commit();
     for (const t of sTables) if (t) A.i32At(t.outsP, 5).set(t.outs);
     this.plans.forEach((p, k) => {
@@ -258,9 +258,6 @@ export class RollingKernel implements Kernel {
     const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
     const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
-    const sortedVals = this.useTree ? A.f64At(sortedP, len) : null;
-    const ranks = this.useTree ? A.i32At(ranksP, len) : null;
-    const deque = ctx.scratchI32(len, 3);
     const withRates = this.plans.some((p) => p.rate !== NONE || p.increase !== NONE);
     const rPv = withRates ? ctx.scratchI32(len, 6) : null;
     const rNv = withRates ? ctx.scratchI32(len, 7) : null;
@@ -278,7 +275,7 @@ export class RollingKernel implements Kernel {
       let rateReady = false;
       fn.prepare(xP, kvP, pcP, start, end);
       if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, ktP, start, end);
-      if (this.useTree) rankValues(x, start, end, sortedVals!.subarray(start), ranks!);
+      const m = rk ? fn.rankRun(xP, start, end, rk.ranksP, rk.sortedP, rk.keyP, rk.idxP, rk.key2P, rk.idx2P, rk.histP) : 0;
       for (let k = 0; k < W; k++) {
         const spec = this.plans[k]!.spec;
         if (spec.samples > 0) fn.sampleEdges(loP + 4 * k * len, start, end, spec.samples);
@@ -290,8 +287,8 @@ export class RollingKernel implements Kernel {
         const st = sTables[k];
         if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, ktP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
-        if (p.min !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.min]!, -1, deque);
-        if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);
+        const e = ext[k];
+        if (e) fn.extremes(xP, pcP, loP + 4 * k * len, start, end, p.minP, e.minP, e.maxP, dqP![0]!, dqP![1]!, dqP![2]!, dqP![3]!);
         if (p.momentum !== NONE) momentum(x, start, end, p.spec.samples, cols[p.momentum]!);
         if (p.rate !== NONE || p.increase !== NONE) {
           if (!rateReady) {
@@ -302,12 +299,21 @@ export class RollingKernel implements Kernel {
         }
         const q = qTables[k];
         if (q && p.sortedCap) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
-        else if (q) fn.quantilesTree(ranksP, sortedP + 8 * start, loP + 4 * k * len, start, end, p.minP, treeP, q.qsP, p.qs.length, q.qOutsP);
+        else if (q) fn.quantilesRank(rk!.ranksP, rk!.sortedP, loP + 4 * k * len, start, end, m, p.minP, rk!.cntP, rk!.b0P, rk!.b1P, q.stP, q.qsP, p.qs.length, q.qOutsP);
       }
     }
     // the wasm-computed columns into the batch's feature columns (one memcpy each)
     for (let k = 0; k < wasmCols.length; k += 2) cols[wasmCols[k + 1]!]!.set(A.f64At(wasmCols[k]!, len));
   }
+}
+
+/** Arena scratch of the rank path (wasm rankRun / quantilesRank) for a batch of `len` rows. */
+function rankScratch(A: WasmArena, len: number): { ranksP: number; sortedP: number; keyP: number; idxP: number; key2P: number; idx2P: number; histP: number; cntP: number; b0P: number; b1P: number } {
+  const words = Math.ceil(len / 64) + 1;
+  return {
+    ranksP: A.alloc(4 * len), sortedP: A.alloc(8 * len), keyP: A.alloc(8 * len), idxP: A.alloc(4 * len), key2P: A.alloc(8 * len), idx2P: A.alloc(4 * len),
+    histP: A.alloc(4 * 6 * 2048), cntP: A.alloc(4 * len), b0P: A.alloc(8 * words), b1P: A.alloc(8 * (Math.ceil(words / 64) + 1)),
+  };
 }
 
 /** Does this window need the split-window loop (moments, slope or EWMA)? */
@@ -328,25 +334,6 @@ function windowEdges(ts: Float64Array, start: number, end: number, w: WindowSpec
 
 function counts(pc: Int32Array, lo: Int32Array, start: number, end: number, out: Float64Array): void {
   for (let i = start; i < end; i++) out[i] = pc[i + 1]! - pc[lo[i]!]!;
-}
-
-/** Rolling min (dir -1) or max (dir 1) with a monotonic deque of row indices. */
-function extreme(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, out: Float64Array, dir: number, dq: Int32Array): void {
-  let head = 0;
-  let tail = 0;
-  for (let i = start; i < end; i++) {
-    const v = x[i]!;
-    if (v === v) {
-      // drop the rows that can never be the extreme again
-      if (dir > 0) while (tail > head && x[dq[tail - 1]!]! <= v) tail--;
-      else while (tail > head && x[dq[tail - 1]!]! >= v) tail--;
-      dq[tail++] = i;
-    }
-    const l = lo[i]!;
-    while (tail > head && dq[head]! < l) head++;
-    const n = pc[i + 1]! - pc[l]!;
-    out[i] = n >= minP && n > 0 ? x[dq[head]!]! : NaN;
-  }
 }
 
 function momentum(x: Float64Array, start: number, end: number, k: number, out: Float64Array): void {

@@ -17,7 +17,15 @@ export interface RollingExports {
   prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, ktP: number, start: number, end: number): void;
   prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;
   sampleEdges(loP: number, start: number, end: number, w: number): void;
-  quantilesTree(ranksP: number, sortedP: number, loP: number, start: number, end: number, minP: number, treeP: number, qsP: number, nq: number, qOutsP: number): void;
+  rankRun(xP: number, start: number, end: number, ranksP: number, sortedP: number, keyP: number, idxP: number, key2P: number, idx2P: number, histP: number): number;
+  quantilesRank(
+    ranksP: number, sortedP: number, loP: number, start: number, end: number, m: number, minP: number, cntP: number, b0P: number, b1P: number,
+    stP: number, qsP: number, nq: number, qOutsP: number,
+  ): void;
+  extremes(
+    xP: number, pcP: number, loP: number, start: number, end: number, minP: number, minOutP: number, maxOutP: number,
+    dqMinI: number, dqMinV: number, dqMaxI: number, dqMaxV: number,
+  ): void;
   quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
 }
 

@@ -503,20 +503,165 @@ export function prepareSplit(xP: usize, tsP: usize, nvP: usize, pvP: usize, dcP:
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Order statistics of large sample windows and of time windows, O(1) amortised per row.
+//
+// rankRun gives every valid row of a run the rank slot of its value among the run's values (a
+// radix sort: O(n), no comparisons); equal values share the slot of the first of them.
+// quantilesRank then keeps, per slot, how many of the window's rows hold that value (cnt), a
+// two-level occupancy bitmap, and per quantile a cursor: a slot s and `below`, the number of
+// window values in slots before s. An insert or removal moves `below` by at most one, the
+// wanted index floor(q·(n − 1)) moves by at most one per row changed, so each cursor walks a
+// step or two per row; the bitmap finds the next occupied slot with ctz/clz over 64 slots (and
+// 4096 per summary word), so sparse windows cost no more than dense ones. The value read is the
+// k-th smallest of the window's multiset, a pure function of the window's contents, whatever
+// slots the run (and so the batch cut) assigned.
+// ---------------------------------------------------------------------------------------------
+
+/** Radix digits of the 64-bit order key: 6 × 11 bits (the top digit has 9). */
+const DIGITS = 6;
+const DIGIT_BITS: u64 = 11;
+const BUCKETS = 2048;
+
+// @ts-ignore: decorator
+@inline function orderKey(v: f64): u64 {
+  const b = reinterpret<u64>(v);
+  // negative: flip every bit; positive: flip the sign bit → unsigned order = numeric order
+  return b ^ (<u64>(<i64>b >> 63) | 0x8000000000000000);
+}
+
 /**
- * Percentiles of large sample windows and of time windows for rows [start, end): a Fenwick tree
- * (treeP: i32[n + 1], n = end − start) over the run's value ranks (ranksP: i32 per row, −1 for a
- * missing value; sortedP: the run's valid values ascending, so rank r is sortedP[r]). Insert,
- * remove and k-th are O(log n); linear interpolation between closest ranks (Polars' `linear`).
- * The same arithmetic as sorted-window `quantiles`, so both give the same values.
+ * Rank the valid values of x[start, end): ranks[i] = slot (−1 for NaN), sorted[slot] = value,
+ * slots 0 … m − 1 (a run of equal values uses its first slot). keyP/key2P: u64[m] scratch, idxP/
+ * idx2P: i32[m], histP: i32[6 · 2048]. Returns m, the number of valid values. LSD radix sort,
+ * stable, digits where every key falls in one bucket skipped.
  */
-export function quantilesTree(
-  ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, minP: i32, treeP: usize, qsP: usize, nq: i32, qOutsP: usize,
+export function rankRun(xP: usize, start: i32, end: i32, ranksP: usize, sortedP: usize, keyP: usize, idxP: usize, key2P: usize, idx2P: usize, histP: usize): i32 {
+  memory.fill(histP, 0, <usize>(DIGITS * BUCKETS) << 2);
+  let m = 0;
+  for (let i = start; i < end; i++) {
+    const v = ldf(xP, i);
+    if (v != v) {
+      store<i32>(ranksP + (<usize>i << 2), -1);
+      continue;
+    }
+    const k = orderKey(v);
+    store<u64>(keyP + (<usize>m << 3), k);
+    store<i32>(idxP + (<usize>m << 2), i);
+    m++;
+    for (let d = 0; d < DIGITS; d++) {
+      const h = histP + (<usize>(d * BUCKETS + <i32>((k >> (<u64>d * DIGIT_BITS)) & 2047)) << 2);
+      store<i32>(h, load<i32>(h) + 1);
+    }
+  }
+  if (m == 0) return 0;
+  let src = keyP, srcI = idxP, dst = key2P, dstI = idx2P;
+  for (let d = 0; d < DIGITS; d++) {
+    const shift = <u64>d * DIGIT_BITS;
+    const hp = histP + (<usize>(d * BUCKETS) << 2);
+    const first = <i32>((load<u64>(src) >> shift) & 2047);
+    if (ldi(hp, first) == m) continue; // one bucket: this digit orders nothing
+    let acc = 0;
+    for (let b = 0; b < BUCKETS; b++) {
+      const c = ldi(hp, b);
+      store<i32>(hp + (<usize>b << 2), acc);
+      acc += c;
+    }
+    for (let j = 0; j < m; j++) {
+      const k = load<u64>(src + (<usize>j << 3));
+      const h = hp + (<usize>(<i32>((k >> shift) & 2047)) << 2);
+      const pos = load<i32>(h);
+      store<i32>(h, pos + 1);
+      store<u64>(dst + (<usize>pos << 3), k);
+      store<i32>(dstI + (<usize>pos << 2), ldi(srcI, j));
+    }
+    const t = src; src = dst; dst = t;
+    const tI = srcI; srcI = dstI; dstI = tI;
+  }
+  let slot = 0;
+  let prev: u64 = 0;
+  for (let j = 0; j < m; j++) {
+    const k = load<u64>(src + (<usize>j << 3));
+    const row = ldi(srcI, j);
+    if (j == 0 || k != prev) {
+      slot = j;
+      prev = k;
+      stf(sortedP, j, ldf(xP, row));
+    }
+    store<i32>(ranksP + (<usize>row << 2), slot);
+  }
+  return m;
+}
+
+// @ts-ignore: decorator
+@inline function ld64(p: usize, i: i32): u64 {
+  return load<u64>(p + (<usize>i << 3));
+}
+
+/** First occupied slot after s (one exists). b0: a bit per slot, b1: a bit per non-empty b0 word. */
+function nextOcc(b0P: usize, b1P: usize, s: i32): i32 {
+  const w = s >> 6;
+  const word = ld64(b0P, w) & (<u64>-2 << <u64>(s & 63));
+  if (word) return (w << 6) + <i32>ctz(word);
+  const j = w + 1;
+  let u = j >> 6;
+  let sum = ld64(b1P, u) & (<u64>-1 << <u64>(j & 63));
+  while (!sum) sum = ld64(b1P, ++u);
+  const jw = (u << 6) + <i32>ctz(sum);
+  return (jw << 6) + <i32>ctz(ld64(b0P, jw));
+}
+
+/** Last occupied slot before s (one exists). */
+function prevOcc(b0P: usize, b1P: usize, s: i32): i32 {
+  const w = s >> 6;
+  const word = ld64(b0P, w) & ((<u64>1 << <u64>(s & 63)) - 1);
+  if (word) return (w << 6) + 63 - <i32>clz(word);
+  const j = w - 1;
+  let u = j >> 6;
+  let sum = ld64(b1P, u) & (<u64>-1 >>> <u64>(63 - (j & 63)));
+  while (!sum) sum = ld64(b1P, --u);
+  const jw = (u << 6) + 63 - <i32>clz(sum);
+  return (jw << 6) + 63 - <i32>clz(ld64(b0P, jw));
+}
+
+/** One more (dir 1) or one less (dir −1) window value in slot r; cursors before r see it. */
+// @ts-ignore: decorator
+@inline function moveSlot(cntP: usize, b0P: usize, b1P: usize, stP: usize, nq: i32, r: i32, dir: i32): void {
+  const cp = cntP + (<usize>r << 2);
+  const c = load<i32>(cp);
+  store<i32>(cp, c + dir);
+  if (c + dir == 0 || c == 0) {
+    // the slot turns empty or occupied: flip its bit, and its word's summary bit when that changes
+    const wp = b0P + (<usize>(r >> 6) << 3);
+    const old = load<u64>(wp);
+    const now = old ^ (<u64>1 << <u64>(r & 63));
+    store<u64>(wp, now);
+    if (!old || !now) {
+      const sp = b1P + (<usize>(r >> 12) << 3);
+      store<u64>(sp, load<u64>(sp) ^ (<u64>1 << <u64>((r >> 6) & 63)));
+    }
+  }
+  for (let q = 0; q < nq; q++) {
+    const bp = stP + (<usize>(2 * q + 1) << 2);
+    if (r < ldi(stP, 2 * q)) store<i32>(bp, load<i32>(bp) + dir);
+  }
+}
+
+/**
+ * Percentiles of large sample windows and of time windows for rows [start, end) of one run ranked
+ * by rankRun (m valid values). cntP: i32[m], b0P: u64[⌈m/64⌉], b1P: u64[⌈m/4096⌉] (all zeroed
+ * here), stP: i32[2 · nq] cursors. Linear interpolation between closest ranks (Polars' `linear`),
+ * the same arithmetic as the sorted-window `quantiles`.
+ */
+export function quantilesRank(
+  ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, m: i32, minP: i32, cntP: usize, b0P: usize, b1P: usize,
+  stP: usize, qsP: usize, nq: i32, qOutsP: usize,
 ): void {
-  const n = end - start;
-  memory.fill(treeP, 0, <usize>(n + 1) << 2);
-  let top = 1;
-  while (top * 2 <= n) top *= 2;
+  const nb0 = (m + 63) >> 6;
+  memory.fill(cntP, 0, <usize>m << 2);
+  memory.fill(b0P, 0, <usize>nb0 << 3);
+  memory.fill(b1P, 0, <usize>((nb0 + 63) >> 6) << 3);
+  memory.fill(stP, 0, <usize>(2 * nq) << 2);
   let size = 0;
   let l = start;
   for (let i = start; i < end; i++) {
@@ -524,13 +669,13 @@ export function quantilesTree(
     for (; l < nl; l++) {
       const r = ldi(ranksP, l);
       if (r >= 0) {
-        for (let k = r + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) - 1);
+        moveSlot(cntP, b0P, b1P, stP, nq, r, -1);
         size--;
       }
     }
     const ri = ldi(ranksP, i);
     if (ri >= 0) {
-      for (let k = ri + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) + 1);
+      moveSlot(cntP, b0P, b1P, stP, nq, ri, 1);
       size++;
     }
     const ok = size >= minP && size > 0;
@@ -540,28 +685,70 @@ export function quantilesTree(
         const idx = ldf(qsP, q) * <f64>(size - 1);
         const a = <i32>Math.floor(idx);
         const f = idx - <f64>a;
-        const va = ldf(sortedP, kth(treeP, n, top, a));
-        res = f == 0 ? va : va + f * (ldf(sortedP, kth(treeP, n, top, a + 1)) - va);
+        let s = ldi(stP, 2 * q);
+        let below = ldi(stP, 2 * q + 1);
+        // walk the cursor to the slot holding the a-th smallest: below ≤ a < below + cnt[s]
+        while (true) {
+          if (a < below) {
+            s = prevOcc(b0P, b1P, s);
+            below -= ldi(cntP, s);
+          } else if (a >= below + ldi(cntP, s)) {
+            below += ldi(cntP, s);
+            s = nextOcc(b0P, b1P, s);
+          } else break;
+        }
+        store<i32>(stP + (<usize>(2 * q) << 2), s);
+        store<i32>(stP + (<usize>(2 * q + 1) << 2), below);
+        const va = ldf(sortedP, s);
+        if (f == 0) res = va;
+        else {
+          const vb = a + 1 < below + ldi(cntP, s) ? va : ldf(sortedP, nextOcc(b0P, b1P, s));
+          res = va + f * (vb - va);
+        }
       }
       stf(<usize>ldi(qOutsP, q), i, res);
     }
   }
 }
 
-/** Slot (0-based rank) of the k-th smallest value (k 0-based) in the Fenwick tree: binary lifting. */
-// @ts-ignore: decorator
-@inline function kth(treeP: usize, n: i32, top: i32, k: i32): i32 {
-  let pos = 0;
-  let rem = k + 1;
-  for (let step = top; step > 0; step >>= 1) {
-    const nx = pos + step;
-    if (nx <= n) {
-      const c = ldi(treeP, nx);
-      if (c < rem) {
-        pos = nx;
-        rem -= c;
+/**
+ * Rolling min and max of one window for rows [start, end) of one run, in one pass: two monotonic
+ * deques (row index and value side by side, so the comparisons read no second array), O(1)
+ * amortised, exact. minOutP / maxOutP: column offsets or 0; dq*P: scratch, `end − start` slots.
+ */
+export function extremes(
+  xP: usize, pcP: usize, loP: usize, start: i32, end: i32, minP: i32, minOutP: usize, maxOutP: usize,
+  dqMinI: usize, dqMinV: usize, dqMaxI: usize, dqMaxV: usize,
+): void {
+  let h1 = 0, t1 = 0, h2 = 0, t2 = 0;
+  const wantMin = minOutP != 0, wantMax = maxOutP != 0;
+  for (let i = start; i < end; i++) {
+    const v = ldf(xP, i);
+    if (v == v) {
+      // drop the rows that can never be the extreme again
+      if (wantMin) {
+        while (t1 > h1 && ldf(dqMinV, t1 - 1) >= v) t1--;
+        store<i32>(dqMinI + (<usize>t1 << 2), i);
+        stf(dqMinV, t1, v);
+        t1++;
+      }
+      if (wantMax) {
+        while (t2 > h2 && ldf(dqMaxV, t2 - 1) <= v) t2--;
+        store<i32>(dqMaxI + (<usize>t2 << 2), i);
+        stf(dqMaxV, t2, v);
+        t2++;
       }
     }
+    const l = ldi(loP, i);
+    const n = ldi(pcP, i + 1) - ldi(pcP, l);
+    const ok = n >= minP && n > 0;
+    if (wantMin) {
+      while (t1 > h1 && ldi(dqMinI, h1) < l) h1++;
+      stf(minOutP, i, ok ? ldf(dqMinV, h1) : NaN);
+    }
+    if (wantMax) {
+      while (t2 > h2 && ldi(dqMaxI, h2) < l) h2++;
+      stf(maxOutP, i, ok ? ldf(dqMaxV, h2) : NaN);
+    }
   }
-  return pos;
 }
