@@ -206,20 +206,19 @@ export class RollingKernel implements Kernel {
     const W = this.plans.length;
     const cols = this.cols;
     const split = this.plans.some(usesSplit);
+    // edges and valid counts as tables: only for the statistics that read them (splitRun keeps its own)
+    const tables = this.plans.some((p) => needsEdges(p));
+    let maxRun = 0;
+    for (let r = 0; r < ctx.runCount; r++) maxRun = Math.max(maxRun, runs[r * RUN_STRIDE + 3]!);
     // Columns the WebAssembly loops read and write live in this thread's arena (one bump
     // allocation per batch); the other statistics read the same memory through typed-array views.
     const A = rollingArena();
     A.reset();
     const xP = A.alloc(8 * len);
-    const kvP = A.alloc(8 * len);
     const tsP = A.alloc(8 * len);
-    const pcP = A.alloc(4 * (len + 1));
-    const loP = A.alloc(4 * W * len);
-    const nvP = split ? A.alloc(4 * len) : 0;
-    const pvP = split ? A.alloc(4 * len) : 0;
-    const dcP = split ? A.alloc(4 * (len + 1)) : 0;
-    const sufP = split ? A.alloc(8 * 8 * len) : 0;
-    const ktP = split ? A.alloc(8 * len) : 0;
+    const pcP = tables ? A.alloc(4 * (len + 1)) : 0;
+    const loP = tables ? A.alloc(4 * W * len) : 0;
+    const sufP = split ? A.alloc(64 * maxRun) : 0; // part A's suffix folds, one run at a time
     // output columns computed in wasm: pairs of [arena offset, feature column index]
     const wasmCols: number[] = [];
     const outCol = (idx: number): number => {
@@ -255,8 +254,8 @@ export class RollingKernel implements Kernel {
     const x = A.f64At(xP, len);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
     A.f64At(tsP, len).set(ts.subarray(0, len));
-    const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
-    const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
+    const pc = A.i32At(pcP, tables ? len + 1 : 0); // pc[i+1] - pc[l] = valid rows in [l, i]
+    const loAll = A.i32At(loP, tables ? W * len : 0); // window k's left edges at [k * len, (k + 1) * len)
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
     const withRates = this.plans.some((p) => p.rate !== NONE || p.increase !== NONE);
     const rPv = withRates ? ctx.scratchI32(len, 6) : null;
@@ -273,11 +272,11 @@ export class RollingKernel implements Kernel {
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
       const resetAware = counter || !this.opts.counterAware;
       let rateReady = false;
-      fn.prepare(xP, kvP, pcP, start, end);
-      if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, ktP, start, end);
+      if (tables) fn.prepare(xP, pcP, start, end);
       const m = rk ? fn.rankRun(xP, start, end, rk.ranksP, rk.sortedP, rk.keyP, rk.idxP, rk.key2P, rk.idx2P, rk.histP) : 0;
       for (let k = 0; k < W; k++) {
         const spec = this.plans[k]!.spec;
+        if (!needsEdges(this.plans[k]!)) continue;
         if (spec.samples > 0) fn.sampleEdges(loP + 4 * k * len, start, end, spec.samples);
         else windowEdges(ts, start, end, spec, loAll, k * len);
       }
@@ -285,7 +284,7 @@ export class RollingKernel implements Kernel {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
         const st = sTables[k];
-        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, ktP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
+        if (st) fn.splitRun(xP, tsP, start, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         const e = ext[k];
         if (e) fn.extremes(xP, pcP, loP + 4 * k * len, start, end, p.minP, e.minP, e.maxP, dqP![0]!, dqP![1]!, dqP![2]!, dqP![3]!);
@@ -314,6 +313,11 @@ function rankScratch(A: WasmArena, len: number): { ranksP: number; sortedP: numb
     ranksP: A.alloc(4 * len), sortedP: A.alloc(8 * len), keyP: A.alloc(8 * len), idxP: A.alloc(4 * len), key2P: A.alloc(8 * len), idx2P: A.alloc(4 * len),
     histP: A.alloc(4 * 6 * 2048), cntP: A.alloc(4 * len), b0P: A.alloc(8 * words), b1P: A.alloc(8 * (Math.ceil(words / 64) + 1)),
   };
+}
+
+/** Does this window have statistics that read the edge and valid-count tables (everything but splitRun's)? */
+function needsEdges(p: WindowPlan): boolean {
+  return p.count !== NONE || p.min !== NONE || p.max !== NONE || p.rate !== NONE || p.increase !== NONE || p.qs.length > 0;
 }
 
 /** Does this window need the split-window loop (moments, slope or EWMA)? */

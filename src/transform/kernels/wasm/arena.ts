@@ -9,13 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { PromfluxError } from '../../../errors.js';
 
 export interface RollingExports {
-  splitWindow(
-    xP: number, tsP: number, kvP: number, loP: number, pcP: number, nvP: number, pvP: number, dcP: number, len: number,
-    start: number, end: number, minP: number, outsP: number, slopeP: number, ewmaP: number, decay: number, sufP: number, ktP: number,
-    direct: boolean,
+  splitRun(
+    xP: number, tsP: number, start: number, end: number, w: number, wms: number, minP: number, outsP: number, slopeP: number, ewmaP: number,
+    decay: number, sufP: number, direct: boolean,
   ): void;
-  prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, ktP: number, start: number, end: number): void;
-  prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;
+  prepare(xP: number, pcP: number, start: number, end: number): void;
   sampleEdges(loP: number, start: number, end: number, w: number): void;
   rankRun(xP: number, start: number, end: number, ranksP: number, sortedP: number, keyP: number, idxP: number, key2P: number, idx2P: number, histP: number): number;
   quantilesRank(

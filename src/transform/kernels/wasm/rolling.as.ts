@@ -142,21 +142,13 @@ export function quantiles(
   }
 }
 
-/**
- * Per-run preparation for rows [start, end): kv[i] = newest valid value at or before row i (the
- * scan shift, NaN before the first), pc[i + 1] = valid rows in [start, i] (pc[start] = 0).
- */
-export function prepare(xP: usize, kvP: usize, pcP: usize, start: i32, end: i32): void {
-  let last: f64 = NaN;
+/** Per-run valid counts for rows [start, end): pc[i + 1] = valid rows in [start, i] (pc[start] = 0). */
+export function prepare(xP: usize, pcP: usize, start: i32, end: i32): void {
   let c = 0;
   store<i32>(pcP + (<usize>start << 2), 0);
   for (let i = start; i < end; i++) {
     const v = ldf(xP, i);
-    if (v == v) {
-      last = v;
-      c++;
-    }
-    stf(kvP, i, last);
+    if (v == v) c++;
     store<i32>(pcP + (<usize>(i + 1) << 2), c);
   }
 }
@@ -237,9 +229,8 @@ function exactPart(xP: usize, tsP: usize, from: i32, to: i32, K: f64, T: f64, n:
  * timestamps are not ascending, or span under 1 ms). Shift K = the newest valid value.
  */
 function rescanRow(
-  xP: usize, tsP: usize, kvP: usize, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool,
+  xP: usize, tsP: usize, K: f64, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool,
 ): void {
-  const K = ldf(kvP, i);
   const ti = ldf(tsP, i);
   const withSlope = slopeP != 0;
   let s: f64 = 0, q: f64 = 0, t: f64 = 0, tt: f64 = 0, td: f64 = 0, wt: f64 = 1, num: f64 = 0, den: f64 = 0;
@@ -275,51 +266,90 @@ function rescanRow(
   if (ewmaP) stf(ewmaP, i, num / den);
 }
 
+/** Scratch row of part A's suffix folds: 8 f64 side by side (one cache line per row). */
+const SUF_N = 0, SUF_S = 1, SUF_Q = 2, SUF_T = 3, SUF_TT = 4, SUF_TD = 5, SUF_EN = 6, SUF_ED = 7;
+// @ts-ignore: decorator
+@inline function sufAt(sufP: usize, j: i32, c: i32): usize {
+  return sufP + (<usize>j << 6) + (<usize>c << 3);
+}
+
 /**
  * Moments (mean, std, var, sum, z-score), slope and EWMA of one window for rows [start, end) of
- * one run, O(1) amortised per row (see the block comment above). loP: this window's left edges;
- * pcP: valid-row prefix counts; nvP/pvP: next valid row at or after / last valid row at or
- * before each row (end / −1 when none); dcP: prefix counts of valid rows whose timestamp does not
- * exceed the previous valid row's; kvP: newest valid value (rescanRow's shift). outsP: i32[5]
- * column offsets [mean, std, var, sum, zscore] (0 = not asked for); slopeP, ewmaP: column offsets
- * or 0. sufP: scratch, 8 f64 columns of `len` rows (part A's suffix folds). direct: sum every
- * window from its newest row (rescanRow) — the caller sets it for short sample windows, where a
- * scan of a few rows costs less than the cut bookkeeping (a property of the window spec only).
+ * one run, O(1) amortised per row (see the block comment above), in one pass: the window's edge
+ * (w > 0: the last w rows; else the rows with ts in (t − wms, t]), its valid count n, its first
+ * and last valid rows a and z, and whether its valid timestamps ascend are kept as integer
+ * running state (exact, so they are pure functions of the window like everything else), not read
+ * from per-run tables. outsP: i32[5] column offsets [mean, std, var, sum, zscore] (0 = not asked
+ * for); slopeP, ewmaP: column offsets or 0. sufP: scratch, 64 bytes per row of the run (part A's
+ * suffix folds, indexed from start). direct: sum every window from its newest row (rescanRow) —
+ * the caller sets it for short sample windows, where a scan of a few rows costs less than the cut
+ * bookkeeping (a property of the window spec only).
  */
-export function splitWindow(
-  xP: usize, tsP: usize, kvP: usize, loP: usize, pcP: usize, nvP: usize, pvP: usize, dcP: usize, len: i32,
-  start: i32, end: i32, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, sufP: usize, ktP: usize,
-  direct: bool,
+export function splitRun(
+  xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
+  decay: f64, sufP: usize, direct: bool,
 ): void {
   const withSlope = slopeP != 0;
   const withEwma = ewmaP != 0;
   // which moment outputs are wanted: skip the arithmetic nobody reads
-  const wantMean = ldi(outsP, 0) != 0, wantSd = ldi(outsP, 1) != 0, wantVar = ldi(outsP, 2) != 0;
-  const wantSum = ldi(outsP, 3) != 0, wantZ = ldi(outsP, 4) != 0;
-  const withMoments = withSlope || wantMean || wantSd || wantVar || wantSum || wantZ;
-  const needM2 = wantSd || wantVar || wantZ;
-  const stride = <usize>len << 3;
-  const sN = sufP, sS = sufP + stride, sQ = sufP + 2 * stride, sT = sufP + 3 * stride;
-  const sTT = sufP + 4 * stride, sTD = sufP + 5 * stride, sEN = sufP + 6 * stride, sED = sufP + 7 * stride;
+  const meanP = <usize>ldi(outsP, 0), sdP = <usize>ldi(outsP, 1), varP = <usize>ldi(outsP, 2);
+  const sumP = <usize>ldi(outsP, 3), zP = <usize>ldi(outsP, 4);
+  const withMoments = withSlope || meanP != 0 || sdP != 0 || varP != 0 || sumP != 0 || zP != 0;
+  const needM2 = sdP != 0 || varP != 0 || zP != 0;
+  const suf = sufP - (<usize>start << 6); // row j's suffix slot at suf + 64·j
   let curMid: i64 = i64.MIN_VALUE;
   let b: i32 = -1; // part B's first row
   let fEnd: i32 = -1; // last row folded into part B
   let KA: f64 = 0, TA: f64 = 0, KB: f64 = 0, TB: f64 = 0;
   let fN: f64 = 0, fS: f64 = 0, fQ: f64 = 0, fT: f64 = 0, fTT: f64 = 0, fTD: f64 = 0;
   let eNum: f64 = 0, eDen: f64 = 0, ePow: f64 = 1;
+  // window state: rows [l, i], n valid rows, first valid a, last valid z (z < l: none),
+  // desc = valid rows in (a, z] whose timestamp does not exceed the previous valid row's
+  let l = start, n = 0, a = start, z = start - 1, desc = 0;
+  let ua: i64 = 0, uz: i64 = 0;
   for (let i = start; i < end; i++) {
-    const l = ldi(loP, i);
-    const n = ldi(pcP, i + 1) - ldi(pcP, l);
+    // the window's left edge, and the rows that left it
+    let nl = l;
+    if (w > 0) {
+      nl = i - w + 1;
+      if (nl < start) nl = start;
+    } else {
+      const edge = ldf(tsP, i) - wms;
+      while (nl < i && ldf(tsP, nl) <= edge) nl++;
+    }
+    for (; l < nl; l++) if (ldf(xP, l) == ldf(xP, l)) n--;
+    if (n == 0) desc = 0;
+    else if (a < l) {
+      // advance a over the valid rows that left, unwinding their descents
+      let t = ldf(tsP, a);
+      while (a < l) {
+        let nx = a + 1;
+        while (ldf(xP, nx) != ldf(xP, nx)) nx++;
+        const tn = ldf(tsP, nx);
+        if (!(tn > t)) desc--;
+        a = nx;
+        t = tn;
+      }
+      ua = <i64>Math.floor(t);
+    }
     const xi = ldf(xP, i);
     const xiValid = xi == xi;
+    if (xiValid) {
+      const ti = ldf(tsP, i);
+      if (n == 0) {
+        a = i;
+        ua = <i64>Math.floor(ti);
+      } else if (!(ti > ldf(tsP, z))) desc++;
+      n++;
+      z = i;
+      uz = <i64>Math.floor(ti);
+    }
     if (n < minP || n == 0) {
       emit(outsP, 0, i, NaN, NaN, NaN, NaN, NaN);
       if (withSlope) stf(slopeP, i, NaN);
       if (withEwma) stf(ewmaP, i, NaN);
       continue;
     }
-    const a = ldi(nvP, l);
-    const z = ldi(pvP, i);
     if (n == 1) {
       const v = ldf(xP, a);
       emit(outsP, 0, i, v, NaN, NaN, v, NaN);
@@ -327,10 +357,8 @@ export function splitWindow(
       if (withEwma) stf(ewmaP, i, v);
       continue;
     }
-    const ua = tsKey(ktP, a);
-    const uz = tsKey(ktP, z);
-    if (direct || ldi(dcP, z + 1) != ldi(dcP, a + 1) || ua >= uz) {
-      rescanRow(xP, tsP, kvP, l, i, n, outsP, slopeP, ewmaP, decay, xiValid);
+    if (direct || desc != 0 || ua >= uz) {
+      rescanRow(xP, tsP, ldf(xP, z), l, i, n, outsP, slopeP, ewmaP, decay, xiValid);
       continue;
     }
     const k = 63 - <i32>clz<i64>(ua ^ uz);
@@ -341,9 +369,10 @@ export function splitWindow(
       // new cut: part B = valid rows from the first with ts ≥ mid; refold it and part A's suffixes
       curMid = mid;
       b = z;
-      while (true) {
-        const p = ldi(pvP, b - 1); // b > a, so b − 1 ≥ start
-        if (p < a || tsKey(ktP, p) < mid) break;
+      for (let p = z - 1; p >= a; p--) {
+        const v = ldf(xP, p);
+        if (v != v) continue;
+        if (<i64>Math.floor(ldf(tsP, p)) < mid) break;
         b = p;
       }
       KB = ldf(xP, b);
@@ -351,7 +380,8 @@ export function splitWindow(
       fN = 0; fS = 0; fQ = 0; fT = 0; fTT = 0; fTD = 0;
       eNum = 0; eDen = 0; ePow = 1;
       fEnd = b - 1;
-      const kA = ldi(pvP, b - 1);
+      let kA = b - 1;
+      while (ldf(xP, kA) != ldf(xP, kA)) kA--; // b > a, so a valid row precedes b
       KA = ldf(xP, kA);
       TA = ldf(tsP, kA);
       let n2: f64 = 0, s2: f64 = 0, q2: f64 = 0, t2: f64 = 0, tt2: f64 = 0, td2: f64 = 0, en: f64 = 0, ed: f64 = 0, pw: f64 = 1;
@@ -362,19 +392,17 @@ export function splitWindow(
           n2 += 1;
           s2 += d;
           q2 += d * d;
+          store<f64>(sufAt(suf, j, SUF_N), n2);
+          store<f64>(sufAt(suf, j, SUF_S), s2);
+          store<f64>(sufAt(suf, j, SUF_Q), q2);
           if (withSlope) {
             const e = (ldf(tsP, j) - TA) * 0.001;
             t2 += e;
             tt2 += e * e;
             td2 += e * d;
-          }
-          stf(sN, j, n2);
-          stf(sS, j, s2);
-          stf(sQ, j, q2);
-          if (withSlope) {
-            stf(sT, j, t2);
-            stf(sTT, j, tt2);
-            stf(sTD, j, td2);
+            store<f64>(sufAt(suf, j, SUF_T), t2);
+            store<f64>(sufAt(suf, j, SUF_TT), tt2);
+            store<f64>(sufAt(suf, j, SUF_TD), td2);
           }
         }
         if (withEwma) {
@@ -382,8 +410,8 @@ export function splitWindow(
             en += pw * v;
             ed += pw;
           }
-          stf(sEN, j, en);
-          stf(sED, j, ed);
+          store<f64>(sufAt(suf, j, SUF_EN), en);
+          store<f64>(sufAt(suf, j, SUF_ED), ed);
           pw *= decay;
         }
       }
@@ -410,11 +438,11 @@ export function splitWindow(
       }
     }
     fEnd = i;
-    if (withEwma) stf(ewmaP, i, (eNum + ePow * ldf(sEN, a)) / (eDen + ePow * ldf(sED, a)));
+    if (withEwma) stf(ewmaP, i, (eNum + ePow * load<f64>(sufAt(suf, a, SUF_EN))) / (eDen + ePow * load<f64>(sufAt(suf, a, SUF_ED))));
     if (!withMoments) continue;
     // part A = suffix fold at a; merge A then B. One reciprocal serves the part means and the
     // merge weights (n_A·n_B·n < 2^53 is exact): r = 1 / (n_A·n_B·n).
-    const nA = ldf(sN, a), SA = ldf(sS, a), QA = ldf(sQ, a);
+    const nA = load<f64>(sufAt(suf, a, SUF_N)), SA = load<f64>(sufAt(suf, a, SUF_S)), QA = load<f64>(sufAt(suf, a, SUF_Q));
     const nf = nA + fN;
     const r = 1 / (nA * fN * nf);
     const mdA = SA * (fN * nf * r), mdB = fS * (nA * nf * r);
@@ -422,8 +450,8 @@ export function splitWindow(
     const f = nA * fN * r * (nA * fN); // n_A·n_B / n
     const dv = (KB - KA) + (mdB - mdA);
     const offB = mdB - dv * wA; // mean − K_B
-    if (wantMean) stf(<usize>ldi(outsP, 0), i, KB + offB);
-    if (wantSum) stf(<usize>ldi(outsP, 3), i, (KA * nA + SA) + (KB * fN + fS));
+    if (meanP) stf(meanP, i, KB + offB);
+    if (sumP) stf(sumP, i, (KA * nA + SA) + (KB * fN + fS));
     if (!needM2 && !withSlope) continue;
     let m2A = QA - SA * mdA;
     let m2B = fQ - fS * mdB;
@@ -431,18 +459,18 @@ export function splitWindow(
     let cancelA = m2A * PART_CANCELLATION_LIMIT < QA;
     let cancelB = m2B * PART_CANCELLATION_LIMIT < fQ;
     if (withSlope) {
-      const TtA = ldf(sT, a), TTA = ldf(sTT, a);
+      const TtA = load<f64>(sufAt(suf, a, SUF_T)), TTA = load<f64>(sufAt(suf, a, SUF_TT));
       mtA = TtA * (fN * nf * r);
       mtB = fT * (nA * nf * r);
       sxxA = TTA - TtA * mtA;
-      sxyA = ldf(sTD, a) - TtA * mdA;
+      sxyA = load<f64>(sufAt(suf, a, SUF_TD)) - TtA * mdA;
       sxxB = fTT - fT * mtB;
       sxyB = fTD - fT * mdB;
       if (sxxA * PART_CANCELLATION_LIMIT < TTA) cancelA = true;
       if (sxxB * PART_CANCELLATION_LIMIT < fTT) cancelB = true;
     }
     if (cancelA) {
-      exactPart(xP, tsP, a, b - 1, KA, TA, nA, SA, withSlope ? ldf(sT, a) : 0, withSlope);
+      exactPart(xP, tsP, a, b - 1, KA, TA, nA, SA, withSlope ? load<f64>(sufAt(suf, a, SUF_T)) : 0, withSlope);
       m2A = cM2;
       sxxA = cSxx;
       sxyA = cSxy;
@@ -457,11 +485,11 @@ export function splitWindow(
       if (m2A < 0) m2A = 0;
       if (m2B < 0) m2B = 0;
       const variance = (m2A + m2B + dv * dv * f) / (nf - 1);
-      if (wantVar) stf(<usize>ldi(outsP, 2), i, variance);
-      if (wantSd || wantZ) {
+      if (varP) stf(varP, i, variance);
+      if (sdP || zP) {
         const sd = Math.sqrt(variance);
-        if (wantSd) stf(<usize>ldi(outsP, 1), i, sd);
-        if (wantZ) stf(<usize>ldi(outsP, 4), i, xiValid ? (sd == 0 ? 0 : ((xi - KB) - offB) / sd) : NaN);
+        if (sdP) stf(sdP, i, sd);
+        if (zP) stf(zP, i, xiValid ? (sd == 0 ? 0 : ((xi - KB) - offB) / sd) : NaN);
       }
     }
     if (withSlope) {
@@ -470,36 +498,6 @@ export function splitWindow(
       const sxy = sxyA + sxyB + dt * dv * f;
       stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
     }
-  }
-}
-
-/**
- * Per-run preparation for splitWindow: nv[i] = first valid row ≥ i (end if none), pv[i] = last
- * valid row ≤ i (−1 if none), dc[i + 1] = valid rows in [start, i] whose timestamp is not above
- * the previous valid row's (window [a, z] has ascending valid timestamps iff dc[z+1] == dc[a+1]),
- * kt[i] = floor(ts[i]) as an integer (the cut's bit arithmetic).
- */
-export function prepareSplit(xP: usize, tsP: usize, nvP: usize, pvP: usize, dcP: usize, ktP: usize, start: i32, end: i32): void {
-  for (let i = start; i < end; i++) store<i64>(ktP + (<usize>i << 3), <i64>Math.floor(ldf(tsP, i)));
-  let last: i32 = -1;
-  let lastT: f64 = -Infinity;
-  let c: i32 = 0;
-  store<i32>(dcP + (<usize>start << 2), 0);
-  for (let i = start; i < end; i++) {
-    const v = ldf(xP, i);
-    if (v == v) {
-      const t = ldf(tsP, i);
-      if (last >= 0 && !(t > lastT)) c++;
-      last = i;
-      lastT = t;
-    }
-    store<i32>(pvP + (<usize>i << 2), last);
-    store<i32>(dcP + (<usize>(i + 1) << 2), c);
-  }
-  let nx = end;
-  for (let i = end - 1; i >= start; i--) {
-    if (ldf(xP, i) == ldf(xP, i)) nx = i;
-    store<i32>(nvP + (<usize>i << 2), nx);
   }
 }
 
