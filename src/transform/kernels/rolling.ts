@@ -219,6 +219,7 @@ export class RollingKernel implements Kernel {
     const pcP = tables ? A.alloc(4 * (len + 1)) : 0;
     const loP = tables ? A.alloc(4 * W * len) : 0;
     const sufP = split ? A.alloc(64 * maxRun) : 0; // part A's suffix folds, one run at a time
+    const invP = split ? A.alloc(8 * (maxRun + 1)) : 0; // 1/k for the counts of a window
     // output columns computed in wasm: pairs of [arena offset, feature column index]
     const wasmCols: number[] = [];
     const outCol = (idx: number): number => {
@@ -251,6 +252,7 @@ export class RollingKernel implements Kernel {
     // x: the values the windows see — NaN for dropped rows — so inner loops test only `v === v`.
     // `+ 0` turns -0 into +0: equal values must be interchangeable in the order statistics, or a
     // percentile could return -0 or 0 depending on which rows came before the window.
+    if (split) A.fn.inverses(invP, maxRun);
     const x = A.f64At(xP, len);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
     A.f64At(tsP, len).set(ts.subarray(0, len));
@@ -284,7 +286,7 @@ export class RollingKernel implements Kernel {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
         const st = sTables[k];
-        if (st) fn.splitRun(xP, tsP, start, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
+        if (st) fn.splitRun(xP, tsP, start, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, invP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         const e = ext[k];
         if (e) fn.extremes(xP, pcP, loP + 4 * k * len, start, end, p.minP, e.minP, e.maxP, dqP![0]!, dqP![1]!, dqP![2]!, dqP![3]!);

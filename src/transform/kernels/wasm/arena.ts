@@ -11,8 +11,9 @@ import { PromfluxError } from '../../../errors.js';
 export interface RollingExports {
   splitRun(
     xP: number, tsP: number, start: number, end: number, w: number, wms: number, minP: number, outsP: number, slopeP: number, ewmaP: number,
-    decay: number, sufP: number, direct: boolean,
+    decay: number, sufP: number, invP: number, direct: boolean,
   ): void;
+  inverses(invP: number, n: number): void;
   prepare(xP: number, pcP: number, start: number, end: number): void;
   sampleEdges(loP: number, start: number, end: number, w: number): void;
   rankRun(xP: number, start: number, end: number, ranksP: number, sortedP: number, keyP: number, idxP: number, key2P: number, idx2P: number, histP: number): number;
