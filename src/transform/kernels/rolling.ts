@@ -230,7 +230,9 @@ export class RollingKernel implements Kernel {
     };
     const sTables = this.plans.map((p) => {
       if (!usesSplit(p)) return null;
-      return { outsP: A.alloc(4 * 5), outs: [outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore)], slopeP: outCol(p.slope), ewmaP: outCol(p.ewma) };
+      // a z-score needs the std column (wasm finishStd), even when the std is not an output
+      const sdP = p.std !== NONE ? outCol(p.std) : p.zscore !== NONE ? A.alloc(8 * len) : 0;
+      return { outsP: A.alloc(4 * 5), outs: [outCol(p.mean), sdP, outCol(p.var), outCol(p.sum), outCol(p.zscore)], slopeP: outCol(p.slope), ewmaP: outCol(p.ewma) };
     });
     const qTables = this.plans.map((p) => {
       const nq = p.qs.length;

@@ -51,8 +51,24 @@
   const nf = <f64>n;
   if (m2 < 0) m2 = 0;
   const variance = n >= 2 ? m2 / (nf - 1) : NaN;
-  const sd = Math.sqrt(variance);
-  emit(outsP, o, i, K + s / nf, sd, variance, K * nf + s, xiValid && n >= 2 ? (sd == 0 ? 0 : -(s / nf) / sd) : NaN);
+  // std and z-score columns hold the variance and the z numerator until finishStd
+  emit(outsP, o, i, K + s / nf, variance, variance, K * nf + s, xiValid && n >= 2 ? -(s / nf) : NaN);
+}
+
+/**
+ * The square roots and z-scores of rows [start, end), in a loop of their own after the window
+ * loop (which left the variance in the std column and x[i] − mean in the z column): a square
+ * root on each row's critical path stalled the window loop (perf annotate: a fifth of its time).
+ */
+function finishStd(xP: usize, sdP: usize, zP: usize, start: i32, end: i32): void {
+  for (let i = start; i < end; i++) {
+    const sd = Math.sqrt(ldf(sdP, i));
+    stf(sdP, i, sd);
+    if (zP) {
+      const x = ldf(xP, i);
+      stf(zP, i, x == x ? (sd == 0 ? 0 : ldf(zP, i) / sd) : NaN);
+    }
+  }
 }
 
 /**
@@ -504,11 +520,8 @@ export function splitRun(
       if (m2B < 0) m2B = 0;
       const variance = (m2A + m2B + dv * dv * f) * ldf(invP, iA + iB - 1);
       if (varP) stf(varP, i, variance);
-      if (sdP || zP) {
-        const sd = Math.sqrt(variance);
-        if (sdP) stf(sdP, i, sd);
-        if (zP) stf(zP, i, xiValid ? (sd == 0 ? 0 : ((xi - KB) - offB) / sd) : NaN);
-      }
+      if (sdP) stf(sdP, i, variance); // finishStd takes the square root
+      if (zP) stf(zP, i, xiValid ? (xi - KB) - offB : NaN);
     }
     if (withSlope) {
       const dt = (TB - TA) * 0.001 + (mtB - mtA);
@@ -517,6 +530,7 @@ export function splitRun(
       stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
     }
   }
+  if (sdP) finishStd(xP, sdP, zP, start, end);
 }
 
 // ---------------------------------------------------------------------------------------------
