@@ -313,19 +313,22 @@ export function splitRun(
   // Moments alone (the common mean/std) get their own copy of the loop, compiled without the
   // slope and EWMA state: fewer live values, no spilled accumulators (measured: perf annotate
   // showed the general loop's sums of squares reloaded from the stack on every row).
-  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false);
-  else splitBody(xP, tsP, start, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0);
+  // EWMA alone likewise gets a copy without the moment sums.
+  const moments = ldi(outsP, 0) != 0 || ldi(outsP, 1) != 0 || ldi(outsP, 2) != 0 || ldi(outsP, 3) != 0 || ldi(outsP, 4) != 0;
+  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true);
+  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false);
+  else splitBody(xP, tsP, start, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true);
 }
 
 // @ts-ignore: decorator
 @inline function splitBody(
   xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
-  decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool,
+  decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool, MOMENTS: bool,
 ): void {
   // which moment outputs are wanted: skip the arithmetic nobody reads
   const meanP = <usize>ldi(outsP, 0), sdP = <usize>ldi(outsP, 1), varP = <usize>ldi(outsP, 2);
   const sumP = <usize>ldi(outsP, 3), zP = <usize>ldi(outsP, 4);
-  const withMoments = withSlope || meanP != 0 || sdP != 0 || varP != 0 || sumP != 0 || zP != 0;
+  const withMoments = MOMENTS && (withSlope || meanP != 0 || sdP != 0 || varP != 0 || sumP != 0 || zP != 0);
   const needM2 = sdP != 0 || varP != 0 || zP != 0;
   const suf = sufP - (<usize>start << 6); // row j's suffix slot at suf + 64·j
   let curMid: i64 = i64.MIN_VALUE;
