@@ -11,6 +11,7 @@ import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { actionTarget, applyAction, type ActionTarget } from './actions.js';
 import { checkKnown, optAction, optInt, optNumber, optString, parseWindow, type WindowSpec } from './options.js';
 import { SortedWindow } from './window/sorted-window.js';
+import { rankScratch, rollingArena } from './wasm/arena.js';
 
 const K = 'outliers';
 /** MAD → standard deviation for normal data. */
@@ -64,10 +65,13 @@ export class OutlierKernel implements Kernel {
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
     const fence = ctx.scratchF64(len, 1);
     const verdict = ctx.scratchI32(len, 0);
-    for (let r = 0; r < ctx.runCount; r++) {
-      const o = r * RUN_STRIDE;
-      const start = runs[o + 1]!;
-      this.detect(ctx.ts, x, start, start + runs[o + 3]!, verdict, fence);
+    if (this.opts.method === 'iqr') this.detectIqr(ctx, x, verdict, fence);
+    else {
+      for (let r = 0; r < ctx.runCount; r++) {
+        const o = r * RUN_STRIDE;
+        const start = runs[o + 1]!;
+        this.detect(ctx.ts, x, start, start + runs[o + 3]!, verdict, fence);
+      }
     }
     const clip = this.opts.action.action === 'clip';
     for (let i = 0; i < len; i++) {
@@ -75,6 +79,68 @@ export class OutlierKernel implements Kernel {
       if (v === NO) continue;
       if (clip) value[i] = fence[i]!;
       applyAction(ctx, i, this.opts.action);
+    }
+  }
+
+  /**
+   * IQR fences with the rolling kernel's order-statistic path (wasm rankRun / quantilesRank over
+   * the reference windows [lo, i)): O(1) amortised per row at any window length, the same values
+   * as the sorted window of detect() (k-th smallest of the window, same interpolation).
+   */
+  private detectIqr(ctx: KernelContext, x: Float64Array, verdict: Int32Array, fence: Float64Array): void {
+    const { window, k, minPeriods } = this.opts;
+    const len = ctx.length;
+    const { runs, ts } = ctx;
+    const A = rollingArena();
+    A.reset();
+    const xP = A.alloc(8 * len);
+    const loP = A.alloc(4 * len);
+    const q1P = A.alloc(8 * len);
+    const q3P = A.alloc(8 * len);
+    const qsP = A.alloc(16);
+    const qOutsP = A.alloc(8);
+    const stP = A.alloc(16);
+    const rk = rankScratch(A, len);
+    A.commit();
+    A.f64At(xP, len).set(x.subarray(0, len));
+    A.f64At(qsP, 2).set([0.25, 0.75]);
+    A.i32At(qOutsP, 2).set([q1P, q3P]);
+    const lo = A.i32At(loP, len);
+    const q1 = A.f64At(q1P, len);
+    const q3 = A.f64At(q3P, len);
+    for (let r = 0; r < ctx.runCount; r++) {
+      const o = r * RUN_STRIDE;
+      const start = runs[o + 1]!;
+      const end = start + runs[o + 3]!;
+      // reference window of row i = rows [lo[i], i)
+      let l = start;
+      for (let i = start; i < end; i++) {
+        if (window.samples > 0) l = Math.max(start, i - window.samples);
+        else {
+          const edge = ts[i]! - window.ms;
+          while (l < i && ts[l]! <= edge) l++;
+        }
+        lo[i] = l;
+      }
+      const m = A.fn.rankRun(xP, start, end, rk.ranksP, rk.sortedP, rk.keyP, rk.idxP, rk.key2P, rk.idx2P, rk.histP);
+      A.fn.quantilesRank(rk.ranksP, rk.sortedP, loP, start, end, m, minPeriods, rk.cntP, rk.b0P, rk.b1P, stP, qsP, 2, qOutsP, true);
+      for (let i = start; i < end; i++) {
+        verdict[i] = NO;
+        const xi = x[i]!;
+        const a = q1[i]!;
+        const iqr = q3[i]! - a;
+        // NaN quartiles (fewer than minPeriods reference values) and iqr <= 0 judge nothing
+        if (xi !== xi || !(iqr > 0)) continue;
+        const low = a - k * iqr;
+        const high = q3[i]! + k * iqr;
+        if (xi < low) {
+          verdict[i] = LOW;
+          fence[i] = low;
+        } else if (xi > high) {
+          verdict[i] = HIGH;
+          fence[i] = high;
+        }
+      }
     }
   }
 

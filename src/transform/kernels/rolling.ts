@@ -6,22 +6,24 @@
  * Hot path, hand-written (a library would allocate per window or per sample, and a generic
  * per-row dispatcher deoptimises as soon as two rolling steps with different stats share it):
  * one small monomorphic loop per stat family and window, over typed arrays only. Every stat is
- * O(1) amortised per row at any window length (percentiles O(log n)), and every result is a pure
+ * O(1) amortised per row at any window length, percentiles included, and every result is a pure
  * function of its window's contents, so outputs are bit-identical whatever the batch split:
  *  - moments (mean/std/var/sum/z-score), slope and EWMA: split windows (wasm/rolling.as.ts
- *    splitWindow): each window is cut at the most aligned timestamp in its span, the part after
+ *    splitRun): each window is cut at the most aligned timestamp in its span, the part after
  *    the cut summed forwards from its first row, the part before it backwards from its last, and
  *    the two merged (Chan); both parts start at rows the data fixes. Cuts move about once per half
  *    window, so the refolds cost O(1) amortised. A sliding add/remove sum would carry rounding
- *    history from rows before the window and differ between batch splits.
+ *    history from rows before the window and differ between batch splits. Edges, valid counts
+ *    and first/last valid rows are integer running state in the same pass.
  *  - valid counts: integer prefix sums (exact), so min_periods checks are O(1).
- *  - min/max: monotonic deques, O(1) amortised, exact.
+ *  - min/max: two monotonic deques in one wasm pass, O(1) amortised, exact.
  *  - percentiles: an incrementally maintained order-statistic structure: a sorted array for
- *    windows of <= 64 samples (in wasm), a Fenwick tree over per-run value ranks beyond
- *    (O(log n) per step).
+ *    windows of <= 64 samples, beyond (and for time windows) per-quantile cursors over the
+ *    run's radix-sorted value slots with an occupancy bitmap (wasm rankRun / quantilesRank,
+ *    O(1) amortised per step).
  *  - rate/increase: first/last valid rows from per-run tables, resets summed newest first
  *    (O(1 + resets in the window)).
- * The loops over many rows per row (split windows, sorted-window percentiles) are AssemblyScript
+ * The loops (split windows, min/max, percentiles, valid counts, sample edges) are AssemblyScript
  * compiled to WebAssembly: V8 runs the same loop written over typed arrays at about half the
  * speed of its wasm tier (bounds checks, tagged indices, spilled registers).
  */
@@ -30,10 +32,10 @@ import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { checkKnown, optBool, optInt, optNumber, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
 import { extrapolatedDelta } from './promql-rate.js';
 import { isCounterLike } from './series-info.js';
-import { rollingArena, type WasmArena } from './wasm/arena.js';
+import { rankScratch, rollingArena } from './wasm/arena.js';
 
 const K = 'rolling';
-/** Sample windows up to this size keep a sorted array; larger ones (and time windows) a Fenwick tree over value ranks. */
+/** Sample windows up to this size keep a sorted array; larger ones (and time windows) cursors over value ranks. */
 export const SORTED_WINDOW_MAX = 64;
 /**
  * Sample windows up to this size are summed directly from their newest row (O(w), a handful of
@@ -135,8 +137,8 @@ interface WindowPlan {
   qCols: Int32Array;
   /** Sample windows <= SORTED_WINDOW_MAX keep a sorted array of this many slots (in wasm), else 0. */
   sortedCap: number;
-  /** Larger sample windows and time windows: Fenwick tree over the run's value ranks (in wasm). */
-  tree: boolean;
+  /** Larger sample windows and time windows: cursors over the run's value ranks (in wasm). */
+  ranked: boolean;
 }
 
 const NONE = -1;
@@ -147,7 +149,7 @@ export class RollingKernel implements Kernel {
   readonly haloSamples: number;
   readonly haloMs: number;
   private readonly plans: WindowPlan[];
-  private readonly useTree: boolean;
+  private readonly useRanks: boolean;
   private readonly cols: Float64Array[];
 
   constructor(readonly opts: RollingOptions) {
@@ -164,7 +166,7 @@ export class RollingKernel implements Kernel {
         qs: new Float64Array(0),
         qCols: new Int32Array(0),
         sortedCap: 0,
-        tree: false,
+        ranked: false,
       };
       const qs: number[] = [];
       const qCols: number[] = [];
@@ -180,13 +182,13 @@ export class RollingKernel implements Kernel {
       p.qCols = Int32Array.from(qCols);
       if (qs.length) {
         if (w.samples > 0 && w.samples <= SORTED_WINDOW_MAX) p.sortedCap = w.samples;
-        else p.tree = true;
+        else p.ranked = true;
       }
       return p;
     });
     this.outputs = outs;
     this.cols = new Array<Float64Array>(outs.length);
-    this.useTree = this.plans.some((p) => p.tree);
+    this.useRanks = this.plans.some((p) => p.ranked);
     const hasMomentum = stats.some((s) => s.kind === 'momentum');
     let hs = 0;
     let hm = 0;
@@ -240,7 +242,7 @@ export class RollingKernel implements Kernel {
       return { bufP: p.sortedCap ? A.alloc(8 * (p.sortedCap + 1)) : 0, stP: A.alloc(8 * nq), qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
     });
     // rank path (large and time windows): run ranks and sort scratch, slot counts and bitmaps
-    const rk = this.useTree ? rankScratch(A, len) : null;
+    const rk = this.useRanks ? rankScratch(A, len) : null;
     const ext = this.plans.map((p) => (p.min === NONE && p.max === NONE ? null : { minP: outCol(p.min), maxP: outCol(p.max) }));
     const dqP = ext.some((e) => e) ? [A.alloc(4 * len), A.alloc(8 * len), A.alloc(4 * len), A.alloc(8 * len)] : null;
     A.commit();
@@ -302,21 +304,12 @@ export class RollingKernel implements Kernel {
         }
         const q = qTables[k];
         if (q && p.sortedCap) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
-        else if (q) fn.quantilesRank(rk!.ranksP, rk!.sortedP, loP + 4 * k * len, start, end, m, p.minP, rk!.cntP, rk!.b0P, rk!.b1P, q.stP, q.qsP, p.qs.length, q.qOutsP);
+        else if (q) fn.quantilesRank(rk!.ranksP, rk!.sortedP, loP + 4 * k * len, start, end, m, p.minP, rk!.cntP, rk!.b0P, rk!.b1P, q.stP, q.qsP, p.qs.length, q.qOutsP, false);
       }
     }
     // the wasm-computed columns into the batch's feature columns (one memcpy each)
     for (let k = 0; k < wasmCols.length; k += 2) cols[wasmCols[k + 1]!]!.set(A.f64At(wasmCols[k]!, len));
   }
-}
-
-/** Arena scratch of the rank path (wasm rankRun / quantilesRank) for a batch of `len` rows. */
-function rankScratch(A: WasmArena, len: number): { ranksP: number; sortedP: number; keyP: number; idxP: number; key2P: number; idx2P: number; histP: number; cntP: number; b0P: number; b1P: number } {
-  const words = Math.ceil(len / 64) + 1;
-  return {
-    ranksP: A.alloc(4 * len), sortedP: A.alloc(8 * len), keyP: A.alloc(8 * len), idxP: A.alloc(4 * len), key2P: A.alloc(8 * len), idx2P: A.alloc(4 * len),
-    histP: A.alloc(4 * 6 * 2048), cntP: A.alloc(4 * len), b0P: A.alloc(8 * words), b1P: A.alloc(8 * (Math.ceil(words / 64) + 1)),
-  };
 }
 
 /** Does this window have statistics that read the edge and valid-count tables (everything but splitRun's)? */

@@ -19,7 +19,7 @@ export interface RollingExports {
   rankRun(xP: number, start: number, end: number, ranksP: number, sortedP: number, keyP: number, idxP: number, key2P: number, idx2P: number, histP: number): number;
   quantilesRank(
     ranksP: number, sortedP: number, loP: number, start: number, end: number, m: number, minP: number, cntP: number, b0P: number, b1P: number,
-    stP: number, qsP: number, nq: number, qOutsP: number,
+    stP: number, qsP: number, nq: number, qOutsP: number, excl: boolean,
   ): void;
   extremes(
     xP: number, pcP: number, loP: number, start: number, end: number, minP: number, minOutP: number, maxOutP: number,
@@ -105,6 +105,17 @@ export class WasmArena {
     this.f64 = new Float64Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
   }
+}
+
+/** Arena scratch of the rank path (wasm rankRun / quantilesRank) for a batch of `len` rows. */
+export interface RankScratch { ranksP: number; sortedP: number; keyP: number; idxP: number; key2P: number; idx2P: number; histP: number; cntP: number; b0P: number; b1P: number }
+
+export function rankScratch(A: WasmArena, len: number): RankScratch {
+  const words = Math.ceil(len / 64) + 1;
+  return {
+    ranksP: A.alloc(4 * len), sortedP: A.alloc(8 * len), keyP: A.alloc(8 * len), idxP: A.alloc(4 * len), key2P: A.alloc(8 * len), idx2P: A.alloc(4 * len),
+    histP: A.alloc(4 * 6 * 2048), cntP: A.alloc(4 * len), b0P: A.alloc(8 * words), b1P: A.alloc(8 * (Math.ceil(words / 64) + 1)),
+  };
 }
 
 let arena: WasmArena | undefined;

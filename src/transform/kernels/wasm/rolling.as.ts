@@ -683,12 +683,13 @@ function prevOcc(b0P: usize, b1P: usize, s: i32): i32 {
 /**
  * Percentiles of large sample windows and of time windows for rows [start, end) of one run ranked
  * by rankRun (m valid values). cntP: i32[m], b0P: u64[⌈m/64⌉], b1P: u64[⌈m/4096⌉] (all zeroed
- * here), stP: i32[2 · nq] cursors. Linear interpolation between closest ranks (Polars' `linear`),
+ * here), stP: i32[2 · nq] cursors. excl: row i's window is [lo[i], i) — the rows strictly before
+ * it (outlier reference windows; lo[i] ≤ i) — instead of [lo[i], i]. Linear interpolation between closest ranks (Polars' `linear`),
  * the same arithmetic as the sorted-window `quantiles`.
  */
 export function quantilesRank(
   ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, m: i32, minP: i32, cntP: usize, b0P: usize, b1P: usize,
-  stP: usize, qsP: usize, nq: i32, qOutsP: usize,
+  stP: usize, qsP: usize, nq: i32, qOutsP: usize, excl: bool,
 ): void {
   const nb0 = (m + 63) >> 6;
   memory.fill(cntP, 0, <usize>m << 2);
@@ -707,7 +708,7 @@ export function quantilesRank(
       }
     }
     const ri = ldi(ranksP, i);
-    if (ri >= 0) {
+    if (ri >= 0 && !excl) {
       moveSlot(cntP, b0P, b1P, stP, nq, ri, 1);
       size++;
     }
@@ -740,6 +741,10 @@ export function quantilesRank(
         }
       }
       stf(<usize>ldi(qOutsP, q), i, res);
+    }
+    if (ri >= 0 && excl) {
+      moveSlot(cntP, b0P, b1P, stP, nq, ri, 1);
+      size++;
     }
   }
 }
