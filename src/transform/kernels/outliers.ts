@@ -11,6 +11,7 @@ import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { actionTarget, applyAction, type ActionTarget } from './actions.js';
 import { checkKnown, optAction, optInt, optNumber, optString, parseWindow, type WindowSpec } from './options.js';
 import { SortedWindow } from './window/sorted-window.js';
+import { DIRECT_WINDOW_MAX } from './rolling.js';
 import { rankScratch, rollingArena } from './wasm/arena.js';
 
 const K = 'outliers';
@@ -66,6 +67,7 @@ export class OutlierKernel implements Kernel {
     const fence = ctx.scratchF64(len, 1);
     const verdict = ctx.scratchI32(len, 0);
     if (this.opts.method === 'iqr') this.detectIqr(ctx, x, verdict, fence);
+    else if (this.opts.method === 'zscore') this.detectZscore(ctx, x, verdict, fence);
     else {
       for (let r = 0; r < ctx.runCount; r++) {
         const o = r * RUN_STRIDE;
@@ -133,6 +135,57 @@ export class OutlierKernel implements Kernel {
         if (xi !== xi || !(iqr > 0)) continue;
         const low = a - k * iqr;
         const high = q3[i]! + k * iqr;
+        if (xi < low) {
+          verdict[i] = LOW;
+          fence[i] = low;
+        } else if (xi > high) {
+          verdict[i] = HIGH;
+          fence[i] = high;
+        }
+      }
+    }
+  }
+
+  /**
+   * z-score fences with the rolling kernel's split windows over the reference windows [lo, i)
+   * (wasm splitRun, excl): O(1) amortised per row at any window length, a pure function of the
+   * window (within 1e-12 of the exact mean and std, docs/TRANSFORMS.md#rolling).
+   */
+  private detectZscore(ctx: KernelContext, x: Float64Array, verdict: Int32Array, fence: Float64Array): void {
+    const { window, threshold, minPeriods } = this.opts;
+    const len = ctx.length;
+    const runs = ctx.runs;
+    let maxRun = 0;
+    for (let r = 0; r < ctx.runCount; r++) maxRun = Math.max(maxRun, runs[r * RUN_STRIDE + 3]!);
+    const A = rollingArena();
+    A.reset();
+    const xP = A.alloc(8 * len);
+    const tsP = A.alloc(8 * len);
+    const meanP = A.alloc(8 * len);
+    const sdP = A.alloc(8 * len);
+    const outsP = A.alloc(4 * 5);
+    const sufP = A.alloc(64 * maxRun);
+    const invP = A.alloc(8 * (maxRun + 1));
+    A.commit();
+    A.f64At(xP, len).set(x.subarray(0, len));
+    A.f64At(tsP, len).set(ctx.ts.subarray(0, len));
+    A.i32At(outsP, 5).set([meanP, sdP, 0, 0, 0]);
+    A.fn.inverses(invP, maxRun);
+    const mean = A.f64At(meanP, len);
+    const sd = A.f64At(sdP, len);
+    for (let r = 0; r < ctx.runCount; r++) {
+      const o = r * RUN_STRIDE;
+      const start = runs[o + 1]!;
+      const end = start + runs[o + 3]!;
+      A.fn.splitRun(xP, tsP, start, end, window.samples, window.ms, minPeriods, outsP, 0, 0, 1, sufP, invP, window.samples > 0 && window.samples <= DIRECT_WINDOW_MAX, true);
+      for (let i = start; i < end; i++) {
+        verdict[i] = NO;
+        const xi = x[i]!;
+        const s = sd[i]!;
+        // NaN (fewer than minPeriods or 2 reference values) and zero spread judge nothing
+        if (xi !== xi || !(s > 0)) continue;
+        const low = mean[i]! - threshold * s;
+        const high = mean[i]! + threshold * s;
         if (xi < low) {
           verdict[i] = LOW;
           fence[i] = low;

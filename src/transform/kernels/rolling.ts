@@ -290,7 +290,7 @@ export class RollingKernel implements Kernel {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
         const st = sTables[k];
-        if (st) fn.splitRun(xP, tsP, start, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, invP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
+        if (st) fn.splitRun(xP, tsP, start, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, invP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX, false);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         const e = ext[k];
         if (e) fn.extremes(xP, pcP, loP + 4 * k * len, start, end, p.minP, e.minP, e.maxP, dqP![0]!, dqP![1]!, dqP![2]!, dqP![3]!);

@@ -11,7 +11,7 @@ import { PromfluxError } from '../../../errors.js';
 export interface RollingExports {
   splitRun(
     xP: number, tsP: number, start: number, end: number, w: number, wms: number, minP: number, outsP: number, slopeP: number, ewmaP: number,
-    decay: number, sufP: number, invP: number, direct: boolean,
+    decay: number, sufP: number, invP: number, direct: boolean, excl: boolean,
   ): void;
   inverses(invP: number, n: number): void;
   prepare(xP: number, pcP: number, start: number, end: number): void;

@@ -250,7 +250,7 @@ function exactPart(xP: usize, tsP: usize, from: i32, to: i32, K: f64, T: f64, n:
  * timestamps are not ascending, or span under 1 ms). Shift K = the newest valid value.
  */
 function rescanRow(
-  xP: usize, tsP: usize, K: f64, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool,
+  xP: usize, tsP: usize, K: f64, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool, o: i32,
 ): void {
   const ti = ldf(tsP, i);
   const withSlope = slopeP != 0;
@@ -282,9 +282,9 @@ function rescanRow(
     sxx = cSxx;
     sxy = cSxy;
   }
-  finish(outsP, 0, i, K, n, s, m2, xiValid);
-  if (withSlope) stf(slopeP, i, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
-  if (ewmaP) stf(ewmaP, i, num / den);
+  finish(outsP, 0, o, K, n, s, m2, xiValid);
+  if (withSlope) stf(slopeP, o, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
+  if (ewmaP) stf(ewmaP, o, num / den);
 }
 
 /** Scratch row of part A's suffix folds: 8 f64 side by side (one cache line per row). */
@@ -308,22 +308,27 @@ const SUF_N = 0, SUF_S = 1, SUF_Q = 2, SUF_T = 3, SUF_TT = 4, SUF_TD = 5, SUF_EN
  */
 export function splitRun(
   xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
-  decay: f64, sufP: usize, invP: usize, direct: bool,
+  decay: f64, sufP: usize, invP: usize, direct: bool, excl: bool,
 ): void {
+  // Reference windows of the rows strictly before each row (outliers: mean and std of [lo, i)).
+  if (excl) {
+    splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, true);
+    return;
+  }
   // Moments alone (the common mean/std) get their own copy of the loop, compiled without the
   // slope and EWMA state: fewer live values, no spilled accumulators (measured: perf annotate
   // showed the general loop's sums of squares reloaded from the stack on every row).
   // EWMA alone likewise gets a copy without the moment sums.
   const moments = ldi(outsP, 0) != 0 || ldi(outsP, 1) != 0 || ldi(outsP, 2) != 0 || ldi(outsP, 3) != 0 || ldi(outsP, 4) != 0;
-  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true);
-  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false);
-  else splitBody(xP, tsP, start, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true);
+  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false);
+  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false);
+  else splitBody(xP, tsP, start, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false);
 }
 
 // @ts-ignore: decorator
 @inline function splitBody(
   xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
-  decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool, MOMENTS: bool,
+  decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool, MOMENTS: bool, EXCL: bool,
 ): void {
   // which moment outputs are wanted: skip the arithmetic nobody reads
   const meanP = <usize>ldi(outsP, 0), sdP = <usize>ldi(outsP, 1), varP = <usize>ldi(outsP, 2);
@@ -342,10 +347,25 @@ export function splitRun(
   let l = start, n = 0, a = start, z = start - 1, desc = 0;
   let ua: i64 = 0, uz: i64 = 0;
   for (let i = start; i < end; i++) {
+    // EXCL: row i's window is [l, i − 1]; row i − 1 joins it before the rows that left go
+    const iw = EXCL ? i - 1 : i;
+    if (EXCL && iw >= start) {
+      const xr = ldf(xP, iw);
+      if (xr == xr) {
+        const tr = ldf(tsP, iw);
+        if (n == 0) {
+          a = iw;
+          ua = <i64>Math.floor(tr);
+        } else if (!(tr > ldf(tsP, z))) desc++;
+        n++;
+        z = iw;
+        uz = <i64>Math.floor(tr);
+      }
+    }
     // the window's left edge, and the rows that left it
     let nl = l;
     if (w > 0) {
-      nl = i - w + 1;
+      nl = EXCL ? i - w : i - w + 1;
       if (nl < start) nl = start;
     } else {
       const edge = ldf(tsP, i) - wms;
@@ -368,7 +388,7 @@ export function splitRun(
     }
     const xi = ldf(xP, i);
     const xiValid = xi == xi;
-    if (xiValid) {
+    if (xiValid && !EXCL) {
       const ti = ldf(tsP, i);
       if (n == 0) {
         a = i;
@@ -392,7 +412,7 @@ export function splitRun(
       continue;
     }
     if (direct || desc != 0 || ua >= uz) {
-      rescanRow(xP, tsP, ldf(xP, z), l, i, n, outsP, slopeP, ewmaP, decay, xiValid);
+      rescanRow(xP, tsP, ldf(xP, z), l, iw, n, outsP, slopeP, ewmaP, decay, xiValid, i);
       continue;
     }
     const k = 63 - <i32>clz<i64>(ua ^ uz);
@@ -451,7 +471,7 @@ export function splitRun(
       }
     }
     // extend part B to row i (moments: valid rows; EWMA: every row ages the weights)
-    for (let r = fEnd + 1; r <= i; r++) {
+    for (let r = fEnd + 1; r <= iw; r++) {
       const v = ldf(xP, r);
       if (v == v && withMoments) {
         const d = v - KB;
@@ -471,7 +491,7 @@ export function splitRun(
         ePow *= decay;
       }
     }
-    fEnd = i;
+    fEnd = iw;
     if (withEwma) stf(ewmaP, i, (eNum + ePow * load<f64>(sufAt(suf, a, SUF_EN))) / (eDen + ePow * load<f64>(sufAt(suf, a, SUF_ED))));
     if (!withMoments) continue;
     // part A = suffix fold at a; merge A then B. Counts are integers, so the part means and the
