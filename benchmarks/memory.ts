@@ -58,7 +58,9 @@ const scenario: Scenario = {
  * itemises them: batch columns 24 (per in-flight batch), worker scratch of the rolling kernel 144
  * and feature columns 4 × 8 (per worker, one batch at a time).
  */
-const LONG_BYTES_PER_ROW = { batch: 24, worker: 144 + 32 };
+// docs/ARCHITECTURE.md#memory-of-long-windows: batch columns 24 B/row; worker scratch for mean/std/min/max
+// = base 24 + moments 72 + min/max deques 24 + 4 outputs × 16 = 184 B/row.
+const LONG_BYTES_PER_ROW = { batch: 24, worker: 184 };
 
 export async function longWindow(quick: boolean, runs: number, log?: (l: string) => void): Promise<Figure[]> {
   const series = quick ? 2 : 16;

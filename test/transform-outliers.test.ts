@@ -54,3 +54,24 @@ test('outliers: a spike is flagged, dropped or winsorised; zero spread never fir
   assert.equal(constant.ctx.counters['fail:outlier'], undefined, 'MAD 0: no verdict');
   assert.equal(compileTransforms([{ kind: 'outliers', window: 60 }])[0]!.haloSamples, 60);
 });
+
+test('outliers iqr over windows of hundreds of rows and 6h: verdicts and fences match the reference, bit-identical under splits', () => {
+  let seed = 5;
+  const r = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const n = 3000;
+  let t = 1_700_000_000_000;
+  const ts = Array.from({ length: n }, () => (t += 5000 + Math.floor(r() * 40_000)));
+  const v = Array.from({ length: n }, (_, i) => (r() < 0.03 ? NaN : i % 97 === 3 ? 1e6 : Math.floor(r() * 50) + (i > 1500 ? 1000 : 0)));
+  for (const [window, win] of [[500, { samples: 500, ms: 0 }], ['6h', { samples: 0, ms: 6 * 3_600_000 }]] as const) {
+    const ref = refOutliers(ts, v, { method: 'iqr', window: win, minPeriods: 8 });
+    const series = { key: 'm', ts, v };
+    const whole = runSplit([{ kind: 'outliers', method: 'iqr', window, minPeriods: 8, action: 'clip' }], series, []);
+    const split = runSplit([{ kind: 'outliers', method: 'iqr', window, minPeriods: 8, action: 'clip' }], series, [700, 1501, 2222]);
+    assert.equal(firstDifference(split.rows.value, whole.rows.value), null, `${window}: split changes the clipped values`);
+    assert.ok(ref.verdict.filter((x) => x !== 0).length > 20, 'the data has outliers to find');
+    for (let i = 0; i < n; i++) {
+      const want = ref.verdict[i] !== 0 ? ref.fence[i]! : v[i]!;
+      assert.ok(Object.is(whole.rows.value[i], want) || close(whole.rows.value[i]!, want, 1e-12, 0), `${window} row ${i}: ${whole.rows.value[i]} vs ${want}`);
+    }
+  }
+});

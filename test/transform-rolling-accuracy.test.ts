@@ -196,3 +196,47 @@ test('windows with non-ascending or equal timestamps (no validate) fall back to 
     { numRuns: Math.max(10, Math.round(RUNS / 4)) },
   );
 });
+
+/** Percentile of a window by sorting it (the definition: Polars' `linear` interpolation). */
+function sortedQuantile(vals: number[], q: number): number {
+  if (vals.length === 0) return NaN;
+  const s = [...vals].sort((a, b) => a - b);
+  const idx = q * (s.length - 1);
+  const a = Math.floor(idx);
+  const f = idx - a;
+  return f === 0 ? s[a]! : s[a]! + f * (s[a + 1]! - s[a]!);
+}
+
+// The rank path (sample windows over 64 rows, every time window): cursors over value slots of
+// the whole run. Dense windows (most of the run), sparse ones (a small window in a long run, so
+// the cursor crosses thousands of empty slots), heavy ties, negatives and NaN gaps.
+test('percentiles of large sample windows and of time windows equal a sort of each window, on ties, gaps and sparse windows', () => {
+  const r = prng(11);
+  const n = 9000;
+  let t = T0;
+  const ts = Array.from({ length: n }, () => (t += 1000 + Math.floor(r() * 20_000)));
+  const cases: { name: string; v: number[] }[] = [
+    { name: 'noise with NaN gaps', v: Array.from({ length: n }, (_, i) => (i % 700 < 50 || r() < 0.03 ? NaN : r() * 200 - 100)) },
+    { name: 'few distinct values (ties)', v: Array.from({ length: n }, () => Math.floor(r() * 5) - 2) },
+    { name: 'trend with level shifts', v: Array.from({ length: n }, (_, i) => (i < 4000 ? i * 1e-3 : -1e6 + i) + (r() < 0.01 ? 1e12 : 0)) },
+  ];
+  const windows: (number | string)[] = [65, 300, 5000, '1h', '1d'];
+  const qs = [0, 0.01, 0.25, 0.5, 0.95, 1];
+  const stats = ['p0', 'p1', 'p25', 'p50', 'p95', 'p100'];
+  for (const c of cases) {
+    const { ctx } = runSpecs([{ kind: 'rolling', windows, stats, minPeriods: 1 }], [{ key: KEY, ts, v: c.v, halo: 0 }]);
+    const got = collectRun(ctx, 0, windows.flatMap((w) => stats.map((s) => featureName('', s, String(w))))).features;
+    for (const w of windows) {
+      const lo = windowLo(ts, w);
+      for (let i = 0; i < n; i += i < 400 ? 1 : 7) {
+        const vals: number[] = [];
+        for (let j = lo(i); j <= i; j++) if (!Number.isNaN(c.v[j]!)) vals.push(c.v[j]!);
+        qs.forEach((q, k) => {
+          const want = sortedQuantile(vals, q);
+          const have = got[featureName('', stats[k]!, String(w))]![i]!;
+          assert.ok(Object.is(have, want), `${c.name} w=${w} ${stats[k]} row ${i}: ${have}, sort of the window gives ${want}`);
+        });
+      }
+    }
+  }
+});

@@ -11,6 +11,8 @@ import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { actionTarget, applyAction, type ActionTarget } from './actions.js';
 import { checkKnown, optAction, optInt, optNumber, optString, parseWindow, type WindowSpec } from './options.js';
 import { SortedWindow } from './window/sorted-window.js';
+import { DIRECT_WINDOW_MAX } from './rolling.js';
+import { rankScratch, rollingArena } from './wasm/arena.js';
 
 const K = 'outliers';
 /** MAD → standard deviation for normal data. */
@@ -64,10 +66,14 @@ export class OutlierKernel implements Kernel {
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
     const fence = ctx.scratchF64(len, 1);
     const verdict = ctx.scratchI32(len, 0);
-    for (let r = 0; r < ctx.runCount; r++) {
-      const o = r * RUN_STRIDE;
-      const start = runs[o + 1]!;
-      this.detect(ctx.ts, x, start, start + runs[o + 3]!, verdict, fence);
+    if (this.opts.method === 'iqr') this.detectIqr(ctx, x, verdict, fence);
+    else if (this.opts.method === 'zscore') this.detectZscore(ctx, x, verdict, fence);
+    else {
+      for (let r = 0; r < ctx.runCount; r++) {
+        const o = r * RUN_STRIDE;
+        const start = runs[o + 1]!;
+        this.detect(ctx.ts, x, start, start + runs[o + 3]!, verdict, fence);
+      }
     }
     const clip = this.opts.action.action === 'clip';
     for (let i = 0; i < len; i++) {
@@ -75,6 +81,119 @@ export class OutlierKernel implements Kernel {
       if (v === NO) continue;
       if (clip) value[i] = fence[i]!;
       applyAction(ctx, i, this.opts.action);
+    }
+  }
+
+  /**
+   * IQR fences with the rolling kernel's order-statistic path (wasm rankRun / quantilesRank over
+   * the reference windows [lo, i)): O(1) amortised per row at any window length, the same values
+   * as the sorted window of detect() (k-th smallest of the window, same interpolation).
+   */
+  private detectIqr(ctx: KernelContext, x: Float64Array, verdict: Int32Array, fence: Float64Array): void {
+    const { window, k, minPeriods } = this.opts;
+    const len = ctx.length;
+    const { runs, ts } = ctx;
+    const A = rollingArena();
+    A.reset();
+    const xP = A.alloc(8 * len);
+    const loP = A.alloc(4 * len);
+    const q1P = A.alloc(8 * len);
+    const q3P = A.alloc(8 * len);
+    const qsP = A.alloc(16);
+    const qOutsP = A.alloc(8);
+    const stP = A.alloc(16);
+    const rk = rankScratch(A, len);
+    A.commit();
+    A.f64At(xP, len).set(x.subarray(0, len));
+    A.f64At(qsP, 2).set([0.25, 0.75]);
+    A.i32At(qOutsP, 2).set([q1P, q3P]);
+    const lo = A.i32At(loP, len);
+    const q1 = A.f64At(q1P, len);
+    const q3 = A.f64At(q3P, len);
+    for (let r = 0; r < ctx.runCount; r++) {
+      const o = r * RUN_STRIDE;
+      const start = runs[o + 1]!;
+      const end = start + runs[o + 3]!;
+      // reference window of row i = rows [lo[i], i)
+      let l = start;
+      for (let i = start; i < end; i++) {
+        if (window.samples > 0) l = Math.max(start, i - window.samples);
+        else {
+          const edge = ts[i]! - window.ms;
+          while (l < i && ts[l]! <= edge) l++;
+        }
+        lo[i] = l;
+      }
+      const m = A.fn.rankRun(xP, start, end, rk.ranksP, rk.sortedP, rk.keyP, rk.idxP, rk.key2P, rk.idx2P, rk.histP);
+      A.fn.quantilesRank(rk.ranksP, rk.sortedP, loP, start, end, m, minPeriods, rk.cntP, rk.b0P, rk.b1P, stP, qsP, 2, qOutsP, true);
+      for (let i = start; i < end; i++) {
+        verdict[i] = NO;
+        const xi = x[i]!;
+        const a = q1[i]!;
+        const iqr = q3[i]! - a;
+        // NaN quartiles (fewer than minPeriods reference values) and iqr <= 0 judge nothing
+        if (xi !== xi || !(iqr > 0)) continue;
+        const low = a - k * iqr;
+        const high = q3[i]! + k * iqr;
+        if (xi < low) {
+          verdict[i] = LOW;
+          fence[i] = low;
+        } else if (xi > high) {
+          verdict[i] = HIGH;
+          fence[i] = high;
+        }
+      }
+    }
+  }
+
+  /**
+   * z-score fences with the rolling kernel's split windows over the reference windows [lo, i)
+   * (wasm splitRun, excl): O(1) amortised per row at any window length, a pure function of the
+   * window (within 1e-12 of the exact mean and std, docs/TRANSFORMS.md#rolling).
+   */
+  private detectZscore(ctx: KernelContext, x: Float64Array, verdict: Int32Array, fence: Float64Array): void {
+    const { window, threshold, minPeriods } = this.opts;
+    const len = ctx.length;
+    const runs = ctx.runs;
+    let maxRun = 0;
+    for (let r = 0; r < ctx.runCount; r++) maxRun = Math.max(maxRun, runs[r * RUN_STRIDE + 3]!);
+    const A = rollingArena();
+    A.reset();
+    const xP = A.alloc(8 * len);
+    const tsP = A.alloc(8 * len);
+    const meanP = A.alloc(8 * len);
+    const sdP = A.alloc(8 * len);
+    const outsP = A.alloc(4 * 5);
+    const sufP = A.alloc(64 * maxRun);
+    const invP = A.alloc(8 * (maxRun + 1));
+    A.commit();
+    A.f64At(xP, len).set(x.subarray(0, len));
+    A.f64At(tsP, len).set(ctx.ts.subarray(0, len));
+    A.i32At(outsP, 5).set([meanP, sdP, 0, 0, 0]);
+    A.fn.inverses(invP, maxRun);
+    const mean = A.f64At(meanP, len);
+    const sd = A.f64At(sdP, len);
+    for (let r = 0; r < ctx.runCount; r++) {
+      const o = r * RUN_STRIDE;
+      const start = runs[o + 1]!;
+      const end = start + runs[o + 3]!;
+      A.fn.splitRun(xP, tsP, start, end, window.samples, window.ms, minPeriods, outsP, 0, 0, 1, sufP, invP, window.samples > 0 && window.samples <= DIRECT_WINDOW_MAX, true);
+      for (let i = start; i < end; i++) {
+        verdict[i] = NO;
+        const xi = x[i]!;
+        const s = sd[i]!;
+        // NaN (fewer than minPeriods or 2 reference values) and zero spread judge nothing
+        if (xi !== xi || !(s > 0)) continue;
+        const low = mean[i]! - threshold * s;
+        const high = mean[i]! + threshold * s;
+        if (xi < low) {
+          verdict[i] = LOW;
+          fence[i] = low;
+        } else if (xi > high) {
+          verdict[i] = HIGH;
+          fence[i] = high;
+        }
+      }
     }
   }
 

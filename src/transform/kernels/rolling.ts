@@ -6,22 +6,24 @@
  * Hot path, hand-written (a library would allocate per window or per sample, and a generic
  * per-row dispatcher deoptimises as soon as two rolling steps with different stats share it):
  * one small monomorphic loop per stat family and window, over typed arrays only. Every stat is
- * O(1) amortised per row at any window length (percentiles O(log n)), and every result is a pure
+ * O(1) amortised per row at any window length, percentiles included, and every result is a pure
  * function of its window's contents, so outputs are bit-identical whatever the batch split:
  *  - moments (mean/std/var/sum/z-score), slope and EWMA: split windows (wasm/rolling.as.ts
- *    splitWindow): each window is cut at the most aligned timestamp in its span, the part after
+ *    splitRun): each window is cut at the most aligned timestamp in its span, the part after
  *    the cut summed forwards from its first row, the part before it backwards from its last, and
  *    the two merged (Chan); both parts start at rows the data fixes. Cuts move about once per half
  *    window, so the refolds cost O(1) amortised. A sliding add/remove sum would carry rounding
- *    history from rows before the window and differ between batch splits.
+ *    history from rows before the window and differ between batch splits. Edges, valid counts
+ *    and first/last valid rows are integer running state in the same pass.
  *  - valid counts: integer prefix sums (exact), so min_periods checks are O(1).
- *  - min/max: monotonic deques, O(1) amortised, exact.
+ *  - min/max: two monotonic deques in one wasm pass, O(1) amortised, exact.
  *  - percentiles: an incrementally maintained order-statistic structure: a sorted array for
- *    windows of <= 64 samples (in wasm), a Fenwick tree over per-run value ranks beyond
- *    (O(log n) per step).
+ *    windows of <= 64 samples, beyond (and for time windows) per-quantile cursors over the
+ *    run's radix-sorted value slots with an occupancy bitmap (wasm rankRun / quantilesRank,
+ *    O(1) amortised per step).
  *  - rate/increase: first/last valid rows from per-run tables, resets summed newest first
  *    (O(1 + resets in the window)).
- * The loops over many rows per row (split windows, sorted-window percentiles) are AssemblyScript
+ * The loops (split windows, min/max, percentiles, valid counts, sample edges) are AssemblyScript
  * compiled to WebAssembly: V8 runs the same loop written over typed arrays at about half the
  * speed of its wasm tier (bounds checks, tagged indices, spilled registers).
  */
@@ -30,11 +32,10 @@ import type { Kernel, KernelContext, KernelFactory } from '../kernel.js';
 import { checkKnown, optBool, optInt, optNumber, parseWindow, TransformOptionError, type WindowSpec } from './options.js';
 import { extrapolatedDelta } from './promql-rate.js';
 import { isCounterLike } from './series-info.js';
-import { rankValues } from './window/rank-tree.js';
-import { rollingArena } from './wasm/arena.js';
+import { rankScratch, rollingArena } from './wasm/arena.js';
 
 const K = 'rolling';
-/** Sample windows up to this size keep a sorted array; larger ones (and time windows) a Fenwick tree over value ranks. */
+/** Sample windows up to this size keep a sorted array; larger ones (and time windows) cursors over value ranks. */
 export const SORTED_WINDOW_MAX = 64;
 /**
  * Sample windows up to this size are summed directly from their newest row (O(w), a handful of
@@ -136,8 +137,8 @@ interface WindowPlan {
   qCols: Int32Array;
   /** Sample windows <= SORTED_WINDOW_MAX keep a sorted array of this many slots (in wasm), else 0. */
   sortedCap: number;
-  /** Larger sample windows and time windows: Fenwick tree over the run's value ranks (in wasm). */
-  tree: boolean;
+  /** Larger sample windows and time windows: cursors over the run's value ranks (in wasm). */
+  ranked: boolean;
 }
 
 const NONE = -1;
@@ -148,7 +149,7 @@ export class RollingKernel implements Kernel {
   readonly haloSamples: number;
   readonly haloMs: number;
   private readonly plans: WindowPlan[];
-  private readonly useTree: boolean;
+  private readonly useRanks: boolean;
   private readonly cols: Float64Array[];
 
   constructor(readonly opts: RollingOptions) {
@@ -165,7 +166,7 @@ export class RollingKernel implements Kernel {
         qs: new Float64Array(0),
         qCols: new Int32Array(0),
         sortedCap: 0,
-        tree: false,
+        ranked: false,
       };
       const qs: number[] = [];
       const qCols: number[] = [];
@@ -181,13 +182,13 @@ export class RollingKernel implements Kernel {
       p.qCols = Int32Array.from(qCols);
       if (qs.length) {
         if (w.samples > 0 && w.samples <= SORTED_WINDOW_MAX) p.sortedCap = w.samples;
-        else p.tree = true;
+        else p.ranked = true;
       }
       return p;
     });
     this.outputs = outs;
     this.cols = new Array<Float64Array>(outs.length);
-    this.useTree = this.plans.some((p) => p.tree);
+    this.useRanks = this.plans.some((p) => p.ranked);
     const hasMomentum = stats.some((s) => s.kind === 'momentum');
     let hs = 0;
     let hm = 0;
@@ -207,20 +208,20 @@ export class RollingKernel implements Kernel {
     const W = this.plans.length;
     const cols = this.cols;
     const split = this.plans.some(usesSplit);
+    // edges and valid counts as tables: only for the statistics that read them (splitRun keeps its own)
+    const tables = this.plans.some((p) => needsEdges(p));
+    let maxRun = 0;
+    for (let r = 0; r < ctx.runCount; r++) maxRun = Math.max(maxRun, runs[r * RUN_STRIDE + 3]!);
     // Columns the WebAssembly loops read and write live in this thread's arena (one bump
     // allocation per batch); the other statistics read the same memory through typed-array views.
     const A = rollingArena();
     A.reset();
     const xP = A.alloc(8 * len);
-    const kvP = A.alloc(8 * len);
     const tsP = A.alloc(8 * len);
-    const pcP = A.alloc(4 * (len + 1));
-    const loP = A.alloc(4 * W * len);
-    const nvP = split ? A.alloc(4 * len) : 0;
-    const pvP = split ? A.alloc(4 * len) : 0;
-    const dcP = split ? A.alloc(4 * (len + 1)) : 0;
-    const sufP = split ? A.alloc(8 * 8 * len) : 0;
-    const ktP = split ? A.alloc(8 * len) : 0;
+    const pcP = tables ? A.alloc(4 * (len + 1)) : 0;
+    const loP = tables ? A.alloc(4 * W * len) : 0;
+    const sufP = split ? A.alloc(64 * maxRun) : 0; // part A's suffix folds, one run at a time
+    const invP = split ? A.alloc(8 * (maxRun + 1)) : 0; // 1/k for the counts of a window
     // output columns computed in wasm: pairs of [arena offset, feature column index]
     const wasmCols: number[] = [];
     const outCol = (idx: number): number => {
@@ -231,16 +232,19 @@ export class RollingKernel implements Kernel {
     };
     const sTables = this.plans.map((p) => {
       if (!usesSplit(p)) return null;
-      return { outsP: A.alloc(4 * 5), outs: [outCol(p.mean), outCol(p.std), outCol(p.var), outCol(p.sum), outCol(p.zscore)], slopeP: outCol(p.slope), ewmaP: outCol(p.ewma) };
+      // a z-score needs the std column (wasm finishStd), even when the std is not an output
+      const sdP = p.std !== NONE ? outCol(p.std) : p.zscore !== NONE ? A.alloc(8 * len) : 0;
+      return { outsP: A.alloc(4 * 5), outs: [outCol(p.mean), sdP, outCol(p.var), outCol(p.sum), outCol(p.zscore)], slopeP: outCol(p.slope), ewmaP: outCol(p.ewma) };
     });
     const qTables = this.plans.map((p) => {
       const nq = p.qs.length;
       if (!nq) return null;
-      return { bufP: p.sortedCap ? A.alloc(8 * (p.sortedCap + 1)) : 0, qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
+      return { bufP: p.sortedCap ? A.alloc(8 * (p.sortedCap + 1)) : 0, stP: A.alloc(8 * nq), qsP: A.alloc(8 * nq), qOutsP: A.alloc(4 * nq), outs: Array.from(p.qCols, (c) => outCol(c)) };
     });
-    const ranksP = this.useTree ? A.alloc(4 * len) : 0;
-    const sortedP = this.useTree ? A.alloc(8 * len) : 0;
-    const treeP = this.useTree ? A.alloc(4 * (len + 1)) : 0;
+    // rank path (large and time windows): run ranks and sort scratch, slot counts and bitmaps
+    const rk = this.useRanks ? rankScratch(A, len) : null;
+    const ext = this.plans.map((p) => (p.min === NONE && p.max === NONE ? null : { minP: outCol(p.min), maxP: outCol(p.max) }));
+    const dqP = ext.some((e) => e) ? [A.alloc(4 * len), A.alloc(8 * len), A.alloc(4 * len), A.alloc(8 * len)] : null;
     A.commit();
     for (const t of sTables) if (t) A.i32At(t.outsP, 5).set(t.outs);
     this.plans.forEach((p, k) => {
@@ -252,15 +256,13 @@ export class RollingKernel implements Kernel {
     // x: the values the windows see — NaN for dropped rows — so inner loops test only `v === v`.
     // `+ 0` turns -0 into +0: equal values must be interchangeable in the order statistics, or a
     // percentile could return -0 or 0 depending on which rows came before the window.
+    if (split) A.fn.inverses(invP, maxRun);
     const x = A.f64At(xP, len);
     for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
     A.f64At(tsP, len).set(ts.subarray(0, len));
-    const pc = A.i32At(pcP, len + 1); // pc[i+1] - pc[l] = valid rows in [l, i]
-    const loAll = A.i32At(loP, W * len); // window k's left edges at [k * len, (k + 1) * len)
+    const pc = A.i32At(pcP, tables ? len + 1 : 0); // pc[i+1] - pc[l] = valid rows in [l, i]
+    const loAll = A.i32At(loP, tables ? W * len : 0); // window k's left edges at [k * len, (k + 1) * len)
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
-    const sortedVals = this.useTree ? A.f64At(sortedP, len) : null;
-    const ranks = this.useTree ? A.i32At(ranksP, len) : null;
-    const deque = ctx.scratchI32(len, 3);
     const withRates = this.plans.some((p) => p.rate !== NONE || p.increase !== NONE);
     const rPv = withRates ? ctx.scratchI32(len, 6) : null;
     const rNv = withRates ? ctx.scratchI32(len, 7) : null;
@@ -276,11 +278,11 @@ export class RollingKernel implements Kernel {
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
       const resetAware = counter || !this.opts.counterAware;
       let rateReady = false;
-      fn.prepare(xP, kvP, pcP, start, end);
-      if (split) fn.prepareSplit(xP, tsP, nvP, pvP, dcP, ktP, start, end);
-      if (this.useTree) rankValues(x, start, end, sortedVals!.subarray(start), ranks!);
+      if (tables) fn.prepare(xP, pcP, start, end);
+      const m = rk ? fn.rankRun(xP, start, end, rk.ranksP, rk.sortedP, rk.keyP, rk.idxP, rk.key2P, rk.idx2P, rk.histP) : 0;
       for (let k = 0; k < W; k++) {
         const spec = this.plans[k]!.spec;
+        if (!needsEdges(this.plans[k]!)) continue;
         if (spec.samples > 0) fn.sampleEdges(loP + 4 * k * len, start, end, spec.samples);
         else windowEdges(ts, start, end, spec, loAll, k * len);
       }
@@ -288,10 +290,10 @@ export class RollingKernel implements Kernel {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
         const st = sTables[k];
-        if (st) fn.splitWindow(xP, tsP, kvP, loP + 4 * k * len, pcP, nvP, pvP, dcP, len, start, end, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, ktP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX);
+        if (st) fn.splitRun(xP, tsP, start, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, invP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX, false);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
-        if (p.min !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.min]!, -1, deque);
-        if (p.max !== NONE) extreme(x, pc, lo, start, end, p.minP, cols[p.max]!, 1, deque);
+        const e = ext[k];
+        if (e) fn.extremes(xP, pcP, loP + 4 * k * len, start, end, p.minP, e.minP, e.maxP, dqP![0]!, dqP![1]!, dqP![2]!, dqP![3]!);
         if (p.momentum !== NONE) momentum(x, start, end, p.spec.samples, cols[p.momentum]!);
         if (p.rate !== NONE || p.increase !== NONE) {
           if (!rateReady) {
@@ -302,12 +304,17 @@ export class RollingKernel implements Kernel {
         }
         const q = qTables[k];
         if (q && p.sortedCap) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
-        else if (q) fn.quantilesTree(ranksP, sortedP + 8 * start, loP + 4 * k * len, start, end, p.minP, treeP, q.qsP, p.qs.length, q.qOutsP);
+        else if (q) fn.quantilesRank(rk!.ranksP, rk!.sortedP, loP + 4 * k * len, start, end, m, p.minP, rk!.cntP, rk!.b0P, rk!.b1P, q.stP, q.qsP, p.qs.length, q.qOutsP, false);
       }
     }
     // the wasm-computed columns into the batch's feature columns (one memcpy each)
     for (let k = 0; k < wasmCols.length; k += 2) cols[wasmCols[k + 1]!]!.set(A.f64At(wasmCols[k]!, len));
   }
+}
+
+/** Does this window have statistics that read the edge and valid-count tables (everything but splitRun's)? */
+function needsEdges(p: WindowPlan): boolean {
+  return p.count !== NONE || p.min !== NONE || p.max !== NONE || p.rate !== NONE || p.increase !== NONE || p.qs.length > 0;
 }
 
 /** Does this window need the split-window loop (moments, slope or EWMA)? */
@@ -328,25 +335,6 @@ function windowEdges(ts: Float64Array, start: number, end: number, w: WindowSpec
 
 function counts(pc: Int32Array, lo: Int32Array, start: number, end: number, out: Float64Array): void {
   for (let i = start; i < end; i++) out[i] = pc[i + 1]! - pc[lo[i]!]!;
-}
-
-/** Rolling min (dir -1) or max (dir 1) with a monotonic deque of row indices. */
-function extreme(x: Float64Array, pc: Int32Array, lo: Int32Array, start: number, end: number, minP: number, out: Float64Array, dir: number, dq: Int32Array): void {
-  let head = 0;
-  let tail = 0;
-  for (let i = start; i < end; i++) {
-    const v = x[i]!;
-    if (v === v) {
-      // drop the rows that can never be the extreme again
-      if (dir > 0) while (tail > head && x[dq[tail - 1]!]! <= v) tail--;
-      else while (tail > head && x[dq[tail - 1]!]! >= v) tail--;
-      dq[tail++] = i;
-    }
-    const l = lo[i]!;
-    while (tail > head && dq[head]! < l) head++;
-    const n = pc[i + 1]! - pc[l]!;
-    out[i] = n >= minP && n > 0 ? x[dq[head]!]! : NaN;
-  }
 }
 
 function momentum(x: Float64Array, start: number, end: number, k: number, out: Float64Array): void {

@@ -9,15 +9,22 @@ import { fileURLToPath } from 'node:url';
 import { PromfluxError } from '../../../errors.js';
 
 export interface RollingExports {
-  splitWindow(
-    xP: number, tsP: number, kvP: number, loP: number, pcP: number, nvP: number, pvP: number, dcP: number, len: number,
-    start: number, end: number, minP: number, outsP: number, slopeP: number, ewmaP: number, decay: number, sufP: number, ktP: number,
-    direct: boolean,
+  splitRun(
+    xP: number, tsP: number, start: number, end: number, w: number, wms: number, minP: number, outsP: number, slopeP: number, ewmaP: number,
+    decay: number, sufP: number, invP: number, direct: boolean, excl: boolean,
   ): void;
-  prepareSplit(xP: number, tsP: number, nvP: number, pvP: number, dcP: number, ktP: number, start: number, end: number): void;
-  prepare(xP: number, kvP: number, pcP: number, start: number, end: number): void;
+  inverses(invP: number, n: number): void;
+  prepare(xP: number, pcP: number, start: number, end: number): void;
   sampleEdges(loP: number, start: number, end: number, w: number): void;
-  quantilesTree(ranksP: number, sortedP: number, loP: number, start: number, end: number, minP: number, treeP: number, qsP: number, nq: number, qOutsP: number): void;
+  rankRun(xP: number, start: number, end: number, ranksP: number, sortedP: number, keyP: number, idxP: number, key2P: number, idx2P: number, histP: number): number;
+  quantilesRank(
+    ranksP: number, sortedP: number, loP: number, start: number, end: number, m: number, minP: number, cntP: number, b0P: number, b1P: number,
+    stP: number, qsP: number, nq: number, qOutsP: number, excl: boolean,
+  ): void;
+  extremes(
+    xP: number, pcP: number, loP: number, start: number, end: number, minP: number, minOutP: number, maxOutP: number,
+    dqMinI: number, dqMinV: number, dqMaxI: number, dqMaxV: number,
+  ): void;
   quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
 }
 
@@ -98,6 +105,17 @@ export class WasmArena {
     this.f64 = new Float64Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
   }
+}
+
+/** Arena scratch of the rank path (wasm rankRun / quantilesRank) for a batch of `len` rows. */
+export interface RankScratch { ranksP: number; sortedP: number; keyP: number; idxP: number; key2P: number; idx2P: number; histP: number; cntP: number; b0P: number; b1P: number }
+
+export function rankScratch(A: WasmArena, len: number): RankScratch {
+  const words = Math.ceil(len / 64) + 1;
+  return {
+    ranksP: A.alloc(4 * len), sortedP: A.alloc(8 * len), keyP: A.alloc(8 * len), idxP: A.alloc(4 * len), key2P: A.alloc(8 * len), idx2P: A.alloc(4 * len),
+    histP: A.alloc(4 * 6 * 2048), cntP: A.alloc(4 * len), b0P: A.alloc(8 * words), b1P: A.alloc(8 * (Math.ceil(words / 64) + 1)),
+  };
 }
 
 let arena: WasmArena | undefined;

@@ -51,8 +51,24 @@
   const nf = <f64>n;
   if (m2 < 0) m2 = 0;
   const variance = n >= 2 ? m2 / (nf - 1) : NaN;
-  const sd = Math.sqrt(variance);
-  emit(outsP, o, i, K + s / nf, sd, variance, K * nf + s, xiValid && n >= 2 ? (sd == 0 ? 0 : -(s / nf) / sd) : NaN);
+  // std and z-score columns hold the variance and the z numerator until finishStd
+  emit(outsP, o, i, K + s / nf, variance, variance, K * nf + s, xiValid && n >= 2 ? -(s / nf) : NaN);
+}
+
+/**
+ * The square roots and z-scores of rows [start, end), in a loop of their own after the window
+ * loop (which left the variance in the std column and x[i] − mean in the z column): a square
+ * root on each row's critical path stalled the window loop (perf annotate: a fifth of its time).
+ */
+function finishStd(xP: usize, sdP: usize, zP: usize, start: i32, end: i32): void {
+  for (let i = start; i < end; i++) {
+    const sd = Math.sqrt(ldf(sdP, i));
+    stf(sdP, i, sd);
+    if (zP) {
+      const x = ldf(xP, i);
+      stf(zP, i, x == x ? (sd == 0 ? 0 : ldf(zP, i) / sd) : NaN);
+    }
+  }
 }
 
 /**
@@ -142,23 +158,20 @@ export function quantiles(
   }
 }
 
-/**
- * Per-run preparation for rows [start, end): kv[i] = newest valid value at or before row i (the
- * scan shift, NaN before the first), pc[i + 1] = valid rows in [start, i] (pc[start] = 0).
- */
-export function prepare(xP: usize, kvP: usize, pcP: usize, start: i32, end: i32): void {
-  let last: f64 = NaN;
+/** Per-run valid counts for rows [start, end): pc[i + 1] = valid rows in [start, i] (pc[start] = 0). */
+export function prepare(xP: usize, pcP: usize, start: i32, end: i32): void {
   let c = 0;
   store<i32>(pcP + (<usize>start << 2), 0);
   for (let i = start; i < end; i++) {
     const v = ldf(xP, i);
-    if (v == v) {
-      last = v;
-      c++;
-    }
-    stf(kvP, i, last);
+    if (v == v) c++;
     store<i32>(pcP + (<usize>(i + 1) << 2), c);
   }
+}
+
+/** inv[k] = 1 / k for k in [1, n] (inv[0] = +Inf, never read): splitRun's reciprocals of counts. */
+export function inverses(invP: usize, n: i32): void {
+  for (let k = 0; k <= n; k++) stf(invP, k, 1 / <f64>k);
 }
 
 /** Left edges of a sample window of w rows: lo[i] = max(i − w + 1, start). */
@@ -237,9 +250,8 @@ function exactPart(xP: usize, tsP: usize, from: i32, to: i32, K: f64, T: f64, n:
  * timestamps are not ascending, or span under 1 ms). Shift K = the newest valid value.
  */
 function rescanRow(
-  xP: usize, tsP: usize, kvP: usize, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool,
+  xP: usize, tsP: usize, K: f64, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool, o: i32,
 ): void {
-  const K = ldf(kvP, i);
   const ti = ldf(tsP, i);
   const withSlope = slopeP != 0;
   let s: f64 = 0, q: f64 = 0, t: f64 = 0, tt: f64 = 0, td: f64 = 0, wt: f64 = 1, num: f64 = 0, den: f64 = 0;
@@ -270,56 +282,128 @@ function rescanRow(
     sxx = cSxx;
     sxy = cSxy;
   }
-  finish(outsP, 0, i, K, n, s, m2, xiValid);
-  if (withSlope) stf(slopeP, i, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
-  if (ewmaP) stf(ewmaP, i, num / den);
+  finish(outsP, 0, o, K, n, s, m2, xiValid);
+  if (withSlope) stf(slopeP, o, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
+  if (ewmaP) stf(ewmaP, o, num / den);
+}
+
+/** Scratch row of part A's suffix folds: 8 f64 side by side (one cache line per row). */
+const SUF_N = 0, SUF_S = 1, SUF_Q = 2, SUF_T = 3, SUF_TT = 4, SUF_TD = 5, SUF_EN = 6, SUF_ED = 7;
+// @ts-ignore: decorator
+@inline function sufAt(sufP: usize, j: i32, c: i32): usize {
+  return sufP + (<usize>j << 6) + (<usize>c << 3);
 }
 
 /**
  * Moments (mean, std, var, sum, z-score), slope and EWMA of one window for rows [start, end) of
- * one run, O(1) amortised per row (see the block comment above). loP: this window's left edges;
- * pcP: valid-row prefix counts; nvP/pvP: next valid row at or after / last valid row at or
- * before each row (end / −1 when none); dcP: prefix counts of valid rows whose timestamp does not
- * exceed the previous valid row's; kvP: newest valid value (rescanRow's shift). outsP: i32[5]
- * column offsets [mean, std, var, sum, zscore] (0 = not asked for); slopeP, ewmaP: column offsets
- * or 0. sufP: scratch, 8 f64 columns of `len` rows (part A's suffix folds). direct: sum every
- * window from its newest row (rescanRow) — the caller sets it for short sample windows, where a
- * scan of a few rows costs less than the cut bookkeeping (a property of the window spec only).
+ * one run, O(1) amortised per row (see the block comment above), in one pass: the window's edge
+ * (w > 0: the last w rows; else the rows with ts in (t − wms, t]), its valid count n, its first
+ * and last valid rows a and z, and whether its valid timestamps ascend are kept as integer
+ * running state (exact, so they are pure functions of the window like everything else), not read
+ * from per-run tables. outsP: i32[5] column offsets [mean, std, var, sum, zscore] (0 = not asked
+ * for); slopeP, ewmaP: column offsets or 0. sufP: scratch, 64 bytes per row of the run (part A's
+ * suffix folds, indexed from start). direct: sum every window from its newest row (rescanRow) —
+ * the caller sets it for short sample windows, where a scan of a few rows costs less than the cut
+ * bookkeeping (a property of the window spec only).
  */
-export function splitWindow(
-  xP: usize, tsP: usize, kvP: usize, loP: usize, pcP: usize, nvP: usize, pvP: usize, dcP: usize, len: i32,
-  start: i32, end: i32, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, sufP: usize, ktP: usize,
-  direct: bool,
+export function splitRun(
+  xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
+  decay: f64, sufP: usize, invP: usize, direct: bool, excl: bool,
 ): void {
-  const withSlope = slopeP != 0;
-  const withEwma = ewmaP != 0;
+  // Reference windows of the rows strictly before each row (outliers: mean and std of [lo, i)).
+  if (excl) {
+    splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, true);
+    return;
+  }
+  // Moments alone (the common mean/std) get their own copy of the loop, compiled without the
+  // slope and EWMA state: fewer live values, no spilled accumulators (measured: perf annotate
+  // showed the general loop's sums of squares reloaded from the stack on every row).
+  // EWMA alone likewise gets a copy without the moment sums.
+  const moments = ldi(outsP, 0) != 0 || ldi(outsP, 1) != 0 || ldi(outsP, 2) != 0 || ldi(outsP, 3) != 0 || ldi(outsP, 4) != 0;
+  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false);
+  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false);
+  else splitBody(xP, tsP, start, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false);
+}
+
+// @ts-ignore: decorator
+@inline function splitBody(
+  xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
+  decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool, MOMENTS: bool, EXCL: bool,
+): void {
   // which moment outputs are wanted: skip the arithmetic nobody reads
-  const wantMean = ldi(outsP, 0) != 0, wantSd = ldi(outsP, 1) != 0, wantVar = ldi(outsP, 2) != 0;
-  const wantSum = ldi(outsP, 3) != 0, wantZ = ldi(outsP, 4) != 0;
-  const withMoments = withSlope || wantMean || wantSd || wantVar || wantSum || wantZ;
-  const needM2 = wantSd || wantVar || wantZ;
-  const stride = <usize>len << 3;
-  const sN = sufP, sS = sufP + stride, sQ = sufP + 2 * stride, sT = sufP + 3 * stride;
-  const sTT = sufP + 4 * stride, sTD = sufP + 5 * stride, sEN = sufP + 6 * stride, sED = sufP + 7 * stride;
+  const meanP = <usize>ldi(outsP, 0), sdP = <usize>ldi(outsP, 1), varP = <usize>ldi(outsP, 2);
+  const sumP = <usize>ldi(outsP, 3), zP = <usize>ldi(outsP, 4);
+  const withMoments = MOMENTS && (withSlope || meanP != 0 || sdP != 0 || varP != 0 || sumP != 0 || zP != 0);
+  const needM2 = sdP != 0 || varP != 0 || zP != 0;
+  const suf = sufP - (<usize>start << 6); // row j's suffix slot at suf + 64·j
   let curMid: i64 = i64.MIN_VALUE;
   let b: i32 = -1; // part B's first row
   let fEnd: i32 = -1; // last row folded into part B
   let KA: f64 = 0, TA: f64 = 0, KB: f64 = 0, TB: f64 = 0;
   let fN: f64 = 0, fS: f64 = 0, fQ: f64 = 0, fT: f64 = 0, fTT: f64 = 0, fTD: f64 = 0;
   let eNum: f64 = 0, eDen: f64 = 0, ePow: f64 = 1;
+  // window state: rows [l, i], n valid rows, first valid a, last valid z (z < l: none),
+  // desc = valid rows in (a, z] whose timestamp does not exceed the previous valid row's
+  let l = start, n = 0, a = start, z = start - 1, desc = 0;
+  let ua: i64 = 0, uz: i64 = 0;
   for (let i = start; i < end; i++) {
-    const l = ldi(loP, i);
-    const n = ldi(pcP, i + 1) - ldi(pcP, l);
+    // EXCL: row i's window is [l, i − 1]; row i − 1 joins it before the rows that left go
+    const iw = EXCL ? i - 1 : i;
+    if (EXCL && iw >= start) {
+      const xr = ldf(xP, iw);
+      if (xr == xr) {
+        const tr = ldf(tsP, iw);
+        if (n == 0) {
+          a = iw;
+          ua = <i64>Math.floor(tr);
+        } else if (!(tr > ldf(tsP, z))) desc++;
+        n++;
+        z = iw;
+        uz = <i64>Math.floor(tr);
+      }
+    }
+    // the window's left edge, and the rows that left it
+    let nl = l;
+    if (w > 0) {
+      nl = EXCL ? i - w : i - w + 1;
+      if (nl < start) nl = start;
+    } else {
+      const edge = ldf(tsP, i) - wms;
+      while (nl < i && ldf(tsP, nl) <= edge) nl++;
+    }
+    for (; l < nl; l++) if (ldf(xP, l) == ldf(xP, l)) n--;
+    if (n == 0) desc = 0;
+    else if (a < l) {
+      // advance a over the valid rows that left, unwinding their descents
+      let t = ldf(tsP, a);
+      while (a < l) {
+        let nx = a + 1;
+        while (ldf(xP, nx) != ldf(xP, nx)) nx++;
+        const tn = ldf(tsP, nx);
+        if (!(tn > t)) desc--;
+        a = nx;
+        t = tn;
+      }
+      ua = <i64>Math.floor(t);
+    }
     const xi = ldf(xP, i);
     const xiValid = xi == xi;
+    if (xiValid && !EXCL) {
+      const ti = ldf(tsP, i);
+      if (n == 0) {
+        a = i;
+        ua = <i64>Math.floor(ti);
+      } else if (!(ti > ldf(tsP, z))) desc++;
+      n++;
+      z = i;
+      uz = <i64>Math.floor(ti);
+    }
     if (n < minP || n == 0) {
       emit(outsP, 0, i, NaN, NaN, NaN, NaN, NaN);
       if (withSlope) stf(slopeP, i, NaN);
       if (withEwma) stf(ewmaP, i, NaN);
       continue;
     }
-    const a = ldi(nvP, l);
-    const z = ldi(pvP, i);
     if (n == 1) {
       const v = ldf(xP, a);
       emit(outsP, 0, i, v, NaN, NaN, v, NaN);
@@ -327,10 +411,8 @@ export function splitWindow(
       if (withEwma) stf(ewmaP, i, v);
       continue;
     }
-    const ua = tsKey(ktP, a);
-    const uz = tsKey(ktP, z);
-    if (direct || ldi(dcP, z + 1) != ldi(dcP, a + 1) || ua >= uz) {
-      rescanRow(xP, tsP, kvP, l, i, n, outsP, slopeP, ewmaP, decay, xiValid);
+    if (direct || desc != 0 || ua >= uz) {
+      rescanRow(xP, tsP, ldf(xP, z), l, iw, n, outsP, slopeP, ewmaP, decay, xiValid, i);
       continue;
     }
     const k = 63 - <i32>clz<i64>(ua ^ uz);
@@ -341,9 +423,10 @@ export function splitWindow(
       // new cut: part B = valid rows from the first with ts ≥ mid; refold it and part A's suffixes
       curMid = mid;
       b = z;
-      while (true) {
-        const p = ldi(pvP, b - 1); // b > a, so b − 1 ≥ start
-        if (p < a || tsKey(ktP, p) < mid) break;
+      for (let p = z - 1; p >= a; p--) {
+        const v = ldf(xP, p);
+        if (v != v) continue;
+        if (<i64>Math.floor(ldf(tsP, p)) < mid) break;
         b = p;
       }
       KB = ldf(xP, b);
@@ -351,7 +434,8 @@ export function splitWindow(
       fN = 0; fS = 0; fQ = 0; fT = 0; fTT = 0; fTD = 0;
       eNum = 0; eDen = 0; ePow = 1;
       fEnd = b - 1;
-      const kA = ldi(pvP, b - 1);
+      let kA = b - 1;
+      while (ldf(xP, kA) != ldf(xP, kA)) kA--; // b > a, so a valid row precedes b
       KA = ldf(xP, kA);
       TA = ldf(tsP, kA);
       let n2: f64 = 0, s2: f64 = 0, q2: f64 = 0, t2: f64 = 0, tt2: f64 = 0, td2: f64 = 0, en: f64 = 0, ed: f64 = 0, pw: f64 = 1;
@@ -362,19 +446,17 @@ export function splitWindow(
           n2 += 1;
           s2 += d;
           q2 += d * d;
+          store<f64>(sufAt(suf, j, SUF_N), n2);
+          store<f64>(sufAt(suf, j, SUF_S), s2);
+          store<f64>(sufAt(suf, j, SUF_Q), q2);
           if (withSlope) {
             const e = (ldf(tsP, j) - TA) * 0.001;
             t2 += e;
             tt2 += e * e;
             td2 += e * d;
-          }
-          stf(sN, j, n2);
-          stf(sS, j, s2);
-          stf(sQ, j, q2);
-          if (withSlope) {
-            stf(sT, j, t2);
-            stf(sTT, j, tt2);
-            stf(sTD, j, td2);
+            store<f64>(sufAt(suf, j, SUF_T), t2);
+            store<f64>(sufAt(suf, j, SUF_TT), tt2);
+            store<f64>(sufAt(suf, j, SUF_TD), td2);
           }
         }
         if (withEwma) {
@@ -382,14 +464,14 @@ export function splitWindow(
             en += pw * v;
             ed += pw;
           }
-          stf(sEN, j, en);
-          stf(sED, j, ed);
+          store<f64>(sufAt(suf, j, SUF_EN), en);
+          store<f64>(sufAt(suf, j, SUF_ED), ed);
           pw *= decay;
         }
       }
     }
     // extend part B to row i (moments: valid rows; EWMA: every row ages the weights)
-    for (let r = fEnd + 1; r <= i; r++) {
+    for (let r = fEnd + 1; r <= iw; r++) {
       const v = ldf(xP, r);
       if (v == v && withMoments) {
         const d = v - KB;
@@ -409,21 +491,24 @@ export function splitWindow(
         ePow *= decay;
       }
     }
-    fEnd = i;
-    if (withEwma) stf(ewmaP, i, (eNum + ePow * ldf(sEN, a)) / (eDen + ePow * ldf(sED, a)));
+    fEnd = iw;
+    if (withEwma) stf(ewmaP, i, (eNum + ePow * load<f64>(sufAt(suf, a, SUF_EN))) / (eDen + ePow * load<f64>(sufAt(suf, a, SUF_ED))));
     if (!withMoments) continue;
-    // part A = suffix fold at a; merge A then B. One reciprocal serves the part means and the
-    // merge weights (n_A·n_B·n < 2^53 is exact): r = 1 / (n_A·n_B·n).
-    const nA = ldf(sN, a), SA = ldf(sS, a), QA = ldf(sQ, a);
+    // part A = suffix fold at a; merge A then B. Counts are integers, so the part means and the
+    // merge weights take reciprocals from a table (1/k, k ≤ the longest run) instead of a
+    // division on the row's critical path (measured: the divisions and the square root were a
+    // third of the loop's time).
+    const nA = load<f64>(sufAt(suf, a, SUF_N)), SA = load<f64>(sufAt(suf, a, SUF_S)), QA = load<f64>(sufAt(suf, a, SUF_Q));
+    const iA = <i32>nA, iB = <i32>fN;
     const nf = nA + fN;
-    const r = 1 / (nA * fN * nf);
-    const mdA = SA * (fN * nf * r), mdB = fS * (nA * nf * r);
-    const wA = nA * r * nA * fN; // n_A / n
-    const f = nA * fN * r * (nA * fN); // n_A·n_B / n
+    const rA = ldf(invP, iA), rB = ldf(invP, iB), rN = ldf(invP, iA + iB);
+    const mdA = SA * rA, mdB = fS * rB;
+    const wA = nA * rN; // n_A / n
+    const f = nA * fN * rN; // n_A·n_B / n
     const dv = (KB - KA) + (mdB - mdA);
     const offB = mdB - dv * wA; // mean − K_B
-    if (wantMean) stf(<usize>ldi(outsP, 0), i, KB + offB);
-    if (wantSum) stf(<usize>ldi(outsP, 3), i, (KA * nA + SA) + (KB * fN + fS));
+    if (meanP) stf(meanP, i, KB + offB);
+    if (sumP) stf(sumP, i, (KA * nA + SA) + (KB * fN + fS));
     if (!needM2 && !withSlope) continue;
     let m2A = QA - SA * mdA;
     let m2B = fQ - fS * mdB;
@@ -431,18 +516,18 @@ export function splitWindow(
     let cancelA = m2A * PART_CANCELLATION_LIMIT < QA;
     let cancelB = m2B * PART_CANCELLATION_LIMIT < fQ;
     if (withSlope) {
-      const TtA = ldf(sT, a), TTA = ldf(sTT, a);
-      mtA = TtA * (fN * nf * r);
-      mtB = fT * (nA * nf * r);
+      const TtA = load<f64>(sufAt(suf, a, SUF_T)), TTA = load<f64>(sufAt(suf, a, SUF_TT));
+      mtA = TtA * rA;
+      mtB = fT * rB;
       sxxA = TTA - TtA * mtA;
-      sxyA = ldf(sTD, a) - TtA * mdA;
+      sxyA = load<f64>(sufAt(suf, a, SUF_TD)) - TtA * mdA;
       sxxB = fTT - fT * mtB;
       sxyB = fTD - fT * mdB;
       if (sxxA * PART_CANCELLATION_LIMIT < TTA) cancelA = true;
       if (sxxB * PART_CANCELLATION_LIMIT < fTT) cancelB = true;
     }
     if (cancelA) {
-      exactPart(xP, tsP, a, b - 1, KA, TA, nA, SA, withSlope ? ldf(sT, a) : 0, withSlope);
+      exactPart(xP, tsP, a, b - 1, KA, TA, nA, SA, withSlope ? load<f64>(sufAt(suf, a, SUF_T)) : 0, withSlope);
       m2A = cM2;
       sxxA = cSxx;
       sxyA = cSxy;
@@ -456,13 +541,10 @@ export function splitWindow(
     if (needM2) {
       if (m2A < 0) m2A = 0;
       if (m2B < 0) m2B = 0;
-      const variance = (m2A + m2B + dv * dv * f) / (nf - 1);
-      if (wantVar) stf(<usize>ldi(outsP, 2), i, variance);
-      if (wantSd || wantZ) {
-        const sd = Math.sqrt(variance);
-        if (wantSd) stf(<usize>ldi(outsP, 1), i, sd);
-        if (wantZ) stf(<usize>ldi(outsP, 4), i, xiValid ? (sd == 0 ? 0 : ((xi - KB) - offB) / sd) : NaN);
-      }
+      const variance = (m2A + m2B + dv * dv * f) * ldf(invP, iA + iB - 1);
+      if (varP) stf(varP, i, variance);
+      if (sdP) stf(sdP, i, variance); // finishStd takes the square root
+      if (zP) stf(zP, i, xiValid ? (xi - KB) - offB : NaN);
     }
     if (withSlope) {
       const dt = (TB - TA) * 0.001 + (mtB - mtA);
@@ -471,52 +553,169 @@ export function splitWindow(
       stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
     }
   }
+  if (sdP) finishStd(xP, sdP, zP, start, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order statistics of large sample windows and of time windows, O(1) amortised per row.
+//
+// rankRun gives every valid row of a run the rank slot of its value among the run's values (a
+// radix sort: O(n), no comparisons); equal values share the slot of the first of them.
+// quantilesRank then keeps, per slot, how many of the window's rows hold that value (cnt), a
+// two-level occupancy bitmap, and per quantile a cursor: a slot s and `below`, the number of
+// window values in slots before s. An insert or removal moves `below` by at most one, the
+// wanted index floor(q·(n − 1)) moves by at most one per row changed, so each cursor walks a
+// step or two per row; the bitmap finds the next occupied slot with ctz/clz over 64 slots (and
+// 4096 per summary word), so sparse windows cost no more than dense ones. The value read is the
+// k-th smallest of the window's multiset, a pure function of the window's contents, whatever
+// slots the run (and so the batch cut) assigned.
+// ---------------------------------------------------------------------------------------------
+
+/** Radix digits of the 64-bit order key: 6 × 11 bits (the top digit has 9). */
+const DIGITS = 6;
+const DIGIT_BITS: u64 = 11;
+const BUCKETS = 2048;
+
+// @ts-ignore: decorator
+@inline function orderKey(v: f64): u64 {
+  const b = reinterpret<u64>(v);
+  // negative: flip every bit; positive: flip the sign bit → unsigned order = numeric order
+  return b ^ (<u64>(<i64>b >> 63) | 0x8000000000000000);
 }
 
 /**
- * Per-run preparation for splitWindow: nv[i] = first valid row ≥ i (end if none), pv[i] = last
- * valid row ≤ i (−1 if none), dc[i + 1] = valid rows in [start, i] whose timestamp is not above
- * the previous valid row's (window [a, z] has ascending valid timestamps iff dc[z+1] == dc[a+1]),
- * kt[i] = floor(ts[i]) as an integer (the cut's bit arithmetic).
+ * Rank the valid values of x[start, end): ranks[i] = slot (−1 for NaN), sorted[slot] = value,
+ * slots 0 … m − 1 (a run of equal values uses its first slot). keyP/key2P: u64[m] scratch, idxP/
+ * idx2P: i32[m], histP: i32[6 · 2048]. Returns m, the number of valid values. LSD radix sort,
+ * stable, digits where every key falls in one bucket skipped.
  */
-export function prepareSplit(xP: usize, tsP: usize, nvP: usize, pvP: usize, dcP: usize, ktP: usize, start: i32, end: i32): void {
-  for (let i = start; i < end; i++) store<i64>(ktP + (<usize>i << 3), <i64>Math.floor(ldf(tsP, i)));
-  let last: i32 = -1;
-  let lastT: f64 = -Infinity;
-  let c: i32 = 0;
-  store<i32>(dcP + (<usize>start << 2), 0);
+export function rankRun(xP: usize, start: i32, end: i32, ranksP: usize, sortedP: usize, keyP: usize, idxP: usize, key2P: usize, idx2P: usize, histP: usize): i32 {
+  memory.fill(histP, 0, <usize>(DIGITS * BUCKETS) << 2);
+  let m = 0;
   for (let i = start; i < end; i++) {
     const v = ldf(xP, i);
-    if (v == v) {
-      const t = ldf(tsP, i);
-      if (last >= 0 && !(t > lastT)) c++;
-      last = i;
-      lastT = t;
+    if (v != v) {
+      store<i32>(ranksP + (<usize>i << 2), -1);
+      continue;
     }
-    store<i32>(pvP + (<usize>i << 2), last);
-    store<i32>(dcP + (<usize>(i + 1) << 2), c);
+    const k = orderKey(v);
+    store<u64>(keyP + (<usize>m << 3), k);
+    store<i32>(idxP + (<usize>m << 2), i);
+    m++;
+    for (let d = 0; d < DIGITS; d++) {
+      const h = histP + (<usize>(d * BUCKETS + <i32>((k >> (<u64>d * DIGIT_BITS)) & 2047)) << 2);
+      store<i32>(h, load<i32>(h) + 1);
+    }
   }
-  let nx = end;
-  for (let i = end - 1; i >= start; i--) {
-    if (ldf(xP, i) == ldf(xP, i)) nx = i;
-    store<i32>(nvP + (<usize>i << 2), nx);
+  if (m == 0) return 0;
+  let src = keyP, srcI = idxP, dst = key2P, dstI = idx2P;
+  for (let d = 0; d < DIGITS; d++) {
+    const shift = <u64>d * DIGIT_BITS;
+    const hp = histP + (<usize>(d * BUCKETS) << 2);
+    const first = <i32>((load<u64>(src) >> shift) & 2047);
+    if (ldi(hp, first) == m) continue; // one bucket: this digit orders nothing
+    let acc = 0;
+    for (let b = 0; b < BUCKETS; b++) {
+      const c = ldi(hp, b);
+      store<i32>(hp + (<usize>b << 2), acc);
+      acc += c;
+    }
+    for (let j = 0; j < m; j++) {
+      const k = load<u64>(src + (<usize>j << 3));
+      const h = hp + (<usize>(<i32>((k >> shift) & 2047)) << 2);
+      const pos = load<i32>(h);
+      store<i32>(h, pos + 1);
+      store<u64>(dst + (<usize>pos << 3), k);
+      store<i32>(dstI + (<usize>pos << 2), ldi(srcI, j));
+    }
+    const t = src; src = dst; dst = t;
+    const tI = srcI; srcI = dstI; dstI = tI;
+  }
+  let slot = 0;
+  let prev: u64 = 0;
+  for (let j = 0; j < m; j++) {
+    const k = load<u64>(src + (<usize>j << 3));
+    const row = ldi(srcI, j);
+    if (j == 0 || k != prev) {
+      slot = j;
+      prev = k;
+      stf(sortedP, j, ldf(xP, row));
+    }
+    store<i32>(ranksP + (<usize>row << 2), slot);
+  }
+  return m;
+}
+
+// @ts-ignore: decorator
+@inline function ld64(p: usize, i: i32): u64 {
+  return load<u64>(p + (<usize>i << 3));
+}
+
+/** First occupied slot after s (one exists). b0: a bit per slot, b1: a bit per non-empty b0 word. */
+function nextOcc(b0P: usize, b1P: usize, s: i32): i32 {
+  const w = s >> 6;
+  const word = ld64(b0P, w) & (<u64>-2 << <u64>(s & 63));
+  if (word) return (w << 6) + <i32>ctz(word);
+  const j = w + 1;
+  let u = j >> 6;
+  let sum = ld64(b1P, u) & (<u64>-1 << <u64>(j & 63));
+  while (!sum) sum = ld64(b1P, ++u);
+  const jw = (u << 6) + <i32>ctz(sum);
+  return (jw << 6) + <i32>ctz(ld64(b0P, jw));
+}
+
+/** Last occupied slot before s (one exists). */
+function prevOcc(b0P: usize, b1P: usize, s: i32): i32 {
+  const w = s >> 6;
+  const word = ld64(b0P, w) & ((<u64>1 << <u64>(s & 63)) - 1);
+  if (word) return (w << 6) + 63 - <i32>clz(word);
+  const j = w - 1;
+  let u = j >> 6;
+  let sum = ld64(b1P, u) & (<u64>-1 >>> <u64>(63 - (j & 63)));
+  while (!sum) sum = ld64(b1P, --u);
+  const jw = (u << 6) + 63 - <i32>clz(sum);
+  return (jw << 6) + 63 - <i32>clz(ld64(b0P, jw));
+}
+
+/** One more (dir 1) or one less (dir −1) window value in slot r; cursors before r see it. */
+// @ts-ignore: decorator
+@inline function moveSlot(cntP: usize, b0P: usize, b1P: usize, stP: usize, nq: i32, r: i32, dir: i32): void {
+  const cp = cntP + (<usize>r << 2);
+  const c = load<i32>(cp);
+  store<i32>(cp, c + dir);
+  if (c + dir == 0 || c == 0) {
+    // the slot turns empty or occupied: flip its bit, and its word's summary bit when that changes
+    const wp = b0P + (<usize>(r >> 6) << 3);
+    const old = load<u64>(wp);
+    const now = old ^ (<u64>1 << <u64>(r & 63));
+    store<u64>(wp, now);
+    if (!old || !now) {
+      const sp = b1P + (<usize>(r >> 12) << 3);
+      store<u64>(sp, load<u64>(sp) ^ (<u64>1 << <u64>((r >> 6) & 63)));
+    }
+  }
+  for (let q = 0; q < nq; q++) {
+    const bp = stP + (<usize>(2 * q + 1) << 2);
+    if (r < ldi(stP, 2 * q)) store<i32>(bp, load<i32>(bp) + dir);
   }
 }
 
 /**
- * Percentiles of large sample windows and of time windows for rows [start, end): a Fenwick tree
- * (treeP: i32[n + 1], n = end − start) over the run's value ranks (ranksP: i32 per row, −1 for a
- * missing value; sortedP: the run's valid values ascending, so rank r is sortedP[r]). Insert,
- * remove and k-th are O(log n); linear interpolation between closest ranks (Polars' `linear`).
- * The same arithmetic as sorted-window `quantiles`, so both give the same values.
+ * Percentiles of large sample windows and of time windows for rows [start, end) of one run ranked
+ * by rankRun (m valid values). cntP: i32[m], b0P: u64[⌈m/64⌉], b1P: u64[⌈m/4096⌉] (all zeroed
+ * here), stP: i32[2 · nq] cursors. excl: row i's window is [lo[i], i) — the rows strictly before
+ * it (outlier reference windows; lo[i] ≤ i) — instead of [lo[i], i]. Linear interpolation between closest ranks (Polars' `linear`),
+ * the same arithmetic as the sorted-window `quantiles`.
  */
-export function quantilesTree(
-  ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, minP: i32, treeP: usize, qsP: usize, nq: i32, qOutsP: usize,
+export function quantilesRank(
+  ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, m: i32, minP: i32, cntP: usize, b0P: usize, b1P: usize,
+  stP: usize, qsP: usize, nq: i32, qOutsP: usize, excl: bool,
 ): void {
-  const n = end - start;
-  memory.fill(treeP, 0, <usize>(n + 1) << 2);
-  let top = 1;
-  while (top * 2 <= n) top *= 2;
+  const nb0 = (m + 63) >> 6;
+  memory.fill(cntP, 0, <usize>m << 2);
+  memory.fill(b0P, 0, <usize>nb0 << 3);
+  memory.fill(b1P, 0, <usize>((nb0 + 63) >> 6) << 3);
+  memory.fill(stP, 0, <usize>(2 * nq) << 2);
   let size = 0;
   let l = start;
   for (let i = start; i < end; i++) {
@@ -524,13 +723,13 @@ export function quantilesTree(
     for (; l < nl; l++) {
       const r = ldi(ranksP, l);
       if (r >= 0) {
-        for (let k = r + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) - 1);
+        moveSlot(cntP, b0P, b1P, stP, nq, r, -1);
         size--;
       }
     }
     const ri = ldi(ranksP, i);
-    if (ri >= 0) {
-      for (let k = ri + 1; k <= n; k += k & -k) store<i32>(treeP + (<usize>k << 2), ldi(treeP, k) + 1);
+    if (ri >= 0 && !excl) {
+      moveSlot(cntP, b0P, b1P, stP, nq, ri, 1);
       size++;
     }
     const ok = size >= minP && size > 0;
@@ -540,28 +739,74 @@ export function quantilesTree(
         const idx = ldf(qsP, q) * <f64>(size - 1);
         const a = <i32>Math.floor(idx);
         const f = idx - <f64>a;
-        const va = ldf(sortedP, kth(treeP, n, top, a));
-        res = f == 0 ? va : va + f * (ldf(sortedP, kth(treeP, n, top, a + 1)) - va);
+        let s = ldi(stP, 2 * q);
+        let below = ldi(stP, 2 * q + 1);
+        // walk the cursor to the slot holding the a-th smallest: below ≤ a < below + cnt[s]
+        while (true) {
+          if (a < below) {
+            s = prevOcc(b0P, b1P, s);
+            below -= ldi(cntP, s);
+          } else if (a >= below + ldi(cntP, s)) {
+            below += ldi(cntP, s);
+            s = nextOcc(b0P, b1P, s);
+          } else break;
+        }
+        store<i32>(stP + (<usize>(2 * q) << 2), s);
+        store<i32>(stP + (<usize>(2 * q + 1) << 2), below);
+        const va = ldf(sortedP, s);
+        if (f == 0) res = va;
+        else {
+          const vb = a + 1 < below + ldi(cntP, s) ? va : ldf(sortedP, nextOcc(b0P, b1P, s));
+          res = va + f * (vb - va);
+        }
       }
       stf(<usize>ldi(qOutsP, q), i, res);
+    }
+    if (ri >= 0 && excl) {
+      moveSlot(cntP, b0P, b1P, stP, nq, ri, 1);
+      size++;
     }
   }
 }
 
-/** Slot (0-based rank) of the k-th smallest value (k 0-based) in the Fenwick tree: binary lifting. */
-// @ts-ignore: decorator
-@inline function kth(treeP: usize, n: i32, top: i32, k: i32): i32 {
-  let pos = 0;
-  let rem = k + 1;
-  for (let step = top; step > 0; step >>= 1) {
-    const nx = pos + step;
-    if (nx <= n) {
-      const c = ldi(treeP, nx);
-      if (c < rem) {
-        pos = nx;
-        rem -= c;
+/**
+ * Rolling min and max of one window for rows [start, end) of one run, in one pass: two monotonic
+ * deques (row index and value side by side, so the comparisons read no second array), O(1)
+ * amortised, exact. minOutP / maxOutP: column offsets or 0; dq*P: scratch, `end − start` slots.
+ */
+export function extremes(
+  xP: usize, pcP: usize, loP: usize, start: i32, end: i32, minP: i32, minOutP: usize, maxOutP: usize,
+  dqMinI: usize, dqMinV: usize, dqMaxI: usize, dqMaxV: usize,
+): void {
+  let h1 = 0, t1 = 0, h2 = 0, t2 = 0;
+  const wantMin = minOutP != 0, wantMax = maxOutP != 0;
+  for (let i = start; i < end; i++) {
+    const v = ldf(xP, i);
+    if (v == v) {
+      // drop the rows that can never be the extreme again
+      if (wantMin) {
+        while (t1 > h1 && ldf(dqMinV, t1 - 1) >= v) t1--;
+        store<i32>(dqMinI + (<usize>t1 << 2), i);
+        stf(dqMinV, t1, v);
+        t1++;
+      }
+      if (wantMax) {
+        while (t2 > h2 && ldf(dqMaxV, t2 - 1) <= v) t2--;
+        store<i32>(dqMaxI + (<usize>t2 << 2), i);
+        stf(dqMaxV, t2, v);
+        t2++;
       }
     }
+    const l = ldi(loP, i);
+    const n = ldi(pcP, i + 1) - ldi(pcP, l);
+    const ok = n >= minP && n > 0;
+    if (wantMin) {
+      while (t1 > h1 && ldi(dqMinI, h1) < l) h1++;
+      stf(minOutP, i, ok ? ldf(dqMinV, h1) : NaN);
+    }
+    if (wantMax) {
+      while (t2 > h2 && ldi(dqMaxI, h2) < l) h2++;
+      stf(maxOutP, i, ok ? ldf(dqMaxV, h2) : NaN);
+    }
   }
-  return pos;
 }
