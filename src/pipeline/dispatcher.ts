@@ -95,6 +95,8 @@ export interface DispatcherOptions {
   deferAck?: boolean;
   /** Checked after each batch; return an error to fail the run (thresholds). */
   check?: (t: DispatchTotals) => Error | undefined;
+  /** Ask the workers for the newest written row per series of each batch (`result.latest`; online feature serving). */
+  latestRows?: boolean;
 }
 
 export function newTotals(): DispatchTotals {
@@ -143,7 +145,7 @@ class Dispatcher {
   private readonly inflight = new Set<Promise<void>>();
   private failure: Error | undefined;
   private nextId = 0;
-  private readonly want: { lp: boolean; columns: boolean };
+  private readonly want: { lp: boolean; columns: boolean; latest: boolean };
   // Recycled batch and output buffers (grow-only slots, see src/batch/pool.ts): about one in-flight set.
   private readonly buffers = new BatchBufferPool();
   private readonly outBuffers = new ByteBufferPool();
@@ -162,7 +164,7 @@ class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.totals = o.totals ?? newTotals();
-    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns };
+    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns, latest: o.latestRows === true };
     this.policy = new RetryPolicy({ onError: o.onError, retries: o.retries, ...(o.maxErrorRate ? { maxErrorRate: o.maxErrorRate } : {}) });
     this.pipe = o.pipelineName;
     this.dropLog = new DropLog(o.logger);
