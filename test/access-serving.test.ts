@@ -223,6 +223,17 @@ serving: { maxSeries: 1000 }
       }
       lat.sort((a, b) => a - b);
       t.diagnostic(`latest (memory, 4 series, HTTPS + bearer): p50 ${lat[99]!.toFixed(2)} ms, p99 ${lat[197]!.toFixed(2)} ms`);
+      const rangeLat: number[] = [];
+      let rangeRows = 0;
+      for (let i = 0; i < 100; i++) {
+        const t0 = performance.now();
+        const body = (await (await get(`/v1/features?measurement=cpu&tag.instance=a:9100&start=${start}&end=now`)).json()) as { blocks: Array<{ values: unknown[] }> };
+        rangeLat.push(performance.now() - t0);
+        rangeRows = body.blocks.reduce((a, b) => a + b.values.length, 0);
+      }
+      rangeLat.sort((a, b) => a - b);
+      assert.ok(rangeRows >= 20);
+      t.diagnostic(`range (/v1/features JSON, 1 series × ${rangeRows} rows, HTTPS + bearer, influxd): p50 ${rangeLat[49]!.toFixed(2)} ms, p99 ${rangeLat[98]!.toFixed(2)} ms`);
     } finally {
       await svc.stop();
       await dispatcher.close();
