@@ -117,7 +117,7 @@ function curlCeiling(influxd: Influxd, s: TrainingSpec): void {
  * 10× the time range), each in a fresh process. Full mode: 5 M vs 50 M points; quick: 0.5 M vs 5 M.
  * One export per size (a 50 M export takes minutes), so no median here.
  */
-async function memoryFigures(influxd: Influxd, quick: boolean, log?: (l: string) => void): Promise<{ small: Figure; large: Figure; note: string }> {
+export async function memoryFigures(influxd: Influxd, quick: boolean, log?: (l: string) => void): Promise<{ small: Figure; large: Figure; note: string }> {
   const series = 500;
   const small = quick ? 500 : 5000;
   const dir = mkdtempSync(join(tmpdir(), 'promflux-bench-export-'));

@@ -21,6 +21,7 @@ import { readInflux } from '../src/access/query.js';
 import { startService } from '../src/cli/serve.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { silentLogger } from '../src/observe/logger.js';
+import { startMetricsServer } from '../src/observe/server.js';
 import { startInfluxd, ensureDebianPackage, type Influxd } from './harness/influxdb.js';
 import { startPrometheus, type PromServer } from './harness/prometheus.js';
 
@@ -96,6 +97,34 @@ describe('the latest-vector store', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('the metrics server with metrics.auth', () => {
+  test('basic auth: 401 with a Basic challenge without or with wrong credentials, 200 with them; probes stay open', async () => {
+    const registry = new Registry();
+    const server = await startMetricsServer(registry, '127.0.0.1:0', undefined, undefined, (req, res) => {
+      if (!req.url?.startsWith('/v1/features')) return false;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+      return true;
+    }, { auth: { basic: { username: 'ml', password: 'p@ss:word' } } });
+    try {
+      server.setReady(true);
+      const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+      for (const path of ['/v1/features/latest', '/metrics']) {
+        const none = await fetch(`${server.url}${path}`);
+        assert.equal(none.status, 401, path);
+        assert.match(none.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+        assert.equal((await fetch(`${server.url}${path}`, { headers: basic('ml', 'wrong') })).status, 401);
+        assert.equal((await fetch(`${server.url}${path}`, { headers: { authorization: 'Bearer p@ss:word' } })).status, 401);
+        assert.equal((await fetch(`${server.url}${path}`, { headers: basic('ml', 'p@ss:word') })).status, 200, path);
+      }
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+      assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+    } finally {
+      await server.close();
+    }
   });
 });
 

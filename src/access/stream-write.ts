@@ -6,7 +6,7 @@
  *    batch (the dictionary vector keeps its earlier chunks, which the writer recognises), so the
  *    file format (no replacement dictionaries) holds them.
  *  - Parquet: parquet-wasm's transformParquetStream (the Rust ArrowWriter) fed record batches
- *    through a web stream with backpressure; row groups of up to 1 M rows.
+ *    through a web stream with backpressure; row groups of up to 128 Ki rows.
  * Same column types as formats.ts (timestamp[ms, UTC], dictionary<int32, utf8>, float64 with nulls).
  */
 import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
@@ -147,7 +147,8 @@ export function openSetWriter(path: string, format: ExportFormat, compression: '
     const pq = parquetWasm();
     const props = new pq.WriterPropertiesBuilder()
       .setCompression(compression === 'snappy' ? pq.Compression.SNAPPY : pq.Compression.ZSTD)
-      .setMaxRowGroupSize(1 << 20)
+      // Row groups of 128 Ki rows: the writer buffers one (in wasm memory, which never shrinks).
+      .setMaxRowGroupSize(1 << 17)
       .setCreatedBy('promflux')
       .build();
     const batches = new TransformStream<unknown, unknown>(undefined, { highWaterMark: 1 }, { highWaterMark: 1 });

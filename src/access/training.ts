@@ -490,7 +490,7 @@ function windowSet(w: WindowRows, keep: Uint8Array, split: Uint8Array, spec: Tra
 export interface WindowOptions {
   /** Span of one window (ms). Default: adaptive, aiming at `windowPoints` points read per window. */
   windowMs?: number;
-  /** Default 1 000 000: with 16 bytes per point, about 16 MB of points held at a time. */
+  /** Default 250 000: with 16 bytes per point, about 4 MB of points (and their rows) held at a time. */
   windowPoints?: number;
 }
 
@@ -533,8 +533,12 @@ export async function* trainingWindows(read: BlockReader, spec: TrainingSpec, op
     t.candidates += w.candidates;
     t.pointsRead += w.points;
     t.windows++;
-    if (w.missingTarget) t.dropped.missing_target = (t.dropped.missing_target ?? 0) + w.missingTarget;
-    for (const [k, n] of Object.entries(filter.dropped)) t.dropped[k] = (t.dropped[k] ?? 0) + n;
+    // Training-set row reasons (docs/ACCESS.md), not sample drops: rows left out of the matrix.
+    const rowsLeftOut = (reason: string, n: number): void => {
+      if (n > 0) t.dropped[reason] = (t.dropped[reason] ?? 0) + n;
+    };
+    rowsLeftOut('missing_target', w.missingTarget);
+    for (const [k, n] of Object.entries(filter.dropped)) rowsLeftOut(k, n);
     for (const k of Object.keys(filter.dropped)) delete filter.dropped[k];
     set.dropped = { ...t.dropped };
     set.candidates = w.candidates;
@@ -545,7 +549,7 @@ export async function* trainingWindows(read: BlockReader, spec: TrainingSpec, op
 
 /** Windows over [start, end): fixed span, or adapted after each window to about `windowPoints` points. */
 async function* windows(read: BlockReader, spec: TrainingSpec, p: Prepared, index: EntityIndex, opts: WindowOptions): AsyncGenerator<WindowRows> {
-  const target = opts.windowPoints ?? 1_000_000;
+  const target = opts.windowPoints ?? 250_000;
   let span = opts.windowMs ?? Math.min(spec.end - spec.start, 3_600_000);
   for (let a = spec.start; a < spec.end; ) {
     const b = Math.min(spec.end, a + span);
