@@ -55,8 +55,8 @@ const scenario: Scenario = {
 
 /**
  * Bytes per batch row of a 1 d mean/std/min/max window, as docs/ARCHITECTURE.md#memory-of-long-windows
- * itemises them: batch columns 24 (per in-flight batch), worker scratch of the rolling kernel 144
- * and feature columns 4 × 8 (per worker, one batch at a time).
+ * itemises them: batch columns 24 (per in-flight batch), worker scratch of the rolling kernel and
+ * its feature columns 184 (per worker, one batch at a time).
  */
 // docs/ARCHITECTURE.md#memory-of-long-windows: batch columns 24 B/row; worker scratch for mean/std/min/max
 // = base 24 + moments 72 + min/max deques 24 + 4 outputs × 16 = 184 B/row.

@@ -391,7 +391,7 @@ describe('read-back and training sets against a real influxd', () => {
     assert.match(bad.stderr, /PROMFLUX_ACCESS_SPEC: export: no source/);
   });
 
-  test('promflux serve answers /v1/features/latest and /v1/features (JSON and Arrow) with exactly the values the same run wrote to its Arrow file (train/serve parity), and names bad requests', async (t) => {
+  test('promflux serve answers /v1/features/latest?source=influx and /v1/features (JSON and Arrow) with exactly the values the same run wrote to its Arrow file (train/serve parity), and names bad requests', async (t) => {
     const dir = mkdtempSync(join(tmp, 'serve-'));
     const cfgPath = join(dir, 'serve.yaml');
     writeFileSync(cfgPath, `pipelines:
@@ -408,7 +408,7 @@ describe('read-back and training sets against a real influxd', () => {
       for (const b of await collect(readArrowFile(arrowPath, { measurement: 'node_cpu_usage_percent', fields: ['value', 'mean_5'], start: 0, end: 8.64e15 }))) {
         for (let i = 0; i < b.rows; i++) arrowRows.set(`${b.tags.instance}@${b.ts[i]}`, [b.values[0]![i]!, b.values[1]![i]!]);
       }
-      const url = `${base}/v1/features/latest?measurement=node_cpu_usage_percent&lookback=100000d&fields=value,mean_5`;
+      const url = `${base}/v1/features/latest?source=influx&measurement=node_cpu_usage_percent&lookback=100000d&fields=value,mean_5`;
       const res = await fetch(url);
       assert.equal(res.status, 200);
       const body = (await res.json()) as { series: Array<{ series: string; tags: Record<string, string>; timestamp: number; values: Record<string, number | null> }> };
@@ -432,7 +432,7 @@ describe('read-back and training sets against a real influxd', () => {
         lat.push(performance.now() - t0);
       }
       lat.sort((a, b) => a - b);
-      t.diagnostic(`latest: p50 ${lat[49]!.toFixed(1)} ms, p99 ${lat[98]!.toFixed(1)} ms (10 series, loopback influxd 1.6)`);
+      t.diagnostic(`latest?source=influx: p50 ${lat[49]!.toFixed(1)} ms, p99 ${lat[98]!.toFixed(1)} ms (10 series, loopback influxd 1.6)`);
 
       const q = `measurement=node_cpu_usage_percent&fields=value,mean_5&start=2024-01-01T00:00:00Z&end=2024-01-02T00:00:00Z&tag.instance=10.0.0.3:9100`;
       const asArrow = tableFromIPC(new Uint8Array(await (await fetch(`${base}/v1/features?${q}&format=arrow`)).arrayBuffer()));
@@ -452,7 +452,7 @@ describe('read-back and training sets against a real influxd', () => {
       const bad = await fetch(`${base}/v1/features?measurement=x`);
       assert.equal(bad.status, 400);
       assert.match(((await bad.json()) as { error: string }).error, /start= is required/);
-      assert.equal((await fetch(`${base}/v1/features/latest`)).status, 400);
+      assert.equal((await fetch(`${base}/v1/features/latest?source=influx`)).status, 400, 'source=influx needs measurement=');
       assert.equal((await fetch(`${base}/metrics`)).status, 200, 'the metrics routes are still there');
     } finally {
       await svc.stop();

@@ -13,9 +13,10 @@ import { parseDuration } from '../util/duration.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { arrowReader } from './arrow-read.js';
 import { cachedInfluxReader, type CacheStats } from './cache.js';
-import { describeTrainingSet, encodeTrainingSet, fileSha256, writeTrainingSet, type ExportFormat, type SchemaDescription } from './formats.js';
+import { describeTrainingSet, fileSha256, writeSchemaFile, type ExportFormat, type SchemaDescription } from './formats.js';
+import { openSetWriter, type SetWriter } from './stream-write.js';
 import type { InfluxReadConfig } from './query.js';
-import { SPLITS, trainingSet, type TrainingSet, type TrainingSpec } from './training.js';
+import { SPLITS, trainingWindows, type TrainingSet, type TrainingSpec, type WindowTotals } from './training.js';
 
 const duration = z.union([z.string(), z.number()]);
 const where = z.record(z.string(), z.union([z.string(), z.array(z.string())]));
@@ -94,6 +95,9 @@ export interface ExportOptions {
   out?: string;
   format?: ExportFormat;
   now?: number;
+  /** Window span (ms) / points per window of the streamed build (default: adaptive, ~1 M points). */
+  windowMs?: number;
+  windowPoints?: number;
 }
 
 export interface ExportResult {
@@ -102,6 +106,8 @@ export interface ExportResult {
   candidates: number;
   dropped: Record<string, number>;
   pointsRead: number;
+  /** Time windows the matrix was built and written in. */
+  windows: number;
   cache?: CacheStats;
   wallMs: number;
   pointsPerSec: number;
@@ -154,18 +160,28 @@ function sourceOf(spec: z.infer<typeof exportSpecSchema>, pipeline: PipelineConf
   throw new PromfluxError('PROMFLUX_ACCESS_SPEC', 'export: no source: give export.source (influx or arrow), or --config with a pipeline whose sink is influx or arrow');
 }
 
+/** The rows of one split of a window set. */
 function subset(set: TrainingSet, code: number): TrainingSet {
-  const idx: number[] = [];
-  for (let i = 0; i < set.rows; i++) if (set.split[i] === code) idx.push(i);
-  const p64 = (a: Float64Array) => Float64Array.from(idx, (i) => a[i]!);
+  let n = 0;
+  for (let i = 0; i < set.rows; i++) if (set.split[i] === code) n++;
+  const p64 = (a: Float64Array): Float64Array => {
+    const b = new Float64Array(n);
+    for (let i = 0, k = 0; i < set.rows; i++) if (set.split[i] === code) b[k++] = a[i]!;
+    return b;
+  };
+  const p32 = (a: Int32Array): Int32Array => {
+    const b = new Int32Array(n);
+    for (let i = 0, k = 0; i < set.rows; i++) if (set.split[i] === code) b[k++] = a[i]!;
+    return b;
+  };
   return {
     ...set,
-    rows: idx.length,
+    rows: n,
     ts: p64(set.ts),
-    entity: set.entity.map((e) => ({ ...e, codes: Int32Array.from(idx, (i) => e.codes[i]!) })),
+    entity: set.entity.map((e) => ({ ...e, codes: p32(e.codes) })),
     features: set.features.map((f) => ({ name: f.name, values: p64(f.values) })),
     ...(set.target ? { target: { name: set.target.name, values: p64(set.target.values) } } : {}),
-    split: Uint8Array.from(idx, () => code),
+    split: new Uint8Array(n).fill(code),
   };
 }
 
@@ -209,20 +225,36 @@ export async function runExport(input: ExportSpec, opts: ExportOptions = {}): Pr
     read = arrowReader(src.arrow);
     sourceText = `arrow ${src.arrow.join(', ')}`;
   }
-  const set = await trainingSet(read, tspec);
   const path = opts.out ?? spec.output.path;
   const format: ExportFormat = opts.format ?? spec.output.format ?? (/\.parquet$/i.test(path) ? 'parquet' : /\.arrows$/i.test(path) ? 'arrow-stream' : /\.(arrow|ipc|feather)$/i.test(path) ? 'arrow' : 'parquet');
   const describe = { format, compression: spec.output.compression, ...(opts.pipeline ? { configHash: configHash(opts.pipeline) } : {}), ...(scalingOf(opts.pipeline) ? { scaling: scalingOf(opts.pipeline)! } : {}), source: sourceText };
-  const files: ExportResult['files'] = [];
-  const write = (s: TrainingSet, p: string, split?: string): void => {
-    const desc = describeTrainingSet(s, tspec, describe);
-    files.push({ ...writeTrainingSet(p, encodeTrainingSet(s, format, spec.output.compression), desc), rows: s.rows, ...(split ? { split } : {}) });
-  };
-  write(set, path);
-  if (spec.output.splitFiles) {
-    const m = /^(.*?)(\.[^./]+)?$/.exec(path)!;
-    SPLITS.forEach((name, code) => write(subset(set, code), `${m[1]}.${name}${m[2] ?? ''}`, name));
+  // Window by window (bounded memory): every output file gets each window's rows as they come.
+  const m = /^(.*?)(\.[^./]+)?$/.exec(path)!;
+  const outputs: Array<{ path: string; split?: number; writer: SetWriter; rows: number }> = [{ path, writer: openSetWriter(path, format, spec.output.compression), rows: 0 }];
+  if (spec.output.splitFiles) SPLITS.forEach((name, code) => outputs.push({ path: `${m[1]}.${name}${m[2] ?? ''}`, split: code, writer: openSetWriter(`${m[1]}.${name}${m[2] ?? ''}`, format, spec.output.compression), rows: 0 }));
+  const totals: WindowTotals = { rows: 0, candidates: 0, dropped: {}, pointsRead: 0, windows: 0 };
+  let last: TrainingSet | undefined;
+  try {
+    for await (const w of trainingWindows(read, tspec, { ...(opts.windowMs ? { windowMs: opts.windowMs } : {}), ...(opts.windowPoints ? { windowPoints: opts.windowPoints } : {}) }, totals)) {
+      last = w;
+      for (const o of outputs) {
+        const part = o.split === undefined ? w : subset(w, o.split);
+        o.rows += part.rows;
+        await o.writer.write(part);
+      }
+    }
+  } catch (err) {
+    for (const o of outputs) o.writer.abort();
+    throw err;
   }
+  const files: ExportResult['files'] = [];
+  for (const o of outputs) {
+    const { bytes } = await o.writer.close();
+    const summary: TrainingSet = { ...last!, rows: o.rows, candidates: totals.candidates, dropped: totals.dropped, pointsRead: totals.pointsRead, ...(totals.boundaries ? { boundaries: totals.boundaries } : {}) };
+    const schemaPath = writeSchemaFile(o.path, describeTrainingSet(summary, tspec, describe));
+    files.push({ path: o.path, schemaPath, bytes, rows: o.rows, ...(o.split !== undefined ? { split: SPLITS[o.split]! } : {}) });
+  }
+  const set = { rows: totals.rows, candidates: totals.candidates, dropped: totals.dropped, pointsRead: totals.pointsRead };
   const wallMs = performance.now() - t0;
   return {
     files,
@@ -230,6 +262,7 @@ export async function runExport(input: ExportSpec, opts: ExportOptions = {}): Pr
     candidates: set.candidates,
     dropped: set.dropped,
     pointsRead: set.pointsRead,
+    windows: totals.windows,
     ...(cache ? { cache } : {}),
     wallMs: Math.round(wallMs),
     pointsPerSec: wallMs > 0 ? Math.round((set.pointsRead * 1000) / wallMs) : 0,

@@ -167,6 +167,18 @@ export function describeTrainingSet(
   };
 }
 
+/** Write `<path>.schema.json` (via a temp file and rename); returns its path. */
+export function writeSchemaFile(path: string, description: SchemaDescription): string {
+  const schemaPath = `${path}.schema.json`;
+  try {
+    writeFileSync(`${schemaPath}.tmp`, JSON.stringify(description, null, 2) + '\n');
+    renameSync(`${schemaPath}.tmp`, schemaPath);
+  } catch (err) {
+    throw new PromfluxError('PROMFLUX_ACCESS_WRITE', `cannot write the schema file ${schemaPath}: ${(err as Error).message}`, { cause: err });
+  }
+  return schemaPath;
+}
+
 /** Write the data file and `<path>.schema.json` (each via a temp file and rename). */
 export function writeTrainingSet(path: string, data: Uint8Array, description: SchemaDescription): { path: string; schemaPath: string; bytes: number } {
   try {

@@ -1,9 +1,11 @@
 /**
  * Feature serving for `promflux serve` (docs/ACCESS.md "Online serving"), mounted on the metrics
- * server (same listen address, same loopback default):
- *   GET /v1/features/latest?measurement=M[&pipeline=P][&fields=a,b][&lookback=1h][&tag.K=V…]
- *       → the newest feature vector of every matching series (JSON): one row per series, read with
- *         `ORDER BY time DESC LIMIT 1` from the InfluxDB the pipeline writes into.
+ * server (same listen address, loopback default, same auth/TLS):
+ *   GET /v1/features/latest[?measurement=M][&match=<selector>][&tag.K=V…][&pipeline=P][&fields=a,b][&entity=k1,k2]
+ *       → the newest feature vector of every matching series, from memory: what the running
+ *         pipelines' workers handed back with each batch (src/access/latest.ts), bounded by
+ *         serving.maxSeries. `entity=` merges the series of each entity into one vector.
+ *       `source=influx&measurement=M[&lookback=1h]` reads the newest rows back from InfluxDB instead.
  *   GET /v1/features?measurement=M&start=T&end=T[&pipeline=P][&fields=…][&tag.K=V…][&every=1m&fn=mean][&format=json|arrow]
  *       → the read-back export uses, as JSON or an Arrow IPC stream (one record batch per chunk).
  * Tag values in answers are decoded (decodeTagValue); filters take the original label values.
@@ -17,6 +19,8 @@ import { parseTime } from '../extract/prometheus/time.js';
 import { parseDuration } from '../util/duration.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { SeriesBlock } from './decode.js';
+import type { LatestEntry, LatestStore } from './latest.js';
+import { parseSelector, type LabelMatcher } from '../extract/prometheus/selector.js';
 import { queryInflux, quoteIdent, quoteString, readInflux, type InfluxReadConfig, type ReadSpec } from './query.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -55,7 +59,67 @@ function decodeTags(tags: Record<string, string>): Record<string, string> {
 /** JSON number: finite values as numbers, NaN (no value) as null. */
 const num = (v: number): number | null => (Number.isNaN(v) ? null : v);
 
-export function featureRoutes(pipelines: readonly PipelineConfig[]): RouteHandler {
+/** `match=<selector>`: Prometheus selector over the source series (`name{label="v", l=~"re"}`). */
+function matchersOf(q: URLSearchParams): { matchers?: LabelMatcher[] } {
+  const text = q.get('match');
+  if (!text) return {};
+  let sel;
+  try {
+    sel = parseSelector(text);
+    for (const m of sel.matchers) if (m.type === '=~' || m.type === '!~') new RegExp(m.value);
+  } catch (err) {
+    throw new HttpError(400, `match=: ${(err as Error).message}`);
+  }
+  const name = sel.name !== undefined && !sel.matchers.some((m) => m.name === '__name__') ? [{ type: '=' as const, name: '__name__', value: sel.name }] : [];
+  return { matchers: [...name, ...sel.matchers] };
+}
+
+interface Vector {
+  pipeline: string;
+  series: string;
+  measurement: string;
+  tags: Record<string, string>;
+  timestamp: number;
+  values: Record<string, number | null>;
+}
+
+function vectorOf(e: LatestEntry, fields: readonly string[]): Vector {
+  const values: Record<string, number | null> = {};
+  e.fields.forEach((f, i) => {
+    if (fields.length === 0 || fields.includes(f)) values[f] = num(e.values[i]!);
+  });
+  return { pipeline: e.pipeline, series: e.series, measurement: e.measurement, tags: e.tags, timestamp: e.timestamp, values };
+}
+
+/**
+ * One vector per entity (the values of the `entity` tags): features named `measurement.field`, the
+ * newest timestamp of its series. Two series of one measurement in one entity is a 400 naming both.
+ */
+function byEntity(entries: readonly LatestEntry[], entity: readonly string[], fields: readonly string[]): Array<{ entity: Record<string, string>; timestamp: number; features: Record<string, number | null>; timestamps: Record<string, number> }> {
+  const groups = new Map<string, { entity: Record<string, string>; timestamp: number; features: Record<string, number | null>; timestamps: Record<string, number>; holders: Map<string, string> }>();
+  for (const e of entries) {
+    const values = entity.map((k) => e.tags[k]);
+    if (values.some((v) => v === undefined)) continue; // not an entity of this kind
+    const id = JSON.stringify(values);
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = { entity: Object.fromEntries(entity.map((k, i) => [k, values[i]!])), timestamp: -Infinity, features: {}, timestamps: {}, holders: new Map() }));
+    const holder = g.holders.get(e.measurement);
+    if (holder !== undefined) throw new HttpError(400, `two series of ${e.measurement} map to entity ${id}: ${holder} and ${e.series}; add a tag to entity= or narrow with tag.K=V / match=`);
+    g.holders.set(e.measurement, e.series);
+    g.timestamp = Math.max(g.timestamp, e.timestamp);
+    g.timestamps[e.measurement] = e.timestamp;
+    const v = vectorOf(e, fields).values;
+    for (const [f, x] of Object.entries(v)) g.features[`${e.measurement}.${f}`] = x;
+  }
+  return [...groups.values()].map(({ entity: en, timestamp, features, timestamps }) => ({ entity: en, timestamp, features, timestamps }));
+}
+
+export interface FeatureRouteOptions {
+  /** The newest vectors of the running pipelines (promflux serve); absent: /latest needs source=influx. */
+  latest?: LatestStore;
+}
+
+export function featureRoutes(pipelines: readonly PipelineConfig[], opts: FeatureRouteOptions = {}): RouteHandler {
   const targets = new Map<string, InfluxReadConfig>();
   for (const p of pipelines) {
     const c = readConfigOf(p);
@@ -77,7 +141,8 @@ export function featureRoutes(pipelines: readonly PipelineConfig[]): RouteHandle
     return m;
   };
 
-  const latest = async (q: URLSearchParams, res: ServerResponse): Promise<void> => {
+  /** `source=influx`: the newest row per series read back from InfluxDB (`ORDER BY time DESC LIMIT 1`). */
+  const latestFromInflux = async (q: URLSearchParams, res: ServerResponse): Promise<void> => {
     const cfg = pick(q);
     const m = measurementOf(q);
     const lookback = parseDuration(q.get('lookback') ?? '1h', 'lookback');
@@ -98,7 +163,23 @@ export function featureRoutes(pipelines: readonly PipelineConfig[]): RouteHandle
       }
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ measurement: m, series }));
+    res.end(JSON.stringify({ source: 'influx', measurement: m, series }));
+  };
+
+  /** Default: the newest vectors the running pipelines' workers handed back (src/access/latest.ts). */
+  const latest = async (q: URLSearchParams, res: ServerResponse): Promise<void> => {
+    if (q.get('source') === 'influx') return latestFromInflux(q, res);
+    if (q.has('source') && q.get('source') !== 'memory') throw new HttpError(400, `source must be memory (default) or influx, got "${q.get('source')}"`);
+    if (!opts.latest) throw new HttpError(404, 'no in-memory feature vectors here (only promflux serve keeps them); use source=influx');
+    const pipeline = q.get('pipeline') ?? undefined;
+    if (pipeline !== undefined && !pipelines.some((p) => p.name === pipeline)) throw new HttpError(404, `no pipeline "${pipeline}" (have: ${pipelines.map((p) => p.name).join(', ')})`);
+    const entries = opts.latest.select({ ...(pipeline !== undefined ? { pipeline } : {}), ...(q.get('measurement') ? { measurement: q.get('measurement')! } : {}), ...matchersOf(q), ...(Object.keys(filtersOf(q)).length ? { tags: filtersOf(q) } : {}) });
+    const fields = (q.get('fields') ?? '').split(',').filter(Boolean);
+    const held = { held: opts.latest.size, maxSeries: opts.latest.maxSeries, evicted: opts.latest.evicted };
+    const entity = (q.get('entity') ?? '').split(',').filter(Boolean);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (entity.length) res.end(JSON.stringify({ source: 'memory', entity, entities: byEntity(entries, entity, fields), ...held }));
+    else res.end(JSON.stringify({ source: 'memory', series: entries.map((e) => vectorOf(e, fields)), ...held }));
   };
 
   const range = async (q: URLSearchParams, res: ServerResponse): Promise<void> => {

@@ -120,7 +120,7 @@ async function runCommand(opts: RunFlags): Promise<number> {
     ? await startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464', undefined, () => {
         const st = pipeline.stall;
         return st.stalled ? { [p.name]: `stalled ${Math.round(st.seconds)} s: ${st.reason}` } : {};
-      })
+      }, undefined, config.metrics ?? {})
     : undefined;
   if (server) {
     server.setReady(true);

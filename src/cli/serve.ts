@@ -23,6 +23,7 @@ import { collectSecrets, registerSecrets } from '../observe/redact.js';
 import { createProgressReporter } from '../observe/progress.js';
 import { StopRequested } from '../pipeline/stop.js';
 import { featureRoutes } from '../access/serve.js';
+import { LatestStore } from '../access/latest.js';
 
 export interface ServeOptions {
   config: string;
@@ -58,6 +59,8 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
   }
   const registry = new Registry();
   const metrics = createEngineMetrics(registry, true);
+  // Newest feature vector per series of the pipelines run here, for GET /v1/features/latest.
+  const latest = new LatestStore({ maxSeries: config.serving?.maxSeries ?? 100_000, registry });
   const history: RunSummary[] = [];
   const cutShort: string[] = [];
   const running = new Map<string, { ac: AbortController; pipeline?: Pipeline }>();
@@ -81,9 +84,10 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
     // A service's logs are not a terminal: progress as a log line every 10 s while batches flow.
     const progress = createProgressReporter(runLog.child({ pipeline: p.name }), { tty: false });
     try {
-      const pipeline = new Pipeline(p, { logger: runLog, metrics });
+      const pipeline = new Pipeline(p, { logger: runLog, metrics, latestRows: true });
       slot.pipeline = pipeline;
       pipeline.on('progress', (e) => progress.update(e));
+      pipeline.on('batch', (e) => e.result.latest && latest.add(p.name, e.result.latest));
       const s = await pipeline.run({ signal });
       if (timeoutMs && signal.aborted && !ac.signal.aborted) {
         log.error({ pipeline: p.name, timeoutMs }, `run exceeded its timeout (${p.timeout}); stopped after draining — it resumes from the checkpoint next time`);
@@ -114,7 +118,7 @@ export async function startService(opts: ServeOptions, logger?: Logger): Promise
   }), () => Object.fromEntries([...running].flatMap(([n, r]) => {
     const st = r.pipeline?.stall;
     return st?.stalled ? [[n, `stalled ${Math.round(st.seconds)} s: ${st.reason}`]] : [];
-  })), featureRoutes(selected));
+  })), featureRoutes(selected, { latest }), config.metrics ?? {});
   log.info({ url: server.url }, 'metrics endpoint listening');
 
   const streams: Promise<void>[] = [];

@@ -130,6 +130,26 @@ export const configSchema = z
       .object({
         listen: z.string().default('127.0.0.1:9464'),
         enabled: z.boolean().default(false),
+        /**
+         * Required on /metrics and the feature routes (/healthz and /readyz stay open for probes):
+         * `{ bearer: token }` or `{ basic: { username, password } }` (src/observe/server.ts).
+         */
+        auth: z
+          .union([
+            z.object({ bearer: z.string().min(1) }).strict(),
+            z.object({ basic: z.object({ username: z.string(), password: z.string() }).strict() }).strict(),
+          ])
+          .optional(),
+        /** Serve HTTPS: PEM certificate (chain) and private key, as text or file paths. */
+        tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    /** `promflux serve` online features (docs/ACCESS.md "Online serving"). */
+    serving: z
+      .object({
+        /** Latest feature vectors held in memory (one per series); past it the least recently updated is evicted (counted). */
+        maxSeries: z.number().int().positive().default(100_000),
       })
       .strict()
       .optional(),

@@ -118,6 +118,8 @@ export interface DispatcherOptions {
   deferAck?: boolean;
   /** Checked after each batch; return an error to fail the run (thresholds). */
   check?: (t: DispatchTotals) => Error | undefined;
+  /** Ask the workers for the newest written row per series of each batch (`result.latest`; online feature serving). */
+  latestRows?: boolean;
   /**
    * Aborted when a stop's deadline passed or a second signal came (src/pipeline/stop.ts): stop
    * waiting for the batches handed out; those the sink has not acknowledged are left in
@@ -195,7 +197,7 @@ class Dispatcher {
   private readonly open = new Map<number, { chunkId: string; lines: number | null; samples: number }>();
   private failure: Error | undefined;
   private nextId = 0;
-  private readonly want: { lp: boolean; columns: boolean; sorted?: boolean };
+  private readonly want: { lp: boolean; columns: boolean; sorted?: boolean; latest: boolean };
   // Recycled batch and output buffers (grow-only slots, see src/batch/pool.ts): about one in-flight set.
   private readonly buffers = new BatchBufferPool();
   private readonly outBuffers = new ByteBufferPool();
@@ -214,7 +216,7 @@ class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.totals = o.totals ?? newTotals();
-    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns, ...(o.sink.needs.sortedColumns ? { sorted: true } : {}) };
+    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns, ...(o.sink.needs.sortedColumns ? { sorted: true } : {}), latest: o.latestRows === true };
     this.policy = new RetryPolicy({ onError: o.onError, retries: o.retries, ...(o.maxErrorRate ? { maxErrorRate: o.maxErrorRate } : {}) });
     this.pipe = o.pipelineName;
     this.dropLog = new DropLog(o.logger);

@@ -149,6 +149,11 @@ export interface PipelineOptions {
   verify?: boolean;
   /** A worker pool shared with other pipelines (createEngine, src/pipeline/engine.ts); not closed by run(). */
   pool?: WorkerPool;
+  /**
+   * Workers also return the newest written row per series of each batch (`BatchEvent.result.latest`):
+   * `promflux serve` keeps them for GET /v1/features/latest (src/access/latest.ts).
+   */
+  latestRows?: boolean;
 }
 
 export interface PipelineEvents {
@@ -208,7 +213,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const withMode = (mode: string) => specs.map((t) => (t.kind === 'scale' && t.mode === 'fit-apply' ? { ...t, mode } : t));
     const fitCfg: PipelineConfig = { ...this.config, transform: withMode('fit'), sink: { kind: 'null' } };
     delete (fitCfg as { checkpoint?: unknown }).checkpoint;
-    const fit = await new Pipeline(fitCfg, { ...this.opts, sink: undefined, source: undefined, checkpointDir: undefined, verify: false }).run({ ...(runOpts.signal ? { signal: runOpts.signal } : {}) });
+    const fit = await new Pipeline(fitCfg, { ...this.opts, sink: undefined, source: undefined, checkpointDir: undefined, verify: false, latestRows: false }).run({ ...(runOpts.signal ? { signal: runOpts.signal } : {}) });
     if (fit.status !== 'ok') return { ...fit, fitPass: { samplesIn: fit.samplesIn, wallMs: fit.wallMs, status: fit.status } };
     const s = await this.runPass(withMode('apply'), runOpts);
     return { ...s, fitPass: { samplesIn: fit.samplesIn, wallMs: fit.wallMs, status: fit.status } };
@@ -369,6 +374,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       ...(pass.commits ? { deferAck: true } : {}),
       ...(check ? { check } : {}),
       cancel: pass.deadline.cancel,
+      ...(this.opts.latestRows ? { latestRows: true } : {}),
       onBatch: (e) => this.onBatch(pass, e, runOpts),
     });
   }

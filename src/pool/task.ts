@@ -4,6 +4,7 @@
 import type { BatchDescriptor } from '../batch/layout.js';
 import type { FillSpec } from '../extract/source.js';
 import type { FeatureColumns } from '../encode/columns.js';
+import type { LatestRows } from '../encode/latest.js';
 import type { EncodeSpec } from '../encode/series.js';
 import type { TransformSpec } from '../transform/kernel.js';
 import type { BatchVerify, VerifyTaskSpec } from '../encode/verify-collect.js';
@@ -29,8 +30,11 @@ export interface ProcessTask {
   fill: FillSpec | null;
   pipeline: WorkerPipelineSpec;
   nowMs: number;
-  /** `sorted`: columns ordered by (series key, timestamp) within the batch. */
-  want: { lp: boolean; columns: boolean; sorted?: boolean };
+  /**
+   * `sorted`: columns ordered by (series key, timestamp) within the batch. `latest`: also return the
+   * newest written row per series (online feature serving, src/encode/latest.ts).
+   */
+  want: { lp: boolean; columns: boolean; sorted?: boolean; latest?: boolean };
   /** Buffer to write line protocol into (the worker allocates a larger one if it does not fit). */
   out?: SharedArrayBuffer;
   /**
@@ -70,6 +74,8 @@ export interface ProcessResult {
   reports: Record<string, unknown>;
   lp: Uint8Array | null;
   columns: FeatureColumns | null;
+  /** With want.latest: the newest written row of each series of this batch. */
+  latest?: LatestRows;
   /** Series keys of emitted rows. */
   seriesKeys: string[];
   /**

@@ -14,6 +14,7 @@ import type { Kernel } from '../transform/kernel.js';
 import { fillerFor } from './fillers.js';
 import { createSeriesEncoder, type SeriesEncoder } from '../encode/series.js';
 import { compactColumns } from '../encode/columns.js';
+import { latestRows } from '../encode/latest.js';
 import { LineWriter } from '../encode/lineprotocol.js';
 import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from './task.js';
 import { loadStateForWorker } from './state.js';
@@ -200,6 +201,7 @@ export default async function processBatch(task: ProcessTask): Promise<unknown> 
       rowsOut = c.encoder.countEmittable(outView, featureCols, dropped, emitted, res.perMeasurement, exclude);
     }
     if (task.want.columns) res.columns = compactColumns(outView, featureCols, c.features, c.encoder, rowsOut, exclude, task.want.sorted === true);
+    if (task.want.latest) res.latest = latestRows(outView, featureCols, c.encoder, task.pipeline.encode.floatDigits, exclude);
     if (verify) {
       collectWritten(outView, featureCols, c.encoder, vspec!, verify, exclude);
       res.verify = verify;
