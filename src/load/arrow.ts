@@ -23,24 +23,14 @@
 import { mkdirSync, readdirSync, rmSync, renameSync, existsSync, statSync } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import {
-  Field,
-  Float64,
-  RecordBatch,
-  RecordBatchFileWriter,
-  RecordBatchReader,
-  Schema,
-  Struct,
-  TimeUnit,
-  Timestamp,
-  Uint32,
-  Utf8,
-  makeData,
-  type Data,
-} from 'apache-arrow';
+import type { Data, RecordBatch, RecordBatchFileWriter, Schema } from 'apache-arrow';
+import { lazyRequire } from '../util/lazy.js';
 import { PromfluxError, SinkError } from '../errors.js';
 import { syncDir } from './file.js';
 import type { EncodedBatch, Sink, SinkCommit, SinkResumeState, SinkWriteResult } from './sink.js';
+
+/** apache-arrow loads on the first Arrow sink, not with the config module (issue #18: start-up). */
+const arrow = lazyRequire<typeof import('apache-arrow')>('apache-arrow');
 
 interface ArrowResumeState extends SinkResumeState {
   kind: 'arrow';
@@ -71,7 +61,7 @@ class ArrowFileOut {
   private pump: Promise<void> = Promise.resolve();
 
   constructor(readonly path: string, schema: Schema) {
-    this.writer = new RecordBatchFileWriter();
+    this.writer = new (arrow().RecordBatchFileWriter)();
     this.writer.reset(undefined, schema);
   }
 
@@ -148,6 +138,7 @@ export class ArrowSink implements Sink {
     private readonly featureNames: readonly string[],
     metadata: Record<string, string> = {},
   ) {
+    const { Field, Float64, Schema, TimeUnit, Timestamp, Uint32, Utf8 } = arrow();
     const fields = [
       new Field('series', new Utf8(), false),
       new Field('timestamp', new Timestamp(TimeUnit.MILLISECOND, 'UTC'), false),
@@ -229,6 +220,7 @@ export class ArrowSink implements Sink {
       return { written: 0 };
     }
     const n = c.rows;
+    const { Float64, RecordBatch, Struct, TimeUnit, Timestamp, Uint32, Utf8, makeData } = arrow();
     const children: Data[] = [
       makeData({ type: new Utf8(), length: n, nullCount: 0, valueOffsets: new Int32Array(c.seriesOffsets, 0, n + 1), data: new Uint8Array(c.seriesData) }),
       makeData({ type: new Timestamp(TimeUnit.MILLISECOND, 'UTC'), length: n, nullCount: 0, data: new Int32Array(c.ts64, 0, n * 2) }),
@@ -298,6 +290,7 @@ export class ArrowSink implements Sink {
 
   /** Base (if any) + parts, batch by batch, into `path` (temp file, fsync, rename, directory fsync). */
   private async fold(p: ArrowResumeState): Promise<void> {
+    const { RecordBatch, RecordBatchReader } = arrow();
     const out = new ArrowFileOut(this.foldTmp, this.schema);
     await out.open();
     const inputs = [...(p.base ? [this.path] : []), ...p.parts.map((n) => join(this.partsDir, n))];

@@ -15,6 +15,7 @@ import type { Sink, SinkWriteResult } from '../load/sink.js';
 import type { EngineMetrics } from '../observe/metrics.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
+import type { WorkerThreadStats } from '../pool/thread-cpu.js';
 import type { BatchSizer } from './adaptive.js';
 import { DropLog } from '../observe/drop-log.js';
 import { RetryPolicy } from './retry-policy.js';
@@ -95,6 +96,10 @@ export interface DispatcherOptions {
   deferAck?: boolean;
   /** Checked after each batch; return an error to fail the run (thresholds). */
   check?: (t: DispatchTotals) => Error | undefined;
+  /** Collects each result's worker-thread CPU and event-loop figures (summary `workerThreads`). */
+  threads?: WorkerThreadStats;
+  /** Benchmarks only (dispatcher-ceiling): workers skip all per-sample work (ProcessTask.noop). */
+  noopWorkers?: boolean;
 }
 
 export function newTotals(): DispatchTotals {
@@ -236,10 +241,12 @@ class Dispatcher {
         ...(this.want.lp ? { out: this.outBuffers.acquire(Math.ceil(chunk.estRows * this.lpBytesPerRow * 1.1) + 4096) } : {}),
         ...(this.o.faults?.has(id) && a.retries === 0 && a.reruns === 0 ? { fault: this.o.faults.get(id)! } : {}),
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
+        ...(this.o.noopWorkers ? { noop: { samples: chunk.estSamples } } : {}),
       });
     } catch (err) {
       return this.workerFailed(a, err as Error);
     }
+    this.o.threads?.observe(result.thread);
     return result.error ? this.taskFailed(a, result) : result;
   }
 
