@@ -246,7 +246,7 @@ class Dispatcher {
     } catch (err) {
       return this.workerFailed(a, err as Error);
     }
-    this.o.threads?.observe(result.thread);
+    this.o.threads?.observe(result.thread, result.timings.totalMs);
     return result.error ? this.taskFailed(a, result) : result;
   }
 

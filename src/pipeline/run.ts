@@ -218,7 +218,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
       await this.startPass(pass);
-      await this.dispatchPass(pass, runOpts);
+      await this.dispatchPass(pass, runOpts).finally(() => pass.meter.markDispatchEnd(pass.totals.batches, pass.totals.samplesIn));
       if (cfg.quality?.write && pass.sink.needs.lineProtocol && !pass.signal.aborted) await writeQualityPoint(pass);
     } catch (err) {
       pass.error = err instanceof Error ? err : new Error(String(err));
@@ -469,7 +469,10 @@ interface PassState {
 
 function noteBatchTime(pass: PassState): void {
   const now = performance.now();
-  if (Number.isNaN(pass.firstBatchAt)) pass.firstBatchAt = now;
+  if (Number.isNaN(pass.firstBatchAt)) {
+    pass.firstBatchAt = now;
+    pass.meter.markFirstBatch(pass.totals.batches, pass.totals.samplesIn);
+  }
   pass.lastBatchAt = now;
 }
 
@@ -651,8 +654,8 @@ function buildSummary(pass: PassState, metrics: EngineMetrics): RunSummary {
     statesWritten: pass.statesWritten,
     ...(pass.qualityLines ? { qualityLines: pass.qualityLines } : {}),
     ...(pass.verified ? { verified: pass.verified } : {}),
-    mainThread: pass.meter.summary(t.batches, t.samplesIn),
-    workerThreads: pass.threads.summary(),
+    mainThread: pass.meter.summary(),
+    workerThreads: pass.threads.summary(wallMs),
     startup: startupOf(pass, endAt),
   };
 }

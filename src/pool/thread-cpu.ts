@@ -94,27 +94,37 @@ export interface WorkerThreadSummary {
   taskCpuMs: number;
   /** CPU ms the thread used since it started (start-up and idle work included). */
   threadCpuMs: number;
-  /** Event-loop utilisation between its first and last task of the run (since thread start if only one). */
+  /** Wall ms inside those tasks. */
+  taskWallMs: number;
+  /** taskWallMs ÷ the run's wall time: the share of the run this worker was working, in [0, 1]. */
+  busy: number;
+  /**
+   * Node's event-loop utilisation of the thread between its first and last task (since thread
+   * start if only one). Under Piscina's default `atomics: 'sync'` an idle worker parks in
+   * Atomics.wait inside a callback, which Node counts as busy: read `busy` for idleness.
+   */
   elu: number;
   cpuSource: CpuSource;
 }
 
 /** Collects the per-task samples workers attach to their results, per thread. */
 export class WorkerThreadStats {
-  private readonly byThread = new Map<number, { tasks: number; taskCpuNs: number; first: WorkerThreadSample; last: WorkerThreadSample }>();
+  private readonly byThread = new Map<number, { tasks: number; taskCpuNs: number; taskWallMs: number; first: WorkerThreadSample; last: WorkerThreadSample }>();
 
-  observe(s: WorkerThreadSample | undefined): void {
+  /** One task's sample and its wall time (ProcessResult.timings.totalMs). */
+  observe(s: WorkerThreadSample | undefined, taskWallMs: number): void {
     if (!s) return;
     const t = this.byThread.get(s.threadId);
-    if (!t) this.byThread.set(s.threadId, { tasks: 1, taskCpuNs: s.taskCpuNs, first: s, last: s });
+    if (!t) this.byThread.set(s.threadId, { tasks: 1, taskCpuNs: s.taskCpuNs, taskWallMs, first: s, last: s });
     else {
       t.tasks++;
       t.taskCpuNs += s.taskCpuNs;
+      t.taskWallMs += taskWallMs;
       t.last = s;
     }
   }
 
-  summary(): WorkerThreadSummary[] {
+  summary(runWallMs: number): WorkerThreadSummary[] {
     const out: WorkerThreadSummary[] = [];
     for (const [threadId, t] of [...this.byThread].sort((a, b) => a[0] - b[0])) {
       const from = t.tasks > 1 ? { activeMs: t.first.eluActiveMs, idleMs: t.first.eluIdleMs } : { activeMs: 0, idleMs: 0 };
@@ -123,6 +133,8 @@ export class WorkerThreadStats {
         tasks: t.tasks,
         taskCpuMs: round3(t.taskCpuNs / 1e6),
         threadCpuMs: round3(t.last.threadCpuNs / 1e6),
+        taskWallMs: round3(t.taskWallMs),
+        busy: runWallMs > 0 ? round3(Math.min(1, t.taskWallMs / runWallMs)) : 0,
         elu: round3(eluBetween(from, { activeMs: t.last.eluActiveMs, idleMs: t.last.eluIdleMs })),
         cpuSource: t.last.cpuSource,
       });
@@ -133,12 +145,18 @@ export class WorkerThreadStats {
 
 /** The thread running a pipeline (the main thread under the CLI): its cost over one run. */
 export interface MainThreadSummary {
-  /** CPU ms the thread used during the run (planning, dispatch, sink I/O, summaries). */
+  /** CPU ms the thread used during the whole run (start-up, planning, dispatch, sink I/O, close). */
   cpuMs: number;
-  /** cpuMs per batch written, in µs (null without batches). */
+  /**
+   * CPU µs per batch in steady state: between the first batch accepted and the end of dispatch,
+   * over the batches after the first (null: fewer than two batches). Start-up and close are in
+   * `fixedCpuMs`, so this is the marginal cost a longer run adds per batch.
+   */
   perBatchUs: number | null;
-  /** cpuMs per sample in, in ns (null without samples). */
+  /** The same per sample, ns. */
   perSampleNs: number | null;
+  /** cpuMs minus the steady-state part: start-up (worker spawn, source/sink open, first batch) and close. */
+  fixedCpuMs: number;
   /** Event-loop utilisation over the run, in [0, 1]. */
   elu: number;
   cpuSource: CpuSource;
@@ -147,14 +165,32 @@ export interface MainThreadSummary {
 export class MainThreadMeter {
   private readonly cpu0 = threadCpu().ns;
   private readonly elu0 = eluNow();
+  private first: { ns: number; batches: number; samples: number } | undefined;
+  private last: { ns: number; batches: number; samples: number } | undefined;
 
-  summary(batches: number, samples: number): MainThreadSummary {
+  /** The first batch was accepted (totals include it). */
+  markFirstBatch(batches: number, samples: number): void {
+    this.first ??= { ns: threadCpu().ns, batches, samples };
+  }
+
+  /** Dispatch finished (every batch accepted or failed). */
+  markDispatchEnd(batches: number, samples: number): void {
+    this.last = { ns: threadCpu().ns, batches, samples };
+  }
+
+  summary(): MainThreadSummary {
     const cpu = threadCpu();
     const ns = Math.max(0, cpu.ns - this.cpu0);
+    const f = this.first;
+    const l = this.last;
+    const steadyNs = f && l ? Math.max(0, l.ns - f.ns) : 0;
+    const nb = f && l ? l.batches - f.batches : 0;
+    const ns2 = f && l ? l.samples - f.samples : 0;
     return {
       cpuMs: round3(ns / 1e6),
-      perBatchUs: batches > 0 ? round3(ns / 1e3 / batches) : null,
-      perSampleNs: samples > 0 ? round3(ns / samples) : null,
+      perBatchUs: nb > 0 ? round3(steadyNs / 1e3 / nb) : null,
+      perSampleNs: ns2 > 0 ? round3(steadyNs / ns2) : null,
+      fixedCpuMs: round3((ns - steadyNs) / 1e6),
       elu: round3(eluBetween(this.elu0, eluNow())),
       cpuSource: cpu.source,
     };
