@@ -99,7 +99,7 @@ export interface DispatcherOptions {
   /** Collects each result's worker-thread CPU and event-loop figures (summary `workerThreads`). */
   threads?: WorkerThreadStats;
   /** Benchmarks only (dispatcher-ceiling): workers skip all per-sample work (ProcessTask.noop). */
-  noopWorkers?: boolean;
+  noopWorkers?: boolean | { lineBytes?: number };
 }
 
 export function newTotals(): DispatchTotals {
@@ -241,7 +241,7 @@ class Dispatcher {
         ...(this.want.lp ? { out: this.outBuffers.acquire(Math.ceil(chunk.estRows * this.lpBytesPerRow * 1.1) + 4096) } : {}),
         ...(this.o.faults?.has(id) && a.retries === 0 && a.reruns === 0 ? { fault: this.o.faults.get(id)! } : {}),
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
-        ...(this.o.noopWorkers ? { noop: { samples: chunk.estSamples } } : {}),
+        ...(this.o.noopWorkers ? { noop: { samples: chunk.estSamples, ...(typeof this.o.noopWorkers === 'object' ? this.o.noopWorkers : {}) } } : {}),
       });
     } catch (err) {
       return this.workerFailed(a, err as Error);
@@ -388,7 +388,7 @@ class Dispatcher {
     this.account(result, wr.written);
     o.source.recordRows?.(chunk, result.samplesIn);
     if (!o.deferAck) o.source.ack?.(chunk);
-    const rss = process.memoryUsage.rss();
+    const rss = this.rssSampled();
     this.observeSize(result, rss);
     this.recordMetrics(result, wr.written, rss);
     const bad = o.check?.(this.totals);
@@ -425,6 +425,22 @@ class Dispatcher {
     addTotal(t.kernelMs, '(encode)', result.timings.encodeMs);
     if (result.newestMs > t.newestMs) t.newestMs = result.newestMs;
     if (result.oldestMs < t.oldestMs) t.oldestMs = result.oldestMs;
+  }
+
+  private rss = 0;
+  private rssAt = -Infinity;
+
+  /**
+   * RSS, read at most every 50 ms: one read is a /proc read of 20–170 µs on the main thread
+   * (measured, issue #18), too much per batch when a many-core host moves thousands a second.
+   */
+  private rssSampled(): number {
+    const now = performance.now();
+    if (now - this.rssAt >= 50) {
+      this.rss = process.memoryUsage.rss();
+      this.rssAt = now;
+    }
+    return this.rss;
   }
 
   /** Feed the adaptive batch sizer: rows, worker latency, memory the batch held. */

@@ -152,7 +152,7 @@ export interface PipelineOptions {
   /** A worker pool shared with other pipelines (createEngine, src/pipeline/engine.ts); not closed by run(). */
   pool?: WorkerPool;
   /** Benchmarks only (dispatcher-ceiling): workers skip fill, kernels and encode (src/pool/task.ts `noop`). */
-  noopWorkers?: boolean;
+  noopWorkers?: boolean | { lineBytes?: number };
 }
 
 export interface PipelineEvents {
@@ -359,7 +359,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       ...(pass.commits ? { deferAck: true } : {}),
       ...(check ? { check } : {}),
       threads: pass.threads,
-      ...(this.opts.noopWorkers ? { noopWorkers: true } : {}),
+      ...(this.opts.noopWorkers ? { noopWorkers: this.opts.noopWorkers } : {}),
       onBatch: (e) => this.onBatch(pass, e, runOpts),
     });
   }

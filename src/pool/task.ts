@@ -49,7 +49,7 @@ export interface ProcessTask {
    * thread is the only limit. The worker reports `samples` rows in and out and, when line protocol
    * is wanted, writes that many copies of one fixed line into `out` so the sink handles real bytes.
    */
-  noop?: { samples: number };
+  noop?: { samples: number; lineBytes?: number };
 }
 
 /** What a worker thread reports with every result: its own CPU and event-loop figures (src/pool/thread-cpu.ts). */

@@ -78,7 +78,19 @@ export default async function runTask(task: ProcessTask): Promise<unknown> {
   return res;
 }
 
-const NOOP_LINE = new TextEncoder().encode('promflux_noop,bench=dispatcher_ceiling v=1 1700000000000\n');
+/** The no-op line (`lineBytes`: padded in the tag value to that length, e.g. the real pipeline's bytes per line). */
+const noopLines = new Map<number, Uint8Array>();
+function noopLine(lineBytes: number | undefined): Uint8Array {
+  const key = lineBytes ?? 0;
+  let l = noopLines.get(key);
+  if (!l) {
+    const base = 'promflux_noop,bench=dispatcher_ceiling v=1 1700000000000\n';
+    const pad = Math.max(0, key - base.length);
+    l = new TextEncoder().encode(pad ? `promflux_noop,bench=dispatcher_ceiling_${'x'.repeat(pad - 1)} v=1 1700000000000\n` : base);
+    noopLines.set(key, l);
+  }
+  return l;
+}
 
 /**
  * dispatcher-ceiling benchmark (task.noop): no fill, no kernels, no encode. The line-protocol
@@ -93,11 +105,12 @@ function noopResult(task: ProcessTask): ProcessResult {
   res.rowsOut = rows;
   res.perMeasurement = { promflux_noop: rows };
   if (task.want.lp) {
-    const need = rows * NOOP_LINE.byteLength;
+    const line = noopLine(task.noop!.lineBytes);
+    const need = rows * line.byteLength;
     const out = task.out && task.out.byteLength >= need ? new Uint8Array(task.out, 0, need) : new Uint8Array(new SharedArrayBuffer(Math.max(1024, need)), 0, need);
     if (need > 0) {
-      out.set(NOOP_LINE, 0);
-      for (let have = NOOP_LINE.byteLength; have < need; have *= 2) out.copyWithin(have, 0, Math.min(have, need - have));
+      out.set(line, 0);
+      for (let have = line.byteLength; have < need; have *= 2) out.copyWithin(have, 0, Math.min(have, need - have));
     }
     res.lp = out;
   }
