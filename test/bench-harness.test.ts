@@ -10,7 +10,7 @@ import { consoleTable, resultsMarkdown, targetSummary } from '../benchmarks/lib/
 import { machineInfo } from '../benchmarks/lib/machine.js';
 import { engineConfig } from '../benchmarks/lib/engine.js';
 import { median, type ScenarioResult } from '../benchmarks/lib/scenario.js';
-import { amdahl, serialFraction } from '../benchmarks/engine-scaling.js';
+import { serialFraction } from '../benchmarks/engine-scaling.js';
 import { scenarioFiles } from '../benchmarks/run.js';
 import { parse } from 'yaml';
 import { viewBatch } from '../src/batch/layout.js';
@@ -133,14 +133,10 @@ test('figures: ratios, targets and lower-is-better', () => {
   assert.equal(median([3, 1, 2, 4]), 2.5);
 });
 
-test('Amdahl: serial fraction from the 2-worker speedup and projections', () => {
+test('serial fraction from the 2-worker speedup (older reports\' figure)', () => {
   assert.equal(serialFraction(2), 0);
   assert.equal(serialFraction(1), 1);
-  const s = serialFraction(1.8);
-  assert.ok(Math.abs(s - (2 / 1.8 - 1)) < 1e-12);
-  assert.ok(Math.abs(amdahl(s, 2) - 1.8) < 1e-12);
-  assert.ok(amdahl(s, 32) < 1 / s);
-  assert.equal(amdahl(0, 8), 8);
+  assert.ok(Math.abs(serialFraction(1.8) - (2 / 1.8 - 1)) < 1e-12);
   assert.equal(serialFraction(2.3), 0); // superlinear noise is clamped
 });
 

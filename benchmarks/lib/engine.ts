@@ -25,6 +25,10 @@ export interface EngineRunSpec {
   /** Another source instead of the synthetic one (series/samplesPerSeries/seed/nanRate then unused). */
   source?: Record<string, unknown>;
   timeoutMs?: number;
+  /** Run this config file instead of the generated synthetic one (series/samplesPerSeries/transform then unused). */
+  configFile?: string;
+  /** `--sink` value (default `null`). */
+  sink?: string;
 }
 
 /** The `--summary-json` document the CLI writes (keys per the engine's contract). */
@@ -38,6 +42,10 @@ export interface EngineSummary {
   samplesPerSec: number;
   workers: number;
   peakRssBytes: number;
+  /** Issue #18 cost figures (src/pool/thread-cpu.ts); absent from older engines. */
+  mainThread?: { cpuMs: number; perBatchUs: number | null; perSampleNs: number | null; fixedCpuMs: number; elu: number };
+  workerThreads?: Array<{ threadId: number; tasks: number; taskCpuMs: number; threadCpuMs: number; busy: number }>;
+  startup?: { processToRunMs: number; processToFirstBatchMs: number | null; runToFirstBatchMs: number | null; lastBatchToEndMs: number | null };
 }
 
 export interface EngineRun extends EngineSummary {
@@ -110,10 +118,10 @@ export async function runEngine(spec: EngineRunSpec): Promise<EngineRun> {
     const summaryFile = join(dir, 'summary.json');
     writeFileSync(config, engineConfig(spec));
     const args = [
-      cliPath(), 'run', '--config', config,
+      cliPath(), 'run', '--config', spec.configFile ?? config,
       '--workers', String(spec.workers),
       '--batch-size', String(spec.batchSize),
-      '--sink', 'null',
+      '--sink', spec.sink ?? 'null',
       '--summary-json', summaryFile,
     ];
     const child = spawn(process.execPath, args, { cwd: repoRoot(), stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });

@@ -18,7 +18,6 @@ import { formatSummary } from './summary.js';
 import { createProgressReporter } from '../observe/progress.js';
 import { startMetricsServer } from '../observe/server.js';
 import { StopRequested } from '../pipeline/stop.js';
-import { extraCommands } from './commands.js';
 import { parseDuration } from '../util/duration.js';
 import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact.js';
 
@@ -66,8 +65,18 @@ export function buildProgram(): Command {
       process.exitCode = await runCommand(opts);
     });
 
-  for (const add of extraCommands) add(program);
   return program;
+}
+
+/**
+ * The other commands (serve, export, loadtest, plan, influx …) and what they import (apache-arrow,
+ * croner, hdr-histogram-js): loaded unless the command is `run`, whose start-up they would slow
+ * (issue #18: process start → first batch).
+ */
+async function addExtraCommands(program: Command, argv: readonly string[]): Promise<void> {
+  if (argv[2] === 'run') return;
+  const { extraCommands } = await import('./commands.js');
+  for (const add of extraCommands) add(program);
 }
 
 interface RunFlags {
@@ -198,6 +207,7 @@ function emitSummary(summary: RunSummary, opts: { summaryJson?: string; json?: b
 export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();
   try {
+    await addExtraCommands(program, argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (err) {

@@ -16,6 +16,8 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`  wall time       ${(s.wallMs / 1000).toFixed(2)} s`);
   lines.push(`  throughput      ${fmt(s.samplesPerSec)} samples/s on ${s.workers} worker${s.workers === 1 ? '' : 's'}`);
   lines.push(`  peak RSS        ${(s.peakRssBytes / 1048576).toFixed(0)} MiB`);
+  lines.push(`  main thread     ${mainThreadLine(s)}`);
+  if (s.startup.processToFirstBatchMs !== null) lines.push(`  first batch     ${s.startup.processToFirstBatchMs.toFixed(0)} ms after process start (run start +${(s.startup.runToFirstBatchMs ?? 0).toFixed(0)} ms)`);
   const sinkDesc = Object.entries(s.sink).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
   lines.push(`  sink            ${sinkDesc}`);
   const st = s.stop;
@@ -39,4 +41,12 @@ export function formatSummary(s: RunSummary): string {
     }
   }
   return lines.join('\n');
+}
+
+/** Main-thread CPU per batch and per sample, its event-loop utilisation, and the workers' CPU beside it. */
+function mainThreadLine(s: RunSummary): string {
+  const m = s.mainThread;
+  const per = m.perBatchUs !== null ? `, ${fmt(Math.round(m.perBatchUs))} µs/batch, ${m.perSampleNs!.toFixed(1)} ns/sample` : '';
+  const workerCpu = s.workerThreads.reduce((a, w) => a + w.taskCpuMs, 0);
+  return `${fmt(Math.round(m.cpuMs))} ms CPU${per}, event loop ${(100 * m.elu).toFixed(0)}% busy; workers ${fmt(Math.round(workerCpu))} ms CPU in tasks`;
 }

@@ -26,25 +26,8 @@
 import { mkdirSync, readdirSync, rmSync, renameSync, existsSync, statSync } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import {
-  DataType,
-  Dictionary,
-  Field,
-  Int32,
-  Float64,
-  RecordBatch,
-  RecordBatchFileWriter,
-  RecordBatchReader,
-  Schema,
-  Struct,
-  TimeUnit,
-  Timestamp,
-  Uint32,
-  Utf8,
-  makeData,
-  makeVector,
-  type Data,
-} from 'apache-arrow';
+import type { Data, Dictionary, Int32, RecordBatchFileWriter, Schema, Utf8, Vector } from 'apache-arrow';
+import { lazyRequire } from '../util/lazy.js';
 import { PromfluxError, SinkError } from '../errors.js';
 import { syncDir } from './file.js';
 import type { EncodedBatch, Sink, SinkCommit, SinkNeeds, SinkResumeState, SinkWriteResult } from './sink.js';
@@ -64,9 +47,12 @@ interface ArrowResumeState extends SinkResumeState {
   baseBytes: number;
 }
 
+/** apache-arrow loads on the first Arrow sink, not with the config module (issue #18: start-up). */
+const arrow = lazyRequire<typeof import('apache-arrow')>('apache-arrow');
+
 /** Dictionary id of the `series` column (the only dictionary-encoded column the sink writes). */
 const SERIES_DICT_ID = 0;
-const seriesType = (): Dictionary<Utf8, Int32> => new Dictionary(new Utf8(), new Int32(), SERIES_DICT_ID, false);
+const seriesType = (): Dictionary<Utf8, Int32> => new (arrow().Dictionary)(new (arrow().Utf8)(), new (arrow().Int32)(), SERIES_DICT_ID, false);
 const textEncoder = new TextEncoder();
 
 /** Bytes a file may hold unwritten before write() waits for the disk (backpressure). */
@@ -82,19 +68,29 @@ export const ARROW_HIGH_WATER_BYTES = 4 * 1024 * 1024;
  * long as the keys are defined somewhere in the file", Arrow columnar format, IPC file format).
  * Readers of the file format (apache-arrow, polars, pyarrow) read dictionaries from the footer.
  */
-class LateDictionaryWriter extends RecordBatchFileWriter {
-  protected override _writeDictionaries(): this {
-    return this;
-  }
-
+interface LateDictionaryWriter extends RecordBatchFileWriter {
   /** Bytes handed to the sink's pump so far. */
-  get position(): number {
-    return this._position;
-  }
+  readonly position: number;
+  writeSeriesDictionary(keys: readonly string[]): void;
+}
 
-  writeSeriesDictionary(keys: readonly string[]): void {
-    this._writeDictionaryBatch(utf8Data(keys), SERIES_DICT_ID, false);
-  }
+/** The class is made on first use, so apache-arrow loads only with the first Arrow sink (issue #18: start-up). */
+let lateDictionaryWriterClass: (new () => LateDictionaryWriter) | undefined;
+function newLateDictionaryWriter(): LateDictionaryWriter {
+  lateDictionaryWriterClass ??= class extends arrow().RecordBatchFileWriter {
+    protected override _writeDictionaries(): this {
+      return this;
+    }
+
+    get position(): number {
+      return this._position;
+    }
+
+    writeSeriesDictionary(keys: readonly string[]): void {
+      this._writeDictionaryBatch(utf8Data(keys), SERIES_DICT_ID, false);
+    }
+  } as unknown as new () => LateDictionaryWriter;
+  return new lateDictionaryWriterClass();
 }
 
 /** Arrow Utf8 data of `keys` (per series, not per row). */
@@ -109,11 +105,12 @@ function utf8Data(keys: readonly string[]): Data<Utf8> {
   offsets[keys.length] = bytes;
   const data = new Uint8Array(bytes);
   for (let i = 0; i < parts.length; i++) data.set(parts[i]!, offsets[i]!);
-  return makeData({ type: new Utf8(), length: keys.length, nullCount: 0, valueOffsets: offsets, data });
+  return arrow().makeData({ type: new (arrow().Utf8)(), length: keys.length, nullCount: 0, valueOffsets: offsets, data });
 }
 
 /** The (empty) dictionary a record batch's series column carries in memory; the file gets the real one at finish. */
-const NO_DICTIONARY = makeVector(utf8Data([]));
+let noDictionary: Vector<Utf8> | undefined;
+const NO_DICTIONARY = (): Vector<Utf8> => (noDictionary ??= arrow().makeVector(utf8Data([])));
 
 /**
  * One Arrow IPC file being written: the writer's byte chunks are appended to a file handle, in
@@ -134,7 +131,7 @@ class ArrowFileOut {
   private readonly ids = new Map<string, number>();
 
   constructor(readonly path: string, readonly schema: Schema) {
-    this.writer = new LateDictionaryWriter();
+    this.writer = newLateDictionaryWriter();
     this.writer.reset(undefined, schema);
   }
 
@@ -204,9 +201,9 @@ class ArrowFileOut {
     // thread): one Int32 per row, the same order of work as the writer's own copy of the buffers.
     const idx = new Int32Array(n);
     for (let j = 0; j < n; j++) idx[j] = remap[batchIdx[j]!]!;
-    const series = makeData({ type: seriesType(), length: n, nullCount: 0, data: idx, dictionary: NO_DICTIONARY });
-    const struct = makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children: [series, ...rest] });
-    this.writer.write(new RecordBatch(this.schema, struct));
+    const series = arrow().makeData({ type: seriesType(), length: n, nullCount: 0, data: idx, dictionary: NO_DICTIONARY() });
+    const struct = arrow().makeData({ type: new (arrow().Struct)(this.schema.fields), length: n, nullCount: 0, children: [series, ...rest] });
+    this.writer.write(new (arrow().RecordBatch)(this.schema, struct));
     this.rows += n;
     const upTo = this.writer.position - ARROW_HIGH_WATER_BYTES;
     if (this.flushed >= upTo) return;
@@ -271,13 +268,13 @@ export class ArrowSink implements Sink {
   ) {
     this.needs = { lineProtocol: false, columns: true, ...(options.sort === 'batch' ? { sortedColumns: true } : {}) };
     const fields = [
-      new Field('series', seriesType(), false),
-      new Field('timestamp', new Timestamp(TimeUnit.MILLISECOND, 'UTC'), false),
-      new Field('value', new Float64(), false),
-      new Field('flags', new Uint32(), false),
-      ...featureNames.map((f) => new Field(f, new Float64(), false)),
+      new (arrow().Field)('series', seriesType(), false),
+      new (arrow().Field)('timestamp', new (arrow().Timestamp)(arrow().TimeUnit.MILLISECOND, 'UTC'), false),
+      new (arrow().Field)('value', new (arrow().Float64)(), false),
+      new (arrow().Field)('flags', new (arrow().Uint32)(), false),
+      ...featureNames.map((f) => new (arrow().Field)(f, new (arrow().Float64)(), false)),
     ];
-    this.schema = new Schema(fields, new Map(Object.entries({ 'promflux.version': '2', 'promflux.sort': options.sort ?? 'none', ...metadata })));
+    this.schema = new (arrow().Schema)(fields, new Map(Object.entries({ 'promflux.version': '2', 'promflux.sort': options.sort ?? 'none', ...metadata })));
     this.partsDir = `${path}.parts`;
   }
 
@@ -352,14 +349,14 @@ export class ArrowSink implements Sink {
     }
     const n = c.rows;
     const rest: Data[] = [
-      makeData({ type: new Timestamp(TimeUnit.MILLISECOND, 'UTC'), length: n, nullCount: 0, data: new Int32Array(c.ts64, 0, n * 2) }),
-      makeData({ type: new Float64(), length: n, nullCount: 0, data: new Float64Array(c.value, 0, n) }),
-      makeData({ type: new Uint32(), length: n, nullCount: 0, data: new Uint32Array(c.flags, 0, n) }),
+      arrow().makeData({ type: new (arrow().Timestamp)(arrow().TimeUnit.MILLISECOND, 'UTC'), length: n, nullCount: 0, data: new Int32Array(c.ts64, 0, n * 2) }),
+      arrow().makeData({ type: new (arrow().Float64)(), length: n, nullCount: 0, data: new Float64Array(c.value, 0, n) }),
+      arrow().makeData({ type: new (arrow().Uint32)(), length: n, nullCount: 0, data: new Uint32Array(c.flags, 0, n) }),
     ];
     for (const name of this.featureNames) {
       const idx = c.featureNames.indexOf(name);
       const data = idx >= 0 ? new Float64Array(c.features[idx]!, 0, n) : new Float64Array(n).fill(NaN);
-      rest.push(makeData({ type: new Float64(), length: n, nullCount: 0, data }));
+      rest.push(arrow().makeData({ type: new (arrow().Float64)(), length: n, nullCount: 0, data }));
     }
     const out = await this.target();
     await out.write(c.seriesKeys, new Uint32Array(c.series, 0, n), rest, n, batch.batchId);
@@ -423,10 +420,10 @@ export class ArrowSink implements Sink {
     for (const file of inputs) {
       const fh = await openFile(file, 'r');
       try {
-        const reader = await RecordBatchReader.from(fh);
+        const reader = await arrow().RecordBatchReader.from(fh);
         for await (const b of reader) {
           const series = b.data.children[0]!;
-          if (!DataType.isDictionary(series.type) || !series.dictionary) {
+          if (!arrow().DataType.isDictionary(series.type) || !series.dictionary) {
             throw new SinkError('PROMFLUX_SINK_WRITE', `arrow sink ${this.path}: ${file} has a plain Utf8 series column (written by an older promflux); move it away (or the checkpoint) to start over`);
           }
           // the input file's dictionary → this file's ids (per series), indices remapped per row

@@ -128,7 +128,8 @@ export class FileSink implements Sink {
     }
     this.bytes += batch.lp.byteLength;
     // Compress now (in parallel with earlier appends), append in call order.
-    const data = this.gzip ? gzipAsync(batch.lp, { level: 6 }) : Promise.resolve(batch.lp);
+    // 256 KiB output chunks instead of 16 KiB: fewer round trips through the main thread (see load/influx/deliver.ts).
+    const data = this.gzip ? gzipAsync(batch.lp, { level: 6, chunkSize: 1 << 18 }) : Promise.resolve(batch.lp);
     const appended = this.tail.then(async () => {
       if (this.failed) throw this.failed;
       try {

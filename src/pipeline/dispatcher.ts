@@ -15,6 +15,7 @@ import type { Sink, SinkWriteResult } from '../load/sink.js';
 import type { EngineMetrics } from '../observe/metrics.js';
 import type { WorkerPool } from '../pool/pool.js';
 import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
+import type { WorkerThreadStats } from '../pool/thread-cpu.js';
 import type { BatchSizer } from './adaptive.js';
 import { DropLog } from '../observe/drop-log.js';
 import { RetryPolicy } from './retry-policy.js';
@@ -118,6 +119,10 @@ export interface DispatcherOptions {
   deferAck?: boolean;
   /** Checked after each batch; return an error to fail the run (thresholds). */
   check?: (t: DispatchTotals) => Error | undefined;
+  /** Collects each result's worker-thread CPU and event-loop figures (summary `workerThreads`). */
+  threads?: WorkerThreadStats;
+  /** Benchmarks only (dispatcher-ceiling): workers skip all per-sample work (ProcessTask.noop). */
+  noopWorkers?: boolean | { lineBytes?: number };
   /** Ask the workers for the newest written row per series of each batch (`result.latest`; online feature serving). */
   latestRows?: boolean;
   /**
@@ -321,6 +326,7 @@ class Dispatcher {
         ...(this.want.lp ? { out: this.outBuffers.acquire(Math.ceil(chunk.estRows * this.lpBytesPerRow * 1.1) + 4096) } : {}),
         ...(this.o.faults?.has(id) && a.retries === 0 && a.reruns === 0 ? { fault: this.o.faults.get(id)! } : {}),
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
+        ...(this.o.noopWorkers ? { noop: { samples: chunk.estSamples, ...(typeof this.o.noopWorkers === 'object' ? this.o.noopWorkers : {}) } } : {}),
       }, cancel), cancel);
     } catch (err) {
       this.o.source.afterAttempt?.(chunk);
@@ -329,6 +335,7 @@ class Dispatcher {
     }
     this.o.source.afterAttempt?.(chunk);
     if (!result) return 'cancelled';
+    this.o.threads?.observe(result.thread, result.timings.totalMs);
     if (result.error?.code === HALO_UNAVAILABLE) return this.haloUnavailable(a, result);
     return result.error ? this.taskFailed(a, result) : result;
   }
@@ -492,7 +499,7 @@ class Dispatcher {
     this.account(result, wr.written);
     o.source.recordRows?.(chunk, result.samplesIn);
     if (!o.deferAck) o.source.ack?.(chunk);
-    const rss = process.memoryUsage.rss();
+    const rss = this.rssSampled();
     this.observeSize(result, rss);
     this.recordMetrics(result, wr.written, rss);
     const bad = o.check?.(this.totals);
@@ -529,6 +536,22 @@ class Dispatcher {
     addTotal(t.kernelMs, '(encode)', result.timings.encodeMs);
     if (result.newestMs > t.newestMs) t.newestMs = result.newestMs;
     if (result.oldestMs < t.oldestMs) t.oldestMs = result.oldestMs;
+  }
+
+  private rss = 0;
+  private rssAt = -Infinity;
+
+  /**
+   * RSS, read at most every 50 ms: one read is a /proc read of 20–170 µs on the main thread
+   * (measured, issue #18), too much per batch when a many-core host moves thousands a second.
+   */
+  private rssSampled(): number {
+    const now = performance.now();
+    if (now - this.rssAt >= 50) {
+      this.rss = process.memoryUsage.rss();
+      this.rssAt = now;
+    }
+    return this.rss;
   }
 
   /** Feed the adaptive batch sizer: rows, worker latency, memory the batch held. */

@@ -16,6 +16,7 @@ import { silentLogger } from '../observe/logger.js';
 import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
+import { MainThreadMeter, WorkerThreadStats, type MainThreadSummary, type WorkerThreadSummary } from '../pool/thread-cpu.js';
 import { compileTransforms, outputsOf } from '../transform/registry.js';
 import type { TransformSpec } from '../transform/kernel.js';
 import { resolveRun, type ResolvedRun } from './resolve.js';
@@ -79,8 +80,26 @@ export interface RunSummary {
   fitPass?: { samplesIn: number; wallMs: number; status: string };
   /** `run --verify`: what was read back from InfluxDB and the source (docs/LOAD.md#run---verify). */
   verified?: VerifiedSummary;
+  /** CPU and event-loop cost of the thread that ran the pipeline (the main thread under the CLI), docs/SCALING.md. */
+  mainThread: MainThreadSummary;
+  /** The same per worker thread that ran a task of this run. */
+  workerThreads: WorkerThreadSummary[];
+  /** Start-up and fixed costs of the run, docs/SCALING.md#start-up. */
+  startup: StartupSummary;
   /** A stopped or aborted run: how the stop went and what it left unacknowledged (docs/OPERATIONS.md#stopping). */
   stop?: StopSummary;
+}
+
+/** Where the fixed cost of a run goes (ms). */
+export interface StartupSummary {
+  /** Process start (performance.timeOrigin) → this run's start: module loading, config. */
+  processToRunMs: number;
+  /** Process start → the first batch accepted by the sink (null: no batch). */
+  processToFirstBatchMs: number | null;
+  /** Run start → first batch accepted (workers booting, source and sink opening, first batch's work). */
+  runToFirstBatchMs: number | null;
+  /** Last batch accepted → summary (drain, sink and pool close, verify). */
+  lastBatchToEndMs: number | null;
 }
 
 export interface StopSummary {
@@ -154,6 +173,8 @@ export interface PipelineOptions {
    * `promflux serve` keeps them for GET /v1/features/latest (src/access/latest.ts).
    */
   latestRows?: boolean;
+  /** Benchmarks only (dispatcher-ceiling): workers skip fill, kernels and encode (src/pool/task.ts `noop`). */
+  noopWorkers?: boolean | { lineBytes?: number };
 }
 
 export interface PipelineEvents {
@@ -230,7 +251,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     log.debug({ config: redactConfig(cfg) }, 'effective pipeline config');
     try {
       await this.startPass(pass);
-      await this.dispatchPass(pass, runOpts);
+      await this.dispatchPass(pass, runOpts).finally(() => pass.meter.markDispatchEnd(pass.totals.batches, pass.totals.samplesIn));
       if (cfg.quality?.write && pass.sink.needs.lineProtocol && !pass.signal.aborted) await writeQualityPoint(pass);
     } catch (err) {
       pass.error = err instanceof Error ? err : new Error(String(err));
@@ -296,6 +317,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       cfg, plan, log, t0, transforms, source, sink, stall, internal, signal, alreadyDone, deadline,
       sizer: new BatchSizer(plan.sizer),
       totals: newTotals(),
+      meter: new MainThreadMeter(),
+      threads: new WorkerThreadStats(),
+      firstBatchAt: NaN,
+      lastBatchAt: NaN,
       sinkOpened: false,
       qualityLines: 0,
       lastProgress: 0,
@@ -375,12 +400,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       ...(check ? { check } : {}),
       cancel: pass.deadline.cancel,
       ...(this.opts.latestRows ? { latestRows: true } : {}),
+      threads: pass.threads,
+      ...(this.opts.noopWorkers ? { noopWorkers: this.opts.noopWorkers } : {}),
       onBatch: (e) => this.onBatch(pass, e, runOpts),
     });
   }
 
   private onBatch(pass: PassState, e: BatchEvent, runOpts: RunOptions): void {
     const { cfg, store, vstate, commits, totals } = pass;
+    noteBatchTime(pass);
     noteNewestSample(this.metrics, cfg.name, totals.newestMs);
     if (Object.keys(e.result.reports).length > 0) pass.reports = mergeReports(pass.reports, e.result.reports);
     if (vstate) {
@@ -478,6 +506,32 @@ interface PassState {
   statesWritten: string[];
   verified?: VerifiedSummary;
   error?: Error;
+  /** This thread's CPU and event loop since the pass started; the workers' per-task figures. */
+  meter: MainThreadMeter;
+  threads: WorkerThreadStats;
+  /** performance.now() when the first / latest batch was accepted (NaN: none yet). */
+  firstBatchAt: number;
+  lastBatchAt: number;
+}
+
+function noteBatchTime(pass: PassState): void {
+  const now = performance.now();
+  if (Number.isNaN(pass.firstBatchAt)) {
+    pass.firstBatchAt = now;
+    pass.meter.markFirstBatch(pass.totals.batches, pass.totals.samplesIn);
+  }
+  pass.lastBatchAt = now;
+}
+
+/** Start-up and fixed costs (performance.now() counts from process start in Node). */
+function startupOf(pass: PassState, endAt: number): StartupSummary {
+  const r = (x: number): number | null => (Number.isNaN(x) ? null : Math.round(x * 10) / 10);
+  return {
+    processToRunMs: r(pass.t0)!,
+    processToFirstBatchMs: r(pass.firstBatchAt),
+    runToFirstBatchMs: r(pass.firstBatchAt - pass.t0),
+    lastBatchToEndMs: r(endAt - pass.lastBatchAt),
+  };
 }
 
 /** A checkpointed run's sink: the same kind as recorded, and a 'commit' sink put back to its last commit. */
@@ -615,7 +669,8 @@ function buildSummary(pass: PassState, metrics: EngineMetrics): RunSummary {
   const { totals: t, sizer, sink, store, plan, error, cfg } = pass;
   const quality = computeQuality(pass);
   for (const [k, v] of Object.entries(qualityFields(quality))) if (k.endsWith('_pct') || k === 'score') metrics.quality.set({ pipeline: cfg.name, metric: k }, v);
-  const wallMs = performance.now() - pass.t0;
+  const endAt = performance.now();
+  const wallMs = endAt - pass.t0;
   return {
     pipeline: cfg.name,
     status: passStatus(pass),
@@ -646,6 +701,9 @@ function buildSummary(pass: PassState, metrics: EngineMetrics): RunSummary {
     statesWritten: pass.statesWritten,
     ...(pass.qualityLines ? { qualityLines: pass.qualityLines } : {}),
     ...(pass.verified ? { verified: pass.verified } : {}),
+    mainThread: pass.meter.summary(),
+    workerThreads: pass.threads.summary(wallMs),
+    startup: startupOf(pass, endAt),
     ...(pass.signal.aborted && !pass.alreadyDone ? { stop: stopSummary(pass) } : {}),
   };
 }

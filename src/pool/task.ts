@@ -49,6 +49,26 @@ export interface ProcessTask {
    * colliding with another series' target key and re-runs the batch without them.
    */
   exclude?: string[];
+  /**
+   * Benchmarks only (dispatcher-ceiling, issue #18): skip fill, kernels and encode, so the main
+   * thread is the only limit. The worker reports `samples` rows in and out and, when line protocol
+   * is wanted, writes that many copies of one fixed line into `out` so the sink handles real bytes.
+   */
+  noop?: { samples: number; lineBytes?: number };
+}
+
+/** What a worker thread reports with every result: its own CPU and event-loop figures (src/pool/thread-cpu.ts). */
+export interface WorkerThreadSample {
+  /** worker_threads threadId. */
+  threadId: number;
+  /** CPU ns this task took on the worker thread (fill + kernels + encode + result building). */
+  taskCpuNs: number;
+  /** CPU ns the thread has used since it started (start-up, module loading and idle work included). */
+  threadCpuNs: number;
+  cpuSource: 'schedstat' | 'stat' | 'process';
+  /** Cumulative event-loop active / idle ms of the worker thread. */
+  eluActiveMs: number;
+  eluIdleMs: number;
 }
 
 export interface TaskError {
@@ -101,4 +121,6 @@ export interface ProcessResult {
   /** Set when rows dropped in the halo left some series' first rows short of context (see halo-check). */
   haloShort?: { runs: number; rows: number };
   error?: TaskError;
+  /** The worker thread's CPU and event-loop figures at the end of this task. */
+  thread?: WorkerThreadSample;
 }

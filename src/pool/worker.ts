@@ -20,6 +20,8 @@ import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from './task.js';
 import { loadStateForWorker } from './state.js';
 import { collectWritten, countSourceSamples, type BatchVerify } from '../encode/verify-collect.js';
 import { HaloCheck } from '../transform/halo-check.js';
+import { threadId } from 'node:worker_threads';
+import { eluNow, threadCpu } from './thread-cpu.js';
 
 interface Compiled {
   kernels: Kernel[];
@@ -67,7 +69,57 @@ function emptyResult(task: ProcessTask, batch: BatchDescriptor): ProcessResult {
   };
 }
 
-export default async function processBatch(task: ProcessTask): Promise<unknown> {
+/** Piscina's entry: one task, with this thread's CPU and event-loop figures attached to the result. */
+export default async function runTask(task: ProcessTask): Promise<unknown> {
+  const cpu0 = threadCpu().ns;
+  const res = task.noop ? noopResult(task) : await processBatch(task);
+  const cpu = threadCpu();
+  const elu = eluNow();
+  res.thread = { threadId, taskCpuNs: cpu.ns - cpu0, threadCpuNs: cpu.ns, cpuSource: cpu.source, eluActiveMs: elu.activeMs, eluIdleMs: elu.idleMs };
+  return res;
+}
+
+/** The no-op line (`lineBytes`: padded in the tag value to that length, e.g. the real pipeline's bytes per line). */
+const noopLines = new Map<number, Uint8Array>();
+function noopLine(lineBytes: number | undefined): Uint8Array {
+  const key = lineBytes ?? 0;
+  let l = noopLines.get(key);
+  if (!l) {
+    const base = 'promflux_noop,bench=dispatcher_ceiling v=1 1700000000000\n';
+    const pad = Math.max(0, key - base.length);
+    l = new TextEncoder().encode(pad ? `promflux_noop,bench=dispatcher_ceiling_${'x'.repeat(pad - 1)} v=1 1700000000000\n` : base);
+    noopLines.set(key, l);
+  }
+  return l;
+}
+
+/**
+ * dispatcher-ceiling benchmark (task.noop): no fill, no kernels, no encode. The line-protocol
+ * buffer gets `samples` copies of one line by doubling copies (O(log n) calls, no per-row loop),
+ * so a sink still parses and sends real bytes.
+ */
+function noopResult(task: ProcessTask): ProcessResult {
+  const t0 = performance.now();
+  const res = emptyResult(task, { ...task.batch, length: 0 });
+  const rows = task.noop!.samples;
+  res.samplesIn = rows;
+  res.rowsOut = rows;
+  res.perMeasurement = { promflux_noop: rows };
+  if (task.want.lp) {
+    const line = noopLine(task.noop!.lineBytes);
+    const need = rows * line.byteLength;
+    const out = task.out && task.out.byteLength >= need ? new Uint8Array(task.out, 0, need) : new Uint8Array(new SharedArrayBuffer(Math.max(1024, need)), 0, need);
+    if (need > 0) {
+      out.set(line, 0);
+      for (let have = line.byteLength; have < need; have *= 2) out.copyWithin(have, 0, Math.min(have, need - have));
+    }
+    res.lp = out;
+  }
+  res.timings.totalMs = performance.now() - t0;
+  return res;
+}
+
+async function processBatch(task: ProcessTask): Promise<ProcessResult> {
   const t0 = performance.now();
   let batch = task.batch;
   const res = emptyResult(task, batch);

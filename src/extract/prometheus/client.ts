@@ -7,7 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { lazyRequire } from '../../util/lazy.js';
+
+const undici = lazyRequire<typeof import('undici')>('undici');
 import type { PrometheusSourceConfig } from './config.js';
 import { AttemptTimeoutError, endsEarly, HttpStatusError, preview, promError, PromErrorCode, TruncatedBodyError } from './errors.js';
 import type { ExtractMetrics } from './metrics.js';
@@ -72,7 +75,7 @@ export class PromClient {
     this.base = new URL(cfg.url);
     this.prefix = this.base.pathname.replace(/\/+$/, '');
     const tls = cfg.tls;
-    this.pool = new Pool(this.base.origin, {
+    this.pool = new (undici().Pool)(this.base.origin, {
       connections: cfg.connections,
       keepAliveTimeout: 30_000,
       headersTimeout: cfg.timeoutMs,

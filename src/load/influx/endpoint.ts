@@ -3,7 +3,10 @@
  * the undici Pool (keep-alive connections, one per in-flight request).
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { lazyRequire } from '../../util/lazy.js';
+
+const undici = lazyRequire<typeof import('undici')>('undici');
 import type { InfluxSinkConfig } from './config.js';
 
 /** 1.x reads `precision` as n/u/ms/s (anything else silently means ns); v2 wants ns/us/ms/s. */
@@ -49,7 +52,7 @@ export function createPool(cfg: InfluxSinkConfig, connections = cfg.concurrency)
   const u = new URL(cfg.url);
   let ca: string | undefined;
   if (cfg.tls?.ca) ca = cfg.tls.ca.includes('-----BEGIN') || !existsSync(cfg.tls.ca) ? cfg.tls.ca : readFileSync(cfg.tls.ca, 'utf8');
-  return new Pool(u.origin, {
+  return new (undici().Pool)(u.origin, {
     connections,
     pipelining: 1,
     keepAliveTimeout: 30_000,
