@@ -28,7 +28,7 @@ export class Engine {
 
   constructor(opts: EngineOptions = {}) {
     this.workers = Math.max(1, opts.workers ?? availableParallelism());
-    this.pool = new WorkerPool({ workers: this.workers });
+    this.pool = new WorkerPool({ workers: this.workers, warm: true });
   }
 
   /** A pipeline that runs on this engine's pool (validated like createPipeline's). */

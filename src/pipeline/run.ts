@@ -16,6 +16,7 @@ import { silentLogger } from '../observe/logger.js';
 import { redactConfig } from '../observe/redact.js';
 import { HealthMonitor, type HealthStatus } from '../observe/health.js';
 import { WorkerPool } from '../pool/pool.js';
+import { takePrestartedPool } from '../pool/prestart.js';
 import { MainThreadMeter, WorkerThreadStats, type MainThreadSummary, type WorkerThreadSummary } from '../pool/thread-cpu.js';
 import { compileTransforms, outputsOf } from '../transform/registry.js';
 import type { TransformSpec } from '../transform/kernel.js';
@@ -335,8 +336,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Start workers, open the source (with the chain's halo), restore and open the sink, start the monitors. */
   private async startPass(pass: PassState): Promise<void> {
     const { cfg, plan, store, commits, sink, totals, log } = pass;
-    // Workers load their modules while the source opens (Prometheus: series and metadata calls).
-    pass.pool = this.opts.pool ?? new WorkerPool({ workers: plan.workers });
+    // Workers load their modules while the source opens (Prometheus: series and metadata calls);
+    // the CLI started them even earlier, before loading the program (src/pool/prestart.ts).
+    pass.pool = this.opts.pool ?? takePrestartedPool(plan.workers) ?? new WorkerPool({ workers: plan.workers, warm: true });
     await pass.source.open({
       // A small margin beyond the chain's need: a few rows dropped in the halo then cost no re-run
       // (src/transform/halo-check.ts; the dispatcher widens the halo when even that is not enough).

@@ -14,6 +14,11 @@ const workerFile = here.replace(/pool\.(ts|js)$/, (_m, ext: string) => `worker.$
 export interface PoolOptions {
   /** Worker threads; default = available cores. */
   workers?: number;
+  /**
+   * Send each worker a warm-up task at once (src/pool/worker.ts `warmup`: instantiate the
+   * WebAssembly modules) so the first batch pays neither worker boot nor wasm compile.
+   */
+  warm?: boolean;
 }
 
 export class WorkerPool {
@@ -38,6 +43,12 @@ export class WorkerPool {
       // batch on the dispatcher (issue #18, dispatcher-ceiling). We keep our own busy time instead.
       recordTiming: false,
     });
+    if (opts.warm) this.warmUp();
+  }
+
+  /** One warm-up task per worker (Piscina gives each idle worker one task: concurrentTasksPerWorker 1). */
+  private warmUp(): void {
+    for (let i = 0; i < this.size; i++) this.piscina.run(null, { name: 'warmup' }).catch(() => undefined);
   }
 
   async run(task: ProcessTask, signal?: AbortSignal): Promise<ProcessResult> {

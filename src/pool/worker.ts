@@ -22,6 +22,8 @@ import { collectWritten, countSourceSamples, type BatchVerify } from '../encode/
 import { HaloCheck } from '../transform/halo-check.js';
 import { threadId } from 'node:worker_threads';
 import { eluNow, threadCpu } from './thread-cpu.js';
+import { rollingArena } from '../transform/kernels/wasm/arena.js';
+import { wasmLines } from '../encode/wasm-lines.js';
 
 interface Compiled {
   kernels: Kernel[];
@@ -67,6 +69,27 @@ function emptyResult(task: ProcessTask, batch: BatchDescriptor): ProcessResult {
     oldestMs: NaN,
     timings: { fillMs: 0, kernelMs: {}, encodeMs: 0, totalMs: 0 },
   };
+}
+
+/**
+ * Warm-up (WorkerPool `warm`, issue #18 start-up): compile and instantiate this thread's
+ * WebAssembly modules (rolling arena, line-protocol encoder) before the first batch arrives, so
+ * the first batch does not pay for them. A failure here is ignored: the first batch that needs the
+ * module reports it with its stage and batch (e.g. PROMFLUX_WASM_MISSING).
+ */
+export function warmup(): { threadId: number; ms: number } {
+  const t0 = performance.now();
+  try {
+    rollingArena();
+  } catch {
+    /* reported by the first rolling batch */
+  }
+  try {
+    wasmLines();
+  } catch {
+    /* reported by the first encode */
+  }
+  return { threadId, ms: performance.now() - t0 };
 }
 
 /** Piscina's entry: one task, with this thread's CPU and event-loop figures attached to the result. */
