@@ -150,19 +150,40 @@ export class SegmentSet {
     return w;
   }
 
+  /** One shared result: `header` runs once per chunk while planning, so it allocates nothing. */
+  private readonly h: ChunkHeader = { encoding: 0, samples: 0, bytes: 0 };
+
+  /** The chunk's header; the returned object is reused by the next call. */
   header(seg: number, off: number): ChunkHeader {
     const w = this.win(seg, off);
     if (off < 8) throw corrupt(w.path, off, 'the index references a chunk inside the segment header');
-    const b = w.readUpTo(off, 16, 'chunk header');
-    const d = new Decbuf(b, w.path, off);
-    const len = d.uvarint();
-    const encoding = d.byte();
-    if (len < 2) d.fail(`chunk of ${len} data bytes (a chunk starts with a 2-byte sample count)`);
-    if (d.left < 2) d.fail('chunk header truncated');
-    const samples = (b[d.pos]! << 8) | b[d.pos + 1]!;
-    const bytes = d.pos + len + 4;
+    const n = Math.min(16, Math.max(0, w.size - off));
+    const p = w.locate(off, n, 'chunk header');
+    const b = w.data;
+    const end = p + n;
+    // len <uvarint> | encoding <1> | sample count <2, first bytes of the data> (inline: no Decbuf)
+    let q = p;
+    let len = 0;
+    let mul = 1;
+    for (;;) {
+      if (q >= end) throw corrupt(w.path, off + (q - p), 'varint runs past the end of its section');
+      if (q - p >= 10) throw corrupt(w.path, off + (q - p), 'varint longer than 10 bytes');
+      const c = b[q++]!;
+      len += (c & 0x7f) * mul;
+      if (c < 0x80) break;
+      mul *= 128;
+    }
+    if (q >= end) throw corrupt(w.path, off + (q - p), 'unexpected end of section');
+    const encoding = b[q++]!;
+    if (len < 2) throw corrupt(w.path, off + (q - p), `chunk of ${len} data bytes (a chunk starts with a 2-byte sample count)`);
+    if (end - q < 2) throw corrupt(w.path, off + (q - p), 'chunk header truncated');
+    const bytes = q - p + len + 4;
     if (off + bytes > w.size) throw corrupt(w.path, off, `chunk of ${bytes} bytes runs past the end of the segment (${w.size} bytes; truncated?)`);
-    return { encoding, samples, bytes };
+    const h = this.h;
+    h.encoding = encoding;
+    h.samples = (b[q]! << 8) | b[q + 1]!;
+    h.bytes = bytes;
+    return h;
   }
 
   path(seg: number): string {

@@ -71,6 +71,21 @@ export class FileWindow {
     return this.buf.subarray(0, n);
   }
 
+  /**
+   * As `read`, without a view object: makes [off, off + n) resident and returns where it starts
+   * in `data` (valid until the next call). For per-chunk planning loops (no Buffer per call).
+   */
+  locate(off: number, n: number, what: string): number {
+    if (off >= this.winStart && off + n <= this.winEnd && off >= 0) return off - this.winStart;
+    this.read(off, n, what);
+    return 0;
+  }
+
+  /** The window's bytes (see `locate`). */
+  get data(): Buffer {
+    return this.buf;
+  }
+
   /** Up to `n` bytes from off (fewer at the end of the file). */
   readUpTo(off: number, n: number, what: string): Buffer {
     return this.read(off, Math.min(n, Math.max(0, this.size - off)), what);

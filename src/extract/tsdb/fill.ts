@@ -3,7 +3,8 @@
  * bytes) that hold their samples for a time window. The worker reads those bytes with positioned
  * reads (`fs.readSync` into one grow-only buffer per worker, adjacent chunks coalesced into one
  * read), checks each chunk's CRC-32C, decodes XOR chunks
- * (xor-fast.ts) into the batch columns through the RunWriter (window, halo, look-ahead), and:
+ * (xor-wasm.ts; xor-fast.ts as fallback) into the batch columns through the RunWriter (window, halo,
+ * look-ahead; a chunk without tombstones is handed over in bulk by RunWriter.sampleRun), and:
  *   - skips samples inside tombstones (deleted through the admin API): dropped as `tombstoned`;
  *   - merges series whose chunks overlap in time (overlapping or out-of-order blocks) by timestamp,
  *     so a sample stored in two blocks is written once; the second copy is `duplicate_timestamp`;
@@ -268,12 +269,15 @@ function decodeOne(spec: TsdbFill, b: BatchBuilder, c: number, target: { sample(
   let n: number;
   try {
     if (wasm) {
-      // decoded in WebAssembly into columns, then handed over sample by sample (window, halo,
-      // duplicates and tombstones stay in one place: the RunWriter / TombFilter)
+      // decoded in WebAssembly into columns; window, halo and duplicate rules stay in one place
+      // (the RunWriter), tombstones in the TombFilter.
       n = wasm.decode(encAt + 1, dataEnd);
       const ts = wasm.ts;
       const vs = wasm.vs;
-      for (let i = 0; i < n; i++) sink.sample(ts[i]!, vs[i]!);
+      // No tombstone in this chunk and writing straight to the RunWriter: the bulk hand-off
+      // (RunWriter.sampleRun, window rules applied per stretch, columns copied with .set).
+      if (sink instanceof RunWriter) sink.sampleRun(ts, vs, n);
+      else for (let i = 0; i < n; i++) sink.sample(ts[i]!, vs[i]!);
     } else n = decodeXorFast(buf, encAt + 1, dataEnd, sink);
   } catch (err) {
     if (err instanceof XorChunkError) throw corrupt(path, off, `XOR chunk: ${err.message}`);

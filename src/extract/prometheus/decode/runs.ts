@@ -119,6 +119,42 @@ export class RunWriter {
     }
   }
 
+  /**
+   * Bulk form of `sample` over decoded columns ts[0, n) / vs[0, n) (one XOR chunk): same rules,
+   * same result. Leading rows that are halo candidates, before fromMs or not after the previous
+   * sample go through `sample`; then the longest strictly increasing stretch inside [startMs,
+   * endMs) is checked with one index loop and copied into the batch at once (no call per sample);
+   * whatever follows (look-ahead, rows of the next window, a backward step) goes through `sample`.
+   */
+  sampleRun(ts: Float64Array, vs: Float64Array, n: number): void {
+    const w = this.w;
+    const lo = Math.max(w.startMs, this.fromMs);
+    let i = 0;
+    while (i < n) {
+      const t = ts[i]!;
+      if (t >= lo && t > this.lastT) break;
+      this.sample(t, vs[i]!);
+      i++;
+    }
+    if (i >= n) return;
+    const end = w.endMs;
+    let j = i;
+    let prev = this.lastT;
+    while (j < n) {
+      const t = ts[j]!;
+      if (t >= end || t <= prev) break;
+      prev = t;
+      j++;
+    }
+    if (j > i) {
+      if (!this.open) this.openRun();
+      this.b.pushBulk(ts, vs, i, j);
+      this.rows += j - i;
+      this.lastT = prev;
+    }
+    for (; j < n; j++) this.sample(ts[j]!, vs[j]!);
+  }
+
   private growHalo(): void {
     if (this.head > 0) {
       // compact first: usually enough
