@@ -10,7 +10,7 @@
  * encoding) on 1 and 2 threads, and the C++ XOR chunk decoder of native-bench on the same chunks.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -23,42 +23,17 @@ import { startVictoria } from '../test/harness/victoria.js';
 import { freePort } from '../test/harness/influxdb.js';
 import { baselineFigure, comparedFigure } from './lib/figures.js';
 import { buildNative, haveCompiler } from './lib/native.js';
-import { cliPath, dataDir, nativeDir } from './lib/paths.js';
+import { BLOCKS_STEP_S, BLOCKS_T0_S, ensureBlocks as ensurePromBlocks } from './lib/prom-blocks.js';
+import { cliPath, nativeDir } from './lib/paths.js';
 import { median, type Figure, type Scenario, type ScenarioResult } from './lib/scenario.js';
-import { mulberry32 } from './lib/data.js';
 
 const SERIES = 500;
 const PER_SERIES = 5_760;
-const T0 = 1_699_995_600; // s, hour-aligned
-const STEP = 15;
+const T0 = BLOCKS_T0_S; // s, hour-aligned
+const STEP = BLOCKS_STEP_S;
 
 /** Blocks for SERIES × PER_SERIES samples, cached in the bench data dir (promtool takes a while). */
-function ensureBlocks(): string {
-  const dir = join(dataDir(), `tsdb-${SERIES}x${PER_SERIES}`);
-  const blocks = join(dir, 'blocks');
-  if (existsSync(join(dir, 'done'))) return blocks;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const rand = mulberry32(7);
-  const om = join(dir, 'data.om');
-  const parts: string[] = ['# TYPE bench_gauge gauge\n'];
-  for (let s = 0; s < SERIES; s++) {
-    const lbl = `instance="host-${s >> 3}:9100",job="node",cpu="${s & 7}"`;
-    let v = rand() * 100;
-    const lines: string[] = [];
-    for (let i = 0; i < PER_SERIES; i++) {
-      v = Math.round((v + rand() - 0.5) * 1000) / 1000;
-      lines.push(`bench_gauge{${lbl}} ${v} ${T0 + i * STEP}`);
-    }
-    parts.push(lines.join('\n') + '\n');
-  }
-  parts.push('# EOF\n');
-  writeFileSync(om, parts.join(''));
-  execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', om, blocks], { stdio: 'ignore' });
-  rmSync(om);
-  writeFileSync(join(dir, 'done'), '');
-  return blocks;
-}
+const ensureBlocks = (): string => ensurePromBlocks(SERIES, PER_SERIES);
 
 interface Timed {
   wallMs: number;
