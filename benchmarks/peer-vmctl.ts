@@ -20,10 +20,9 @@ import { allocBatch } from '../src/batch/layout.js';
 import { fillTsdb, type TsdbFill } from '../src/extract/tsdb/fill.js';
 import { createTsdbSource } from '../src/extract/tsdb/source.js';
 import { startVictoria } from '../test/harness/victoria.js';
-import { freePort } from '../test/harness/influxdb.js';
 import { baselineFigure, comparedFigure } from './lib/figures.js';
 import { buildNative, haveCompiler } from './lib/native.js';
-import { BLOCKS_STEP_S, BLOCKS_T0_S, ensureBlocks as ensurePromBlocks } from './lib/prom-blocks.js';
+import { BLOCKS_STEP_S, BLOCKS_T0_S, ensureBlocks as ensurePromBlocks, startPromOn } from './lib/prom-blocks.js';
 import { cliPath, nativeDir } from './lib/paths.js';
 import { median, type Figure, type Scenario, type ScenarioResult } from './lib/scenario.js';
 
@@ -96,32 +95,6 @@ async function countIn(url: string): Promise<{ n: number; first: number }> {
   return { n: prev, first };
 }
 
-async function startProm(blocks: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'promflux-bench-prom-'));
-  cpSync(blocks, join(dir, 'tsdb'), { recursive: true });
-  writeFileSync(join(dir, 'p.yml'), 'global:\n  scrape_interval: 1h\nscrape_configs: []\n');
-  const port = await freePort();
-  const p = spawn('prometheus', [`--config.file=${join(dir, 'p.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, '--storage.tsdb.retention.time=100y', `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${url}/-/ready`)).ok) break;
-    } catch {
-      /* starting */
-    }
-    if (i > 600) throw new Error('prometheus not ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    stop: async () => {
-      const done = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await done;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 function promfluxYaml(file: string, source: Record<string, unknown>): string {
   const y = join(tmpdir(), `promflux-peer-${process.pid}-${file}.yaml`);
@@ -237,7 +210,7 @@ const scenario: Scenario = {
     const total = SERIES * PER_SERIES;
     const snap = mkdtempSync(join(tmpdir(), 'promflux-peer-snap-'));
     cpSync(blocks, snap, { recursive: true }); // vmctl and promflux read the same copy
-    const prom = await startProm(blocks);
+    const prom = await startPromOn(blocks);
     const end = new Date((T0 + PER_SERIES * STEP) * 1000).toISOString();
     const start = new Date(T0 * 1000).toISOString();
     const yTsdb = promfluxYaml('tsdb', { kind: 'prometheus-tsdb', path: snap });
