@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableFromIPC } from 'apache-arrow';
+import { cliPath } from './harness/cli.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = resolve(here, '../src/cli/main.js');
+const cli = cliPath();
 const tmp = mkdtempSync(join(tmpdir(), 'promflux-cli-'));
 
 function run(args: string[], env: Record<string, string> = {}) {

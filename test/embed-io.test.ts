@@ -10,6 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cliPath } from './harness/cli.js';
 import { after, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
 import { ArrowSink, createPipeline, type EncodedBatch, type RunSummary, type Sink, type SinkWriteResult } from '../src/index.js';
@@ -160,7 +161,7 @@ describe('sink close() errors and reuse', () => {
 
 describe('the CLI on a sink I/O failure', () => {
   test('promflux run --sink file:/dev/full exits 1 and still prints the summary with the coded error', () => {
-    const cli = join(here, '..', 'src', 'cli', 'main.js');
+    const cli = cliPath();
     const cfg = join(tmp, 'cli.yaml');
     writeFileSync(cfg, 'pipelines:\n  - name: full\n    source: { kind: synthetic, series: 5, samplesPerSeries: 2000 }\n    transform: [{ kind: validate }]\n    sink: { kind: "null" }\n');
     const r = spawnSync(process.execPath, [cli, 'run', '--config', cfg, '--sink', 'file:/dev/full', '--workers', '1', '--json'], { encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 120_000 });

@@ -1,6 +1,6 @@
 /** Where things are, whether running from benchmarks/*.ts (tsx) or dist/benchmarks/*.js. */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 let root: string | undefined;
@@ -22,9 +22,15 @@ export function dataDir(): string {
   return process.env.PROMFLUX_BENCH_DATA ?? join(repoRoot(), '.bench-data');
 }
 
-/** The compiled CLI entry the engine scenarios spawn. */
+/**
+ * The CLI the engine scenarios spawn: the bundle users run (package.json `bin`,
+ * scripts/bundle.mjs). PROMFLUX_CLI names another entry, e.g. dist/src/cli/main.js for an A/B
+ * against the unbundled build (docs/SCALING.md#start-up).
+ */
 export function cliPath(): string {
-  return join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const p = process.env.PROMFLUX_CLI ? resolve(repoRoot(), process.env.PROMFLUX_CLI) : join(repoRoot(), 'dist', 'bundle', 'promflux.mjs');
+  if (!existsSync(p)) throw new Error(`the CLI ${p} is missing: run \`npm run build\` (tsc, then scripts/bundle.mjs)`);
+  return p;
 }
 
 export function nativeDir(): string {

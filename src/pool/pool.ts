@@ -3,13 +3,16 @@
  * A task that fails (kernel error, crash of its worker) fails only its own promise; Piscina
  * replaces a dead worker and keeps serving.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { PromfluxError } from '../errors.js';
 import type { ProcessResult, ProcessTask } from './task.js';
 
-const here = fileURLToPath(import.meta.url);
-const workerFile = here.replace(/pool\.(ts|js)$/, (_m, ext: string) => `worker.${ext}`);
+// Under tsx this file is pool.ts and the worker worker.ts; in the bundle, scripts/bundle.mjs points
+// the URL at the bundled worker entry (dist/bundle/worker.mjs).
+const workerFile = import.meta.url.endsWith('.ts') ? fileURLToPath(import.meta.url).replace(/pool\.ts$/, 'worker.ts') : fileURLToPath(new URL('./worker.js', import.meta.url));
 
 export interface PoolOptions {
   /** Worker threads; default = available cores. */
@@ -30,6 +33,8 @@ export class WorkerPool {
 
   constructor(opts: PoolOptions = {}) {
     this.size = Math.max(1, opts.workers ?? availableParallelism());
+    // Piscina would fail each worker with a bare module-not-found, after the pool was handed out.
+    if (!existsSync(workerFile)) throw new PromfluxError('PROMFLUX_WORKER_MISSING', `the worker entry ${workerFile} is missing: run \`npm run build\` (tsc, then scripts/bundle.mjs)`);
     this.piscina = new Piscina({
       filename: workerFile,
       minThreads: this.size,

@@ -1,7 +1,7 @@
 /**
  * Test harness: the promflux CLI as a child process (the way operators run it), with its stdout
  * and stderr captured, helpers to wait for a log line, and a seeded PRNG for fault timings.
- * The CLI always runs from the build (dist/src/cli/main.js).
+ * The CLI runs from the bundle users run (dist/bundle/promflux.mjs, built by `npm run build`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,13 +10,19 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Compiled tests live in dist/test/harness; under tsx this file is test/harness. Either way the CLI
-// runs from the build (its worker threads load compiled .js modules).
-const compiled = resolve(here, '../../src/cli/main.js');
-const built = resolve(here, '../../dist/src/cli/main.js');
+// runs from the bundle (package.json `bin`), the way `npm start` and an installed promflux run it.
+const root = existsSync(resolve(here, '../../package.json')) ? resolve(here, '../..') : resolve(here, '../../..');
+const bundled = resolve(root, 'dist/bundle/promflux.mjs');
 
-/** Path of the compiled CLI entry (run `npx tsc -p tsconfig.json` first). */
+/** Path of the bundled CLI (scripts/bundle.mjs); throws, saying what to run, when it is missing. */
 export function cliPath(): string {
-  return existsSync(compiled) ? compiled : built;
+  if (!existsSync(bundled)) throw new Error(`the CLI bundle ${bundled} is missing: run \`npm run build\` (tsc, then scripts/bundle.mjs)`);
+  return bundled;
+}
+
+/** The tsc output's CLI entry (dist/src/cli/main.js): for tests that compare it with the bundle. */
+export function unbundledCliPath(): string {
+  return resolve(root, 'dist/src/cli/main.js');
 }
 
 export interface CliExit {

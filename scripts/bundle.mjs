@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+/**
+ * Bundle the run path (issue #18, start-up): the CLI and the worker entry as ESM bundles under
+ * dist/bundle/, CommonJS dependencies inlined. Loading ~1,000 files through Node's resolver cost
+ * ~400 ms of a 0.68 s `promflux --version` (CPU profile, docs/SCALING.md#start-up); one bundle
+ * plus a few lazily imported chunks costs a fraction of that.
+ *
+ * Run after tsc (`npm run build` does both): assets are taken from dist/src (the wasm modules are
+ * compiled there), and dist/src stays the library API and what the unit tests import.
+ *
+ * Three rewrites make the bundle behave like dist/src:
+ * - `new URL('./x', import.meta.url)` in a source file names a file beside its dist/src twin. In
+ *   the bundle, import.meta.url is the chunk's URL, so the file is copied beside the chunks (wasm)
+ *   or the URL is made relative to dist/bundle (anything else that exists, e.g. dist/benchmarks);
+ *   a URL naming another bundle entry (src/pool/worker.ts) names that entry's output.
+ * - `lazyRequire<T>('pkg')` (src/util/lazy.ts) requires by a runtime id, which esbuild cannot see;
+ *   it is given a `() => require('pkg')` loader, so the package is bundled and still evaluated on
+ *   first use only.
+ * - A banner defines `require` (createRequire), which bundled CommonJS code uses for node built-ins.
+ */
+import { build } from 'esbuild';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(root, 'dist', 'bundle');
+const distSrc = join(root, 'dist', 'src');
+
+/** Source entry → bundle file name (without .mjs). */
+const entries = { promflux: 'src/cli/main.ts', worker: 'src/pool/worker.ts' };
+/** The dist/src file of each entry: a `new URL()` naming it is pointed at the bundle's file. */
+const entryTwins = new Map(Object.entries(entries).map(([name, src]) => [join(root, 'dist', src.replace(/\.ts$/, '.js')), `./${name}.mjs`]));
+
+/**
+ * Not bundled: they find their own files from `__dirname` (piscina's and pino's worker threads,
+ * pino-pretty through pino's transport), load native or wasm code (msgpackr-extract,
+ * parquet-wasm), or are benchmark-only peers.
+ */
+const external = ['piscina', 'pino', 'pino-pretty', 'thread-stream', 'msgpackr-extract', 'parquet-wasm', 'nodejs-polars', '@influxdata/influxdb-client'];
+
+const URL_RE = /new URL\((['"])(\.{1,2}\/[^'"]+)\1, import\.meta\.url\)/g;
+const LAZY_RE = /lazyRequire<([^>]*(?:<[^>]*>[^>]*)*)>\((['"])([^'"]+)\2\)/g;
+
+function relUrl(to) {
+  const r = relative(outdir, to).split(sep).join('/');
+  return r.startsWith('.') ? r : `./${r}`;
+}
+
+/** The rewrites above, as an esbuild plugin over src/**.ts. */
+const runPathRewrites = {
+  name: 'promflux-run-path',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => {
+      let text = readFileSync(args.path, 'utf8');
+      const warnings = [];
+      const twinDir = dirname(join(distSrc, relative(join(root, 'src'), args.path)));
+      text = text.replace(URL_RE, (whole, q, rel, at) => {
+        const target = resolve(twinDir, rel);
+        const entry = entryTwins.get(target);
+        if (entry) return `new URL(${q}${entry}${q}, import.meta.url)`;
+        const exists = existsSync(target) && statSync(target).isFile();
+        if (exists && target.endsWith('.wasm')) {
+          mkdirSync(outdir, { recursive: true });
+          copyFileSync(target, join(outdir, basename(target)));
+          return `new URL(${q}./${basename(target)}${q}, import.meta.url)`;
+        }
+        // Files outside dist/src (dist/benchmarks/run.js) are loaded from where tsc put them; a
+        // module inside dist/src is bundled, so a URL naming one is an example in a message.
+        if (exists && !target.startsWith(distSrc + sep)) return `new URL(${q}${relUrl(target)}${q}, import.meta.url)`;
+        const line = text.slice(text.lastIndexOf('\n', at) + 1, at).trim();
+        if (!exists && !line.startsWith('*') && !line.startsWith('//')) warnings.push({ text: `left as is (no file at ${relative(root, target)}): ${whole}` });
+        return whole;
+      });
+      text = text.replace(LAZY_RE, (_w, type, q, id) => `lazyRequire<${type}>(${q}${id}${q}, () => require(${q}${id}${q}))`);
+      return { contents: text, loader: 'ts', warnings };
+    });
+  },
+};
+
+export async function bundle({ quiet = false } = {}) {
+  for (const src of Object.values(entries)) {
+    const twin = join(root, 'dist', src.replace(/\.ts$/, '.js'));
+    if (!existsSync(twin)) throw new Error(`scripts/bundle.mjs: ${relative(root, twin)} is missing: run \`npm run build\` (tsc first, then this script)`);
+  }
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: entries,
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    // Chunks sit beside the entries, so every `new URL('./x', import.meta.url)` resolves in one folder.
+    chunkNames: '[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external,
+    sourcemap: 'linked',
+    // Bundled CommonJS code calls require() for node built-ins; ESM has none.
+    banner: { js: "import { createRequire as __promfluxCreateRequire } from 'node:module'; const require = __promfluxCreateRequire(import.meta.url);" },
+    plugins: [runPathRewrites],
+    logLevel: quiet ? 'error' : 'warning',
+    metafile: true,
+  });
+  return result;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const result = await bundle();
+  const outs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.mjs'));
+  const kb = outs.reduce((s, [, o]) => s + o.bytes, 0) / 1024;
+  process.stderr.write(`bundle: ${outs.length} files, ${kb.toFixed(0)} KiB in ${relative(root, outdir)}/\n`);
+}
