@@ -13,13 +13,17 @@
  *   the bundle, import.meta.url is the chunk's URL, so the file is copied beside the chunks (wasm)
  *   or the URL is made relative to dist/bundle (anything else that exists, e.g. dist/benchmarks);
  *   a URL naming another bundle entry (src/pool/worker.ts) names that entry's output.
- * - `lazyRequire<T>('pkg')` (src/util/lazy.ts) requires by a runtime id, which esbuild cannot see;
- *   it is given a `() => require('pkg')` loader, so the package is bundled and still evaluated on
- *   first use only.
+ * - `lazyRequire<T>('pkg')` (src/util/lazy.ts) requires by a runtime id, which esbuild cannot see.
+ *   Each such package is bundled on its own into dist/bundle/vendor/pkg.cjs and the call is given
+ *   a `() => require('./vendor/pkg.cjs')` loader: one file, read on first use only. Inlining it in
+ *   the chunks instead would make every run parse it (undici alone is 1 MB; V8 parses a module's
+ *   whole text before running any of it: the CPU profile's esm/utils compile time). A package
+ *   also imported statically (apache-arrow, undici by src/access/) gets a second copy in the
+ *   chunk of that command, as dist/src already loads apache-arrow twice (CJS and ESM builds).
  * - A banner defines `require` (createRequire), which bundled CommonJS code uses for node built-ins.
  */
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,6 +43,9 @@ const entryTwins = new Map(Object.entries(entries).map(([name, src]) => [join(ro
  */
 const external = ['piscina', 'pino', 'pino-pretty', 'thread-stream', 'msgpackr-extract', 'parquet-wasm', 'nodejs-polars', '@influxdata/influxdb-client'];
 
+/** `lazyRequire` ids seen while bundling → their vendor file name. */
+const vendored = new Map();
+
 const URL_RE = /new URL\((['"])(\.{1,2}\/[^'"]+)\1, import\.meta\.url\)/g;
 const LAZY_RE = /lazyRequire<([^>]*(?:<[^>]*>[^>]*)*)>\((['"])([^'"]+)\2\)/g;
 
@@ -51,6 +58,7 @@ function relUrl(to) {
 const runPathRewrites = {
   name: 'promflux-run-path',
   setup(b) {
+    b.onResolve({ filter: /^\.\/vendor\// }, (args) => ({ path: args.path, external: true }));
     b.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => {
       let text = readFileSync(args.path, 'utf8');
       const warnings = [];
@@ -72,7 +80,11 @@ const runPathRewrites = {
         if (!exists && !line.startsWith('*') && !line.startsWith('//')) warnings.push({ text: `left as is (no file at ${relative(root, target)}): ${whole}` });
         return whole;
       });
-      text = text.replace(LAZY_RE, (_w, type, q, id) => `lazyRequire<${type}>(${q}${id}${q}, () => require(${q}${id}${q}))`);
+      text = text.replace(LAZY_RE, (_w, type, q, id) => {
+        const file = `./vendor/${id.replace(/[^\w.-]+/g, '_')}.cjs`;
+        vendored.set(id, file);
+        return `lazyRequire<${type}>(${q}${id}${q}, () => require(${q}${file}${q}))`;
+      });
       return { contents: text, loader: 'ts', warnings };
     });
   },
@@ -104,11 +116,29 @@ export async function bundle({ quiet = false } = {}) {
     logLevel: quiet ? 'error' : 'warning',
     metafile: true,
   });
+  // The lazily required packages, one CommonJS file each (see the head comment).
+  await Promise.all(
+    [...vendored].map(([id, file]) =>
+      build({
+        absWorkingDir: root,
+        stdin: { contents: `module.exports = require(${JSON.stringify(id)});`, resolveDir: root, loader: 'js' },
+        outfile: join(outdir, file),
+        bundle: true,
+        format: 'cjs',
+        platform: 'node',
+        target: 'node20',
+        external,
+        logLevel: quiet ? 'error' : 'warning',
+      }),
+    ),
+  );
   return result;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const result = await bundle();
+  // What went where, for `npx esbuild --analyze`-style reading (docs/SCALING.md#start-up).
+  writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
   const outs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.mjs'));
   const kb = outs.reduce((s, [, o]) => s + o.bytes, 0) / 1024;
   process.stderr.write(`bundle: ${outs.length} files, ${kb.toFixed(0)} KiB in ${relative(root, outdir)}/\n`);

@@ -1,7 +1,10 @@
 /**
  * Progress reporting: a bar with ETA on a TTY (cli-progress), periodic log lines otherwise (CI, pipes).
  */
-import cliProgress from 'cli-progress';
+import { lazyRequire } from '../util/lazy.js';
+
+/** Loaded only for a TTY bar (issue #18, start-up): a CI or piped run logs lines instead. */
+const cliProgress = lazyRequire<typeof import('cli-progress')>('cli-progress');
 import type { Logger } from 'pino';
 import type { ProgressEvent } from '../pipeline/run.js';
 
@@ -13,14 +16,14 @@ export interface ProgressReporter {
 export function createProgressReporter(logger: Logger, opts: { tty?: boolean; intervalMs?: number } = {}): ProgressReporter {
   const tty = opts.tty ?? (process.stderr.isTTY === true && !process.env.CI);
   if (tty) {
-    const bar = new cliProgress.SingleBar(
+    const bar = new (cliProgress().SingleBar)(
       {
         format: ' {bar} {percentage}% | ETA {eta_formatted} | {value}/{total} samples | {rate} samples/s | batch {batch}',
         hideCursor: true,
         stream: process.stderr,
         etaBuffer: 50,
       },
-      cliProgress.Presets.shades_classic,
+      cliProgress().Presets.shades_classic,
     );
     let started = false;
     return {
