@@ -20,6 +20,10 @@
  *   whole text before running any of it: the CPU profile's esm/utils compile time). A package
  *   also imported statically (apache-arrow, undici by src/access/) gets a second copy in the
  *   chunk of that command, as dist/src already loads apache-arrow twice (CJS and ESM builds).
+ * - prom-client's index requires its Pushgateway (http, https, zlib), default metrics
+ *   (@opentelemetry/api) and cluster aggregator at load: ~20 ms of a run's start-up (CPU profile)
+ *   for code a run never calls. In the bundle each is a function that loads the real module on its
+ *   first call (`collectDefaultMetrics` under `promflux serve`); nothing else changes.
  * - A banner defines `require` (createRequire), which bundled CommonJS code uses for node built-ins.
  */
 import { build } from 'esbuild';
@@ -53,6 +57,27 @@ function relUrl(to) {
   const r = relative(outdir, to).split(sep).join('/');
   return r.startsWith('.') ? r : `./${r}`;
 }
+
+/** prom-client modules deferred to their first call (see the head comment): `require('./lib/x')` in prom-client/index.js. */
+const DEFERRED = /^\.\/lib\/(pushgateway|defaultMetrics|cluster)$/;
+
+const deferPromClientExtras = {
+  name: 'promflux-defer-prom-client',
+  setup(b) {
+    b.onResolve({ filter: DEFERRED }, async (args) => {
+      if (!/prom-client[\\/]index\.js$/.test(args.importer) || args.pluginData?.real) return undefined;
+      const real = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: { real: true } });
+      return { path: real.path, namespace: 'deferred' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
+      contents: `let real;
+const load = () => (real ??= require(${JSON.stringify(args.path)}));
+module.exports = function deferred(...a) { return new.target ? Reflect.construct(load(), a, new.target) : load().apply(this, a); };`,
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
 
 /** The rewrites above, as an esbuild plugin over src/**.ts. */
 const runPathRewrites = {
@@ -112,7 +137,7 @@ export async function bundle({ quiet = false } = {}) {
     sourcemap: 'linked',
     // Bundled CommonJS code calls require() for node built-ins; ESM has none.
     banner: { js: "import { createRequire as __promfluxCreateRequire } from 'node:module'; const require = __promfluxCreateRequire(import.meta.url);" },
-    plugins: [runPathRewrites],
+    plugins: [runPathRewrites, deferPromClientExtras],
     logLevel: quiet ? 'error' : 'warning',
     metafile: true,
   });

@@ -68,11 +68,12 @@ export function buildProgram(): Command {
 
 /**
  * The other commands (serve, export, loadtest, plan, influx …) and what they import (apache-arrow,
- * croner, hdr-histogram-js): loaded unless the command is `run`, whose start-up they would slow
+ * croner, hdr-histogram-js): loaded unless the command is `run` or `--version`, whose start-up they would slow
  * (issue #18: process start → first batch).
  */
 async function addExtraCommands(program: Command, argv: readonly string[]): Promise<void> {
-  if (argv[2] === 'run') return;
+  // `--version` needs only the root program.
+  if (argv[2] === 'run' || argv[2] === '--version' || argv[2] === '-V') return;
   const { extraCommands } = await import('./commands.js');
   for (const add of extraCommands) add(program);
 }

@@ -17,11 +17,16 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pack, unpack } from 'msgpackr';
+import { lazyRequire } from '../util/lazy.js';
 import type { Logger } from 'pino';
 import { PromfluxError } from '../errors.js';
 import type { Sink, SinkResumeState } from '../load/sink.js';
 import type { SourceChunk } from '../extract/source.js';
+
+// msgpackr (and its probe for the native addon) on first save or load only (issue #18, start-up).
+const msgpackr = lazyRequire<typeof import('msgpackr')>('msgpackr');
+const pack: typeof import('msgpackr').pack = (value) => msgpackr().pack(value);
+const unpack: typeof import('msgpackr').unpack = (bytes) => msgpackr().unpack(bytes);
 
 /** Version written. Version 1 files (no sink state) are still read. */
 export const CHECKPOINT_VERSION = 2;

@@ -6,13 +6,18 @@
  */
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { pack, unpack } from 'msgpackr';
+import { lazyRequire } from '../util/lazy.js';
 import { ScalingStateError } from '../errors.js';
 
 /** Re-exported: part of this module's library API (docs/TRANSFORMS.md). */
 export { ScalingStateError };
 import type { ScaleMethod, ScaleParams } from './kernels/scale.js';
 import { fitQuantile, type FitStats } from './kernels/scale-fit.js';
+
+// msgpackr (and its probe for the native addon) on first save or load only (issue #18, start-up).
+const msgpackr = lazyRequire<typeof import('msgpackr')>('msgpackr');
+const pack: typeof import('msgpackr').pack = (value) => msgpackr().pack(value);
+const unpack: typeof import('msgpackr').unpack = (bytes) => msgpackr().unpack(bytes);
 
 export const SCALING_STATE_FORMAT = 'promflux-scaling';
 export const SCALING_STATE_VERSION = 1;

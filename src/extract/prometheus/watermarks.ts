@@ -6,8 +6,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pack, unpack } from 'msgpackr';
+import { lazyRequire } from '../../util/lazy.js';
 import { SourceError } from '../../errors.js';
+
+// msgpackr (and its probe for the native addon) on first save or load only (issue #18, start-up).
+const msgpackr = lazyRequire<typeof import('msgpackr')>('msgpackr');
+const pack: typeof import('msgpackr').pack = (value) => msgpackr().pack(value);
+const unpack: typeof import('msgpackr').unpack = (bytes) => msgpackr().unpack(bytes);
 
 export interface WatermarkStore {
   get(query: string): number | undefined;
