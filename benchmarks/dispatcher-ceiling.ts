@@ -70,7 +70,7 @@ function sourceCfg(env: Env, source: SourceKind, sink: SinkKind): PipelineInput[
 }
 
 function sinkCfg(env: Env, sink: SinkKind): PipelineInput['sink'] {
-  return (sink === 'null' ? { kind: 'null' } : { kind: 'influx', url: env.influx!.url, version: 1, db: 'ceiling' }) as PipelineInput['sink'];
+  return (sink === 'null' ? { kind: 'null' } : { kind: 'influx', url: env.influx!.url, version: 1, db: 'ceiling', gzip: true }) as PipelineInput['sink'];
 }
 
 async function measure(env: Env, source: SourceKind, sink: SinkKind, workers: number): Promise<Point> {
@@ -223,7 +223,7 @@ function report(x: ReportInput): ScenarioResult {
     method:
       `Workers run a no-op pipeline (src/pool/task.ts \`noop\`: no fill, kernels or encoding; each batch's line-protocol buffer gets one fixed ${env.lineBytes}-byte line per sample, so sinks parse and send real bytes), so the main thread — source planning and HTTP, buffer pools, task hand-off, sink, accounting — is the only limit. ` +
       `Batch size fixed at the full pipeline's median adaptive size (${env.batchSize} rows). Sweep ${x.sweep.join(', ')} workers (oversubscribed on 2 cores on purpose; no-op workers cost little), in-process via createPipeline; ` +
-      `sources: synthetic (${fmtPlan(env.synthetic)}; ${fmtPlan(env.syntheticInflux)} into InfluxDB) and Prometheus remote read from a real Prometheus on promtool blocks (${env.prom.series} series × ${env.prom.perSeries}); sinks: null and a real influxd (1.x API, gzip, defaults). ` +
+      `sources: synthetic (${fmtPlan(env.synthetic)}; ${fmtPlan(env.syntheticInflux)} into InfluxDB) and Prometheus remote read from a real Prometheus on promtool blocks (${env.prom.series} series × ${env.prom.perSeries}); sinks: null and a real influxd (1.x API, gzip forced on as before the sink's gzip: auto default, otherwise defaults). ` +
       `Rates are steady state (first batch accepted → end of dispatch). The reference is the full default pipeline on 1 worker (${fmtPlan(x.refSize)}, fresh \`promflux run\` process, ${x.runs} runs). ` +
       'Projection: cores at saturation = ceiling ÷ one worker\'s throughput. It assumes (1) per-batch main-thread work stays what it is here at that batch size; (2) each added core gives one more worker at the one-worker rate (no memory-bandwidth limit, which the two-process control in engine-scaling bounds on this machine); (3) the source and sink servers keep up. The CPU-time variant divides CPU per sample, which other load on a shared machine distorts far less than wall rates.',
     figures,

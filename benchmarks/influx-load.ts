@@ -92,7 +92,7 @@ async function pushRaw(influxd: Influxd, db: string, data: Data, concurrency: nu
 
 /** (b) promflux's sink at its defaults, fed engine batches with 2 writes in flight (the dispatcher's window). */
 async function pushSink(influxd: Influxd, db: string, data: Data): Promise<number> {
-  const cfg = parseInfluxSinkConfig({ kind: 'influx', url: influxd.url, version: 1, db, deadLetter: '/tmp/promflux-bench-dl.lp' });
+  const cfg = parseInfluxSinkConfig({ kind: 'influx', url: influxd.url, version: 1, db, gzip: true, deadLetter: '/tmp/promflux-bench-dl.lp' });
   const sink = createInfluxSink(cfg, { logger: pino({ level: 'silent' }) });
   await sink.open();
   let next = 0;

@@ -214,25 +214,31 @@ const scenario: Scenario = {
     const end = new Date((T0 + PER_SERIES * STEP) * 1000).toISOString();
     const start = new Date(T0 * 1000).toISOString();
     const yTsdb = promfluxYaml('tsdb', { kind: 'prometheus-tsdb', path: snap });
+    // start-up and planning without samples: a selector that matches nothing (fixed cost per run)
+    const yEmpty = promfluxYaml('empty', { kind: 'prometheus-tsdb', path: snap, selectors: ['{__name__="peer_vmctl_no_such_metric"}'] });
     const yRr = promfluxYaml('rr', { kind: 'prometheus', url: prom.url, extraction: 'remote-read', start, end, step: '15s', queries: [{ name: 'b', expr: '{__name__="bench_gauge"}' }] });
-    const res: Record<string, { wall: number[]; cpu: number[]; count: number[] }> = { vmctl: { wall: [], cpu: [], count: [] }, tsdb: { wall: [], cpu: [], count: [] }, rr: { wall: [], cpu: [], count: [] } };
+    const who3 = ['vmctl', 'tsdb', 'rr', 'tsdbGzip', 'tsdbEmpty'] as const;
+    const res: Record<string, { wall: number[]; cpu: number[]; count: number[] }> = Object.fromEntries(who3.map((k) => [k, { wall: [], cpu: [], count: [] }]));
+    // sink defaults (gzip auto: off on loopback); tsdbGzip forces gzip on as vmctl does by default (-vm-compress)
+    const yamlOf = { tsdb: yTsdb, tsdbGzip: yTsdb, tsdbEmpty: yEmpty, rr: yRr } as const;
+    const expected = (who: (typeof who3)[number]) => (who === 'tsdbEmpty' ? 0 : total);
     const notes: string[] = [];
     try {
       for (let r = 0; r < runs; r++) {
-        for (const who of ['vmctl', 'tsdb', 'rr'] as const) {
+        for (const who of who3) {
           const vm = await startVictoria();
           try {
-            const sink = `influx:${vm.url}?version=2&org=peer&bucket=peer&token=x`;
+            const sink = `influx:${vm.url}?version=2&org=peer&bucket=peer&token=x${who === 'tsdbGzip' ? '&gzip=true' : ''}`;
             const t =
               who === 'vmctl'
                 ? await timed(['vmctl', 'prometheus', '-s', `--prom-snapshot=${snap}`, `--vm-addr=${vm.url}`], { tty: true })
-                : await timed([process.execPath, cliPath(), 'run', '--config', who === 'tsdb' ? yTsdb : yRr, '--sink', sink, '--log-level', 'warn', '--no-verify']); // VM answers no InfluxQL/Flux read-back: the benchmark counts in VM itself
+                : await timed([process.execPath, cliPath(), 'run', '--config', yamlOf[who], '--sink', sink, '--log-level', 'warn', '--no-verify']); // VM answers no InfluxQL/Flux read-back: the benchmark counts in VM itself
             const { n, first } = await countIn(vm.url);
             res[who]!.wall.push(t.wallMs);
             res[who]!.cpu.push(t.cpuS);
             res[who]!.count.push(n);
             if (first !== n) notes.push(`run ${r + 1} ${who}: VM showed ${first} samples right after the tool exited, ${n} once its count was stable`);
-            log(`run ${r + 1}/${runs} ${who}: ${(t.wallMs / 1000).toFixed(2)} s wall, ${t.cpuS.toFixed(2)} CPU-s, VM holds ${n} of ${total}${first !== n ? ` (${first} right after)` : ''}`);
+            log(`run ${r + 1}/${runs} ${who}: ${(t.wallMs / 1000).toFixed(2)} s wall, ${t.cpuS.toFixed(2)} CPU-s, VM holds ${n} of ${expected(who)}${first !== n ? ` (${first} right after)` : ''}`);
           } finally {
             await vm.stop();
           }
@@ -251,11 +257,21 @@ const scenario: Scenario = {
     ];
     const cBase = baselineFigure('vmctl own CPU per sample', cpuPer('vmctl'), 'ns');
     figures.push(cBase, comparedFigure('promflux prometheus-tsdb own CPU per sample', cpuPer('tsdb'), 'ns', cBase, { target: 0.5, lowerIsBetter: true }), comparedFigure('promflux remote-read own CPU per sample (Prometheus not counted)', cpuPer('rr'), 'ns', cBase, { lowerIsBetter: true }));
-    for (const k of ['vmctl', 'tsdb', 'rr']) {
+    // Diagnostics: gzip forced on (vmctl compresses by default), and CPU net of start-up (the median
+    // of the empty-selection runs: process start, module loading, 2 workers, block indexes).
+    const startCpu = median(res.tsdbEmpty!.cpu);
+    figures.push(
+      comparedFigure('promflux prometheus-tsdb, sink gzip forced on (diagnostic)', rate('tsdbGzip'), 'samples/s', vBase, { note: 'vmctl gzips its requests by default' }),
+      comparedFigure('promflux prometheus-tsdb own CPU per sample, sink gzip forced on (diagnostic)', cpuPer('tsdbGzip'), 'ns', cBase, { lowerIsBetter: true }),
+      baselineFigure('promflux start-up: run on a selection matching nothing (own CPU)', res.tsdbEmpty!.cpu, 'CPU-s', 'fixed cost per run'),
+      comparedFigure('promflux prometheus-tsdb own CPU per sample, start-up run subtracted (diagnostic)', res.tsdb!.cpu.map((c) => ((c - startCpu) * 1e9) / total), 'ns', cBase, { lowerIsBetter: true }),
+    );
+    for (const k of who3) {
       const c = res[k]!.count;
-      notes.push(`${k}: VM held ${c.join(', ')} samples (expected ${total} each)${c.every((x) => x === total) ? ' — every sample present' : ' — MISSING samples'}`);
+      const want = expected(k);
+      notes.push(`${k}: VM held ${c.join(', ')} samples (expected ${want} each)${c.every((x) => x === want) ? ' — every sample present' : ' — MISSING samples'}`);
     }
-    notes.push(`median wall: vmctl ${(median(res.vmctl!.wall) / 1000).toFixed(2)} s, tsdb ${(median(res.tsdb!.wall) / 1000).toFixed(2)} s, remote read ${(median(res.rr!.wall) / 1000).toFixed(2)} s; median own CPU: ${median(res.vmctl!.cpu).toFixed(2)} / ${median(res.tsdb!.cpu).toFixed(2)} / ${median(res.rr!.cpu).toFixed(2)} CPU-s`);
+    notes.push(`median wall: vmctl ${(median(res.vmctl!.wall) / 1000).toFixed(2)} s, tsdb ${(median(res.tsdb!.wall) / 1000).toFixed(2)} s, remote read ${(median(res.rr!.wall) / 1000).toFixed(2)} s; median own CPU: ${median(res.vmctl!.cpu).toFixed(2)} / ${median(res.tsdb!.cpu).toFixed(2)} / ${median(res.rr!.cpu).toFixed(2)} CPU-s; tsdb with gzip forced on ${(median(res.tsdbGzip!.wall) / 1000).toFixed(2)} s, ${median(res.tsdbGzip!.cpu).toFixed(2)} CPU-s; empty selection (start-up) ${(median(res.tsdbEmpty!.wall) / 1000).toFixed(2)} s, ${startCpu.toFixed(2)} CPU-s`);
 
     // decode at the limit
     log('decode at the limit…');
@@ -289,7 +305,7 @@ const scenario: Scenario = {
     return {
       name: 'peer-vmctl',
       title: 'Snapshot backfill: promflux prometheus-tsdb vs vmctl prometheus (issue 16)',
-      method: `${SERIES} series × ${PER_SERIES} samples (${total.toLocaleString('en-US')}; promtool blocks, ${STEP} s apart). Each run starts a fresh VictoriaMetrics; vmctl (\`vmctl prometheus -s --prom-snapshot\`, under \`script -qec\`), promflux's prometheus-tsdb source and promflux remote read (from a Prometheus serving a copy of the blocks) run interleaved, ${runs} runs each, median. promflux: default engine (workers auto, adaptive batches), no kernels, v2 line protocol to VM's /api/v2/write. Own CPU = the tool process' user+sys from /usr/bin/time (VictoriaMetrics and Prometheus not counted). Decode at the limit: plan once, then fill every planned chunk (positioned reads, CRC-32C, XOR decode into SharedArrayBuffer columns; no kernels, no encoding) on 1 thread and on 2 worker threads, timed by wall clock and by the process' CPU time; native: g++ -O3 decoder of the same XOR payloads (no CRC, no batch columns), 1 core, wall and CPU time. promflux workers decode with the WebAssembly CRC-32C + XOR reader (src/extract/tsdb/wasm/xor.as.ts) and hand each decoded chunk to the batch's RunWriter in bulk (RunWriter.sampleRun: window rules per stretch, columns copied with TypedArray.set). The promflux runs use the sink defaults (gzip on, level 1); docs/EXTRACT.md measures gzip=false on loopback.`,
+      method: `${SERIES} series × ${PER_SERIES} samples (${total.toLocaleString('en-US')}; promtool blocks, ${STEP} s apart). Each run starts a fresh VictoriaMetrics; vmctl (\`vmctl prometheus -s --prom-snapshot\`, under \`script -qec\`), promflux's prometheus-tsdb source and promflux remote read (from a Prometheus serving a copy of the blocks) run interleaved, ${runs} runs each, median. promflux: default engine (workers auto, adaptive batches), no kernels, v2 line protocol to VM's /api/v2/write. Own CPU = the tool process' user+sys from /usr/bin/time (VictoriaMetrics and Prometheus not counted). Decode at the limit: plan once, then fill every planned chunk (positioned reads, CRC-32C, XOR decode into SharedArrayBuffer columns; no kernels, no encoding) on 1 thread and on 2 worker threads, timed by wall clock and by the process' CPU time; native: g++ -O3 decoder of the same XOR payloads (no CRC, no batch columns), 1 core, wall and CPU time. promflux workers decode with the WebAssembly CRC-32C + XOR reader (src/extract/tsdb/wasm/xor.as.ts) and hand each decoded chunk to the batch's RunWriter in bulk (RunWriter.sampleRun: window rules per stretch, columns copied with TypedArray.set). The promflux runs use the sink defaults: \`gzip: auto\`, which is off for VM on loopback; "gzip forced on" repeats the tsdb run with \`gzip=true\` (level 1), since vmctl compresses its requests by default. "Start-up" is a promflux run whose selector matches nothing (process start, module loading, two workers, reading the block indexes); its median CPU is subtracted in the "start-up run subtracted" row. The promflux worker encoder records each line's end, and the worker returns the sink's request cuts with the batch, so the main thread only slices the line protocol.`,
       figures,
       notes,
     };

@@ -25,6 +25,7 @@ import {
   type Precision,
 } from '../src/encode/lineprotocol.js';
 import { applyKeyPolicy, decodeTagValue, replacementProblem, type KeyPart } from '../src/encode/escape.js';
+import { planRequests } from '../src/load/influx/lines.js';
 
 const dec = new TextDecoder();
 const text = (b: Uint8Array): string => dec.decode(b);
@@ -473,5 +474,42 @@ describe('encode: key policy (sink.tagValues)', () => {
     assert.equal(replacementProblem('_'), null);
     assert.match(replacementProblem('ab') ?? '', /exactly one character/);
     assert.match(replacementProblem('\\') ?? '', /cannot be carried/);
+  });
+});
+
+describe('encode: request cuts from the writer\'s line ends', () => {
+  const key = new TextEncoder().encode('m,host=a');
+  const field = new TextEncoder().encode('v');
+  it('rolled-back and discarded lines leave no end; cuts match the byte scan; reset starts over', () => {
+    const w = new LineWriter({ precision: 'ms', initialBytes: 64 });
+    for (let i = 0; i < 50; i++) {
+      w.begin(key);
+      if (i % 7 !== 3) w.float(field, i * 1.5); // i % 7 === 3: no field, end() rolls the line back
+      w.end(1_700_000_000_000 + i);
+    }
+    w.begin(key); // discarded by the next begin()
+    w.begin(key);
+    w.float(field, 1);
+    w.end(1);
+    const bytes = w.bytes();
+    for (const [lines, size] of [[5000, 10_000_000], [4, 1000], [3, 60], [1, 1024], [10, 1]] as const) {
+      const scan = planRequests(bytes, lines, size);
+      const cuts = w.cuts({ lines, bytes: size })!;
+      assert.deepEqual({ ends: [...cuts.ends], lines: [...cuts.lines] }, { ends: scan.ends, lines: scan.lines }, `${lines} lines, ${size} bytes`);
+      assert.equal(scan.totalLines, w.lines);
+    }
+    w.reset();
+    w.begin(key);
+    w.float(field, 2);
+    w.end(2);
+    assert.deepEqual([...w.cuts({ lines: 10, bytes: 1000 })!.ends], [w.byteLength]);
+  });
+  it('lines appended without their ends: cuts() is null (the sink scans instead) until reset', () => {
+    const w = new LineWriter();
+    w.appendLines(new TextEncoder().encode('m v=1 1\nm v=2 2\n'), 2);
+    assert.equal(w.cuts({ lines: 1, bytes: 100 }), null);
+    w.reset();
+    w.appendLines(new TextEncoder().encode('m v=1 1\nm v=2 2\n'), 2, Uint32Array.of(8, 16));
+    assert.deepEqual([...w.cuts({ lines: 1, bytes: 100 })!.ends], [8, 16]);
   });
 });

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { allocBatch, FLAG_DROPPED, FLAG_HALO, RUN_STRIDE, seriesKey, viewBatch, type BatchView } from '../src/batch/layout.js';
 import { LineWriter, type Precision } from '../src/encode/lineprotocol.js';
+import type { RequestCuts, RequestLimits } from '../src/encode/request-cuts.js';
+import { planRequests } from '../src/load/influx/lines.js';
 import { writeFloat } from '../src/encode/float.js';
 import { createSeriesEncoder, type EncodeSpec } from '../src/encode/series.js';
 import { useWasmLines, wasmLines } from '../src/encode/wasm-lines.js';
@@ -141,7 +143,7 @@ function featuresOf(scene: Scene, length: number): Float64Array[] {
 }
 
 /** Encode a batch on one path; everything the worker reads back from the encoder. */
-function encodeWith(wasmOn: boolean, spec: EncodeSpec, names: string[], view: BatchView, features: Float64Array[]) {
+function encodeWith(wasmOn: boolean, spec: EncodeSpec, names: string[], view: BatchView, features: Float64Array[], limits?: RequestLimits) {
   const was = useWasmLines(wasmOn);
   try {
     const enc = createSeriesEncoder(spec, names);
@@ -150,7 +152,9 @@ function encodeWith(wasmOn: boolean, spec: EncodeSpec, names: string[], view: Ba
     const emitted = new Uint8Array(view.desc.seriesKeys.length);
     const out = enc.encode(w, view, features, dropped, emitted);
     const lines = w.lines;
-    return { out, lines, text: Buffer.from(w.take()).toString('utf8'), dropped, emitted: [...emitted] };
+    const cuts = limits ? w.cuts(limits) : null;
+    const bytes = w.take();
+    return { out, lines, text: Buffer.from(bytes).toString('utf8'), dropped, emitted: [...emitted], cuts, bytes };
   } finally {
     useWasmLines(was);
   }
@@ -213,6 +217,37 @@ describe('WebAssembly row loop in the SeriesEncoder', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('request cuts from the recorded line ends equal the sink\'s byte scan (planRequests), wasm and JS, for random batches and limits', () => {
+    const asCuts = (p: ReturnType<typeof planRequests>): { ends: number[]; lines: number[] } => ({ ends: p.ends, lines: p.lines });
+    const plain = (c: RequestCuts | null) => (c ? { ends: [...c.ends], lines: [...c.lines] } : null);
+    fc.assert(
+      fc.property(sceneArb, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 4000 }), fc.boolean(), (scene, maxLines, maxBytes, wasmOn) => {
+        const names = Array.from({ length: scene.nFeatures }, (_, f) => `f${f}`);
+        const spec: EncodeSpec = { precision: 'ns', floatDigits: 0, valueField: 'value', flagsField: true };
+        const view = buildBatch(scene);
+        const r = encodeWith(wasmOn, spec, names, view, featuresOf(scene, view.length), { lines: maxLines, bytes: maxBytes });
+        const scan = planRequests(r.bytes, maxLines, maxBytes);
+        assert.equal(scan.totalLines, r.lines);
+        assert.deepEqual(plain(r.cuts), asCuts(scan));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('request cuts of a run written in several passes of the 1 MiB output region match the byte scan', () => {
+    const rnd = mulberry32(11);
+    const rows = Array.from({ length: 30_000 }, (_, k) => ({ t: 1_717_200_000_000 + k * 15_000, v: rnd() * 1e6, f: [rnd()], halo: k < 5, dropped: k % 89 === 0, bits: 0 }));
+    const scene: Scene = { keys: [seriesKey('cut_metric', { instance: '10.0.0.1:9100', job: 'node' })], nFeatures: 1, runs: [{ series: 0, rows }] };
+    const view = buildBatch(scene);
+    const spec: EncodeSpec = { precision: 'ns', floatDigits: 0, valueField: 'value', flagsField: false };
+    for (const limits of [{ lines: 5000, bytes: 10_000_000 }, { lines: 5000, bytes: 100_000 }, { lines: 7, bytes: 1024 }]) {
+      const r = encodeWith(true, spec, ['mean'], view, featuresOf(scene, view.length), limits);
+      assert.ok(r.bytes.length > 2 ** 21, `only ${r.bytes.length} bytes`);
+      const scan = planRequests(r.bytes, limits.lines, limits.bytes);
+      assert.deepEqual({ ends: [...r.cuts!.ends], lines: [...r.cuts!.lines] }, { ends: scan.ends, lines: scan.lines });
+    }
   });
 
   it('writes a run longer than its 1 MiB output region in several passes, byte-identical', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { CircuitBreaker } from '../src/load/influx/breaker.js';
-import { parseInfluxSinkConfig, parseSinkUrl } from '../src/load/influx/config.js';
+import { gzipEnabled, parseInfluxSinkConfig, parseSinkUrl } from '../src/load/influx/config.js';
 import { durationSeconds, goDurationSeconds, influxqlDuration } from '../src/load/influx/duration.js';
 import { endpointOf } from '../src/load/influx/endpoint.js';
 import { lineOffsets, pickLines, planRequests, splitHalves } from '../src/load/influx/lines.js';
@@ -154,7 +154,7 @@ describe('config', () => {
     const c = parseInfluxSinkConfig({ kind: 'influx', url: 'http://127.0.0.1:8086', db: 'x' });
     assert.equal(c.version, 1);
     assert.equal(c.precision, 'ms');
-    assert.equal(c.gzip, true);
+    assert.equal(c.gzip, 'auto');
     assert.equal(c.batchLines, 5000);
     assert.equal(c.batchBytes, 10_000_000);
     assert.equal(c.concurrency, 4);
@@ -162,6 +162,15 @@ describe('config', () => {
     assert.deepEqual(c.circuitBreaker, { failures: 5, cooldownMs: 5000 });
     assert.equal(c.deadLetter, 'out/dead-letter.lp');
     assert.deepEqual(c.cardinality, { limit: 100_000, action: 'warn' });
+  });
+  test('gzip auto: off for a loopback host, on for any other; explicit true/false win', () => {
+    const on = (url: string, gzip?: boolean | 'auto') => gzipEnabled(parseInfluxSinkConfig({ kind: 'influx', url, db: 'x', ...(gzip === undefined ? {} : { gzip }) }));
+    for (const url of ['http://127.0.0.1:8086', 'http://127.8.9.10:8428', 'http://localhost:8086', 'http://LocalHost:8086/p', 'http://[::1]:8086', 'http://[::ffff:127.0.0.1]:8086']) assert.equal(on(url), false, url);
+    for (const url of ['http://10.0.0.1:8086', 'http://influx.example.com:8086', 'https://128.0.0.1', 'http://[::2]:8086', 'http://127.example.com', 'http://localhost.example.com']) assert.equal(on(url), true, url);
+    assert.equal(on('http://127.0.0.1:8086', true), true);
+    assert.equal(on('http://influx.example.com', false), false);
+    assert.equal(parseSinkUrl('influx:http://127.0.0.1:8086?db=x&gzip=auto').gzip, 'auto');
+    assert.equal(parseSinkUrl('influx:http://127.0.0.1:8086?db=x&gzip=true').gzip, true);
   });
   test('errors name the key', () => {
     assert.throws(() => parseInfluxSinkConfig({ kind: 'influx', url: 'http://h:8086' }), /sink\.db.*needs `db`/);

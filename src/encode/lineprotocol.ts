@@ -18,6 +18,7 @@
 import { PromfluxError } from '../errors.js';
 import { applyKeyPolicy, escapeFieldKey, escapeKeyMeasurement, escapeKeyTag, stringFieldMaxBytes, writeStringField, type KeyPolicy } from './escape.js';
 import { MAX_NUMBER_BYTES, writeFloat, writeFloatDigits, writeInt, writeUint } from './float.js';
+import { cutRequests, type RequestCuts, type RequestLimits } from './request-cuts.js';
 
 export { applyKeyPolicy, decodeTagValue, escapeFieldKey, escapeMeasurement, escapeStringField, escapeTag, type KeyPolicy, type KeyPart } from './escape.js';
 
@@ -211,6 +212,13 @@ export class LineWriter {
   /** Timestamp precision of end() (for writers of whole lines, see appendLines). */
   readonly precisionName: Precision;
   private readonly initialBytes: number;
+  /**
+   * Byte end (just past '\n') of each completed line, for request cuts without a byte scan
+   * (src/encode/request-cuts.ts). One Uint32 store per line; grows by doubling, kept across batches.
+   */
+  private ends = new Uint32Array(1024);
+  /** False once lines came in without their ends (appendLines without them): cuts() then returns null. */
+  private endsKnown = true;
 
   constructor(opts: LineWriterOptions = {}) {
     const p = opts.precision ?? 'ms';
@@ -234,16 +242,40 @@ export class LineWriter {
 
   /**
    * Append `lines` complete lines written elsewhere in this writer's format (the WebAssembly row
-   * loop, src/encode/wasm-lines.ts). Not between begin() and end().
+   * loop, src/encode/wasm-lines.ts). Not between begin() and end(). `lineEnds`: each line's byte end
+   * in this writer (byteLength before the call + its end in `src`); without them cuts() gives up.
    */
-  appendLines(src: Uint8Array, lines: number): void {
+  appendLines(src: Uint8Array, lines: number, lineEnds?: Uint32Array): void {
     if (this.open) throw new PromfluxError('PROMFLUX_ENCODE_OPTIONS', 'LineWriter.appendLines: a line is open (call end() first)');
     const n = src.length;
     if (this.pos + n > this.buf.length) this.grow(n);
     this.buf.set(src, this.pos);
     this.pos += n;
     this.lineStart = this.pos;
+    if (lineEnds && lineEnds.length === lines) {
+      this.reserveEnds(lines);
+      this.ends.set(lineEnds, this.nLines);
+    } else this.endsKnown = false;
     this.nLines += lines;
+  }
+
+  private reserveEnds(more: number): void {
+    const need = this.nLines + more;
+    if (need <= this.ends.length) return;
+    let cap = this.ends.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint32Array(cap);
+    next.set(this.ends.subarray(0, this.nLines));
+    this.ends = next;
+  }
+
+  /**
+   * Request boundaries of the completed lines under `limits` (see cutRequests), from the recorded
+   * line ends; null when some lines came without them.
+   */
+  cuts(limits: RequestLimits): RequestCuts | null {
+    if (!this.endsKnown) return null;
+    return cutRequests(this.ends, this.nLines, limits.lines, limits.bytes);
   }
 
   /** Completed lines since the last take()/reset(). */
@@ -404,7 +436,8 @@ export class LineWriter {
     buf[p++] = 10;
     this.pos = p;
     this.lineStart = p;
-    this.nLines++;
+    if (this.nLines >= this.ends.length) this.reserveEnds(1);
+    this.ends[this.nLines++] = p;
     return true;
   }
 
@@ -431,6 +464,7 @@ export class LineWriter {
       this.lineStart = 0;
     }
     this.nLines = 0;
+    this.endsKnown = true;
     return out;
   }
 
@@ -441,6 +475,7 @@ export class LineWriter {
     this.open = false;
     this.fields = 0;
     this.nLines = 0;
+    this.endsKnown = true;
   }
 
   /**

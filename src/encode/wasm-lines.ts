@@ -22,7 +22,7 @@ interface LpExports {
   formatFloat(p: number, v: number): number;
   encodeRows(
     keyP: number, keyLen: number, fieldsP: number, nFields: number, tsP: number, flagsP: number, flagsKeyP: number, flagsKeyLen: number,
-    start: number, end: number, outP: number, outEnd: number, maxLine: number, precision: number,
+    start: number, end: number, outP: number, outEnd: number, maxLine: number, precision: number, endsP: number, endBase: number,
   ): number;
   resultPos(): number;
   resultLines(): number;
@@ -42,6 +42,11 @@ const PRECISION_CODE: Record<Precision, number> = { ms: 0, s: 1, us: 2, ns: 3 };
 /** Series keys are at most 65535 bytes (MAX_SERIES_KEY_BYTES); + slack for the 8-byte copies. */
 const KEY_AREA = 65536 + 64;
 const OUT_BYTES = 1 << 20;
+/**
+ * Line ends of one encodeRows call (u32 each): a line is at least 8 bytes (`k f=1 1\n`: key, space,
+ * field, space, timestamp digit, newline), so OUT_BYTES / 8 lines at most.
+ */
+const ENDS_BYTES = (OUT_BYTES / 8) * 4;
 /** Bytes one number may take (as MAX_NUMBER_BYTES) plus the 8-byte copy slack. */
 const NUMBER_ROOM = 40;
 
@@ -93,6 +98,7 @@ export class WasmLines {
   private flagsP = 0;
   private outP = 0;
   private outEnd = 0;
+  private endsP = 0;
   private fieldBytes = 0;
   private precision = 0;
 
@@ -154,7 +160,8 @@ export class WasmLines {
     }
     this.outP = p;
     this.outEnd = p + OUT_BYTES;
-    this.ensure(this.outEnd + 64);
+    this.endsP = align(this.outEnd + 64, 16);
+    this.ensure(this.endsP + ENDS_BYTES);
     const u8 = this.u8;
     for (let f = 0; f < nf; f++) {
       const k = fields[f]!.key;
@@ -194,11 +201,12 @@ export class WasmLines {
     let rows = 0;
     let i = start;
     while (i < end) {
-      const stop = ex.encodeRows(this.keyP, key.length, this.fieldsP, this.nFields, this.tsP, this.flagsP, this.flagsKeyP, this.flagsKeyLen, i, end, this.outP, this.outEnd, maxLine, this.precision);
+      const stop = ex.encodeRows(this.keyP, key.length, this.fieldsP, this.nFields, this.tsP, this.flagsP, this.flagsKeyP, this.flagsKeyLen, i, end, this.outP, this.outEnd, maxLine, this.precision, this.endsP, w.byteLength);
       rows += ex.resultRows();
       counts.noFields += ex.resultNoFields();
       const pos = ex.resultPos();
-      if (pos > this.outP) w.appendLines(this.u8.subarray(this.outP, pos), ex.resultLines());
+      const lines = ex.resultLines();
+      if (pos > this.outP) w.appendLines(this.u8.subarray(this.outP, pos), lines, this.u32.subarray(this.endsP >>> 2, (this.endsP >>> 2) + lines));
       if (ex.resultStatus() === 2) {
         jsRow(stop);
         rows++;

@@ -5,6 +5,7 @@
  * then, which is how a slow sink slows the source (backpressure, not buffering).
  */
 import type { FeatureColumns } from '../encode/columns.js';
+import type { RequestCuts, RequestLimits } from '../encode/request-cuts.js';
 
 export type { FeatureColumns } from '../encode/columns.js';
 
@@ -19,6 +20,11 @@ export interface EncodedBatch {
   columns: FeatureColumns | null;
   /** Distinct series keys present in the emitted rows (tag-cardinality guard). */
   seriesKeys: string[];
+  /**
+   * Request boundaries of `lp` under the sink's `needs.requestCuts`, from the worker's encoder;
+   * absent when the sink did not ask or the encoder could not tell (the sink then scans `lp`).
+   */
+  requests?: RequestCuts;
 }
 
 export interface SinkWriteResult {
@@ -48,6 +54,11 @@ export interface SinkNeeds {
   columns: boolean;
   /** Columns with each batch's rows ordered by (series key, timestamp); sorted in the worker (runs by key: per series, not per row). */
   sortedColumns?: boolean;
+  /**
+   * Limits of one request: the worker's encoder returns each batch's cuts (EncodedBatch.requests),
+   * so the main thread slices the line protocol instead of scanning it for '\n'.
+   */
+  requestCuts?: RequestLimits;
 }
 
 export interface Sink {

@@ -14,7 +14,7 @@ import type { Source, SourceChunk } from '../extract/source.js';
 import type { Sink, SinkWriteResult } from '../load/sink.js';
 import type { EngineMetrics } from '../observe/metrics.js';
 import type { WorkerPool } from '../pool/pool.js';
-import type { ProcessResult, WorkerPipelineSpec } from '../pool/task.js';
+import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from '../pool/task.js';
 import type { WorkerThreadStats } from '../pool/thread-cpu.js';
 import type { BatchSizer } from './adaptive.js';
 import { DropLog } from '../observe/drop-log.js';
@@ -202,7 +202,7 @@ class Dispatcher {
   private readonly open = new Map<number, { chunkId: string; lines: number | null; samples: number }>();
   private failure: Error | undefined;
   private nextId = 0;
-  private readonly want: { lp: boolean; columns: boolean; sorted?: boolean; latest: boolean };
+  private readonly want: ProcessTask['want'];
   // Recycled batch and output buffers (grow-only slots, see src/batch/pool.ts): about one in-flight set.
   private readonly buffers = new BatchBufferPool();
   private readonly outBuffers = new ByteBufferPool();
@@ -221,7 +221,8 @@ class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.totals = o.totals ?? newTotals();
-    this.want = { lp: o.sink.needs.lineProtocol, columns: o.sink.needs.columns, ...(o.sink.needs.sortedColumns ? { sorted: true } : {}), latest: o.latestRows === true };
+    const needs = o.sink.needs;
+    this.want = { lp: needs.lineProtocol, columns: needs.columns, ...(needs.sortedColumns ? { sorted: true } : {}), latest: o.latestRows === true, ...(needs.requestCuts ? { cuts: needs.requestCuts } : {}) };
     this.policy = new RetryPolicy({ onError: o.onError, retries: o.retries, ...(o.maxErrorRate ? { maxErrorRate: o.maxErrorRate } : {}) });
     this.pipe = o.pipelineName;
     this.dropLog = new DropLog(o.logger);
@@ -487,7 +488,7 @@ class Dispatcher {
     this.open.set(id, { chunkId: chunk.id, lines: result.rowsOut, samples: result.samplesIn });
     // After a cancel nothing more is accounted: a write the sink finishes anyway stays unacknowledged
     // (a 'commit' sink then refuses to record its commit, src/pipeline/checkpoint.ts).
-    const wr = await unlessCancelled(o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys }), o.cancel);
+    const wr = await unlessCancelled(o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys, ...(result.requests ? { requests: result.requests } : {}) }), o.cancel);
     if (!wr || o.cancel?.aborted) return;
     this.open.delete(id);
     const deadLettered = this.countDeadLetters(wr);

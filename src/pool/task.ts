@@ -5,6 +5,7 @@ import type { BatchDescriptor } from '../batch/layout.js';
 import type { FillSpec } from '../extract/source.js';
 import type { FeatureColumns } from '../encode/columns.js';
 import type { LatestRows } from '../encode/latest.js';
+import type { RequestCuts, RequestLimits } from '../encode/request-cuts.js';
 import type { EncodeSpec } from '../encode/series.js';
 import type { TransformSpec } from '../transform/kernel.js';
 import type { BatchVerify, VerifyTaskSpec } from '../encode/verify-collect.js';
@@ -32,9 +33,10 @@ export interface ProcessTask {
   nowMs: number;
   /**
    * `sorted`: columns ordered by (series key, timestamp) within the batch. `latest`: also return the
-   * newest written row per series (online feature serving, src/encode/latest.ts).
+   * newest written row per series (online feature serving, src/encode/latest.ts). `cuts`: also
+   * return the sink's request boundaries of the line protocol (src/encode/request-cuts.ts).
    */
-  want: { lp: boolean; columns: boolean; sorted?: boolean; latest?: boolean };
+  want: { lp: boolean; columns: boolean; sorted?: boolean; latest?: boolean; cuts?: RequestLimits };
   /** Buffer to write line protocol into (the worker allocates a larger one if it does not fit). */
   out?: SharedArrayBuffer;
   /**
@@ -93,6 +95,8 @@ export interface ProcessResult {
   counters: Record<string, number>;
   reports: Record<string, unknown>;
   lp: Uint8Array | null;
+  /** With want.cuts: request boundaries of `lp` under those limits (from the encoder's line ends). */
+  requests?: RequestCuts;
   columns: FeatureColumns | null;
   /** With want.latest: the newest written row of each series of this batch. */
   latest?: LatestRows;

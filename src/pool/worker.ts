@@ -265,6 +265,10 @@ async function processBatch(task: ProcessTask): Promise<ProcessResult> {
       w.resetInto(target);
       rowsOut = c.encoder.encode(w, outView, featureCols, dropped, emitted, res.perMeasurement, exclude);
       const bytes = w.bytes();
+      if (task.want.cuts) {
+        const cuts = w.cuts(task.want.cuts);
+        if (cuts) res.requests = cuts;
+      }
       if (w.writesInto(target)) res.lp = bytes;
       else {
         // Estimate was short: one larger shared buffer for this batch.

@@ -508,11 +508,12 @@ const FIELD_STRIDE: usize = 16;
  * `key fields timestamp\n`. fieldsP: nFields × {i32 column offset, i32 key offset, i32 key length,
  * i32 kind (0 float, 1 int)}; keys are `name=`. flagsKeyLen 0 = no flags field. precision: 0 ms,
  * 1 s, 2 us, 3 ns. Stops before a row when fewer than maxLine bytes are left before outEnd.
+ * Line k's end (endBase + its offset from outP, just past '\n') goes to endsP as u32 k.
  * Returns the row it stopped at (end when done); counters via result*().
  */
 export function encodeRows(
   keyP: usize, keyLen: i32, fieldsP: usize, nFields: i32, tsP: usize, flagsP: usize, flagsKeyP: usize, flagsKeyLen: i32,
-  start: i32, end: i32, outP: usize, outEnd: usize, maxLine: i32, precision: i32,
+  start: i32, end: i32, outP: usize, outEnd: usize, maxLine: i32, precision: i32, endsP: usize, endBase: u32,
 ): i32 {
   let p = outP;
   let lines = 0;
@@ -601,6 +602,8 @@ export function encodeRows(
       p += 6;
     }
     store<u8>(p++, 10);
+    // the line's end in the caller's LineWriter: request cuts need no '\n' scan (src/encode/request-cuts.ts)
+    store<u32>(endsP + (<usize>lines << 2), endBase + <u32>(p - outP));
     lines++;
   }
   R_POS = p;

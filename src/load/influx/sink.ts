@@ -9,12 +9,12 @@ import { CardinalityGuard } from '../cardinality.js';
 import { compileSchemaMapping } from '../schema.js';
 import type { EncodedBatch, Sink, SinkWriteResult } from '../sink.js';
 import { CircuitBreaker } from './breaker.js';
-import type { InfluxSinkConfig } from './config.js';
+import { gzipEnabled, type InfluxSinkConfig } from './config.js';
 import { DeadLetterFile } from './deadletter.js';
 import { Deliverer, type SharedState, type Tally } from './deliver.js';
 import { createPool, endpointOf } from './endpoint.js';
 import { Semaphore } from '../../util/semaphore.js';
-import { planRequests } from './lines.js';
+import { planFromCuts, planRequests, type RequestPlan } from './lines.js';
 import { LoadMetrics } from './metrics.js';
 
 export interface InfluxSinkDeps {
@@ -32,6 +32,16 @@ export interface InfluxSink extends Sink {
  * rejects with a SinkError when the server stays down past `retry.maxOutageMs`, refuses auth, the
  * target does not exist, or the cardinality guard refuses the batch.
  */
+/**
+ * The batch's requests: the worker's cuts (EncodedBatch.requests) when they cover exactly `lp`,
+ * else a scan of the bytes (line protocol from elsewhere, e.g. the quality point).
+ */
+function planFor(batch: EncodedBatch, lp: Uint8Array, maxLines: number, maxBytes: number): RequestPlan {
+  const r = batch.requests;
+  if (r && r.ends.length > 0 && r.ends[r.ends.length - 1] === lp.length) return planFromCuts(r);
+  return planRequests(lp, maxLines, maxBytes);
+}
+
 export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): InfluxSink {
   const logger = deps.logger.child({ component: 'sink', sink: 'influx' });
   const metrics = new LoadMetrics(deps.metrics);
@@ -51,7 +61,7 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
 
   return {
     kind: 'influx',
-    needs: { lineProtocol: true, columns: false },
+    needs: { lineProtocol: true, columns: false, requestCuts: { lines: cfg.batchLines, bytes: cfg.batchBytes } },
     // One point per measurement + tag set + timestamp: a chunk written again overwrites itself.
     resume: 'idempotent',
 
@@ -60,7 +70,7 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
       try {
         const res = await pool.request({ method: 'GET', path: `${endpoint.prefix}/ping`, headers: endpoint.headers });
         await res.body.dump();
-        logger.info({ status: res.statusCode, version: res.headers['x-influxdb-version'] }, `InfluxDB sink ready: ${cfg.url}`);
+        logger.info({ status: res.statusCode, version: res.headers['x-influxdb-version'], gzip: gzipEnabled(cfg) }, `InfluxDB sink ready: ${cfg.url}`);
       } catch (err) {
         logger.warn({ err: (err as Error).message }, `InfluxDB at ${cfg.url} did not answer /ping; writes will retry`);
       }
@@ -73,7 +83,7 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
       const lp = batch.lp;
       if (!lp || batch.lines === 0) return { written: 0 };
       if (batch.seriesKeys.length > 0) guard.check(batch.seriesKeys);
-      const plan = planRequests(lp, cfg.batchLines, cfg.batchBytes);
+      const plan = planFor(batch, lp, cfg.batchLines, cfg.batchBytes);
       if (plan.totalLines !== batch.lines) {
         throw new SinkError(
           'PROMFLUX_SINK_BAD_BATCH',
@@ -116,6 +126,7 @@ export function createInfluxSink(cfg: InfluxSinkConfig, deps: InfluxSinkDeps): I
       const t = metrics.totals;
       return {
         url: cfg.url,
+        gzip: gzipEnabled(cfg),
         linesWritten: t.linesWritten,
         bytesWritten: t.bytesWritten,
         bytesSent: t.bytesSent,
