@@ -9,11 +9,12 @@
  * one or two batches for the run (no parallelism, no overlap of extraction and compute). Fewer
  * series per batch, each with a long run, keeps the halo share and gives every worker batches.
  *
- * How a slice selects its series: one extra matcher on one label (the one with the most distinct
- * values among the query's series at open): slice k takes `label=~"v1|v2|…"`, a contiguous bucket
- * of the sorted values; the last slice takes `label!~"<every value of the other slices>"`, so the
- * slices partition the series exactly whatever series appear later (a series without the label
- * has value "" and lands in the bucket holding "", or in the last slice). Results do not depend on
+ * How a slice selects its series: extra matchers on labels of the query's series at open. The
+ * label with the most distinct values is cut into contiguous buckets of its sorted values: bucket
+ * k takes `label=~"v1|v2|…"`, the last one `label!~"<every value of the other buckets>"`, so the
+ * buckets partition the series exactly whatever series appear later (a series without the label
+ * has value "" and lands in the bucket holding "", or in the last one). When that label has too
+ * few values, each bucket is cut the same way by the next label; still an exact partition. Results do not depend on
  * it: a series' rows and halo are the same in whatever batch it lands (the engine's invariance),
  * and each slice's chunks hand off their tails along the slice's own chain.
  */
@@ -29,46 +30,77 @@ export function reLiteral(s: string): string {
   return s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
 }
 
+/** Series slices: the extra matchers of each slice and how many of the known series it holds. */
+export interface SlicePlan {
+  matchers: LabelMatcher[][];
+  counts: number[];
+}
+
 /**
- * Up to `want` matchers partitioning `series` (label sets from /api/v1/series) into buckets of
- * about equal series counts, or null when no label has two distinct values. Deterministic: the
- * same series give the same matchers.
+ * Up to `want` slices partitioning `series` (label sets from /api/v1/series) into parts of about
+ * equal series counts, or null when no label has two distinct values. The label with the most
+ * distinct values cuts first; when it has fewer values than `want`, each of its parts is cut again
+ * by the next label (so `instance` × `cpu` gives 8 slices of 8 series). Deterministic: the same
+ * series give the same slices.
  */
-export function sliceMatchers(series: readonly Record<string, string>[], want: number): { matchers: LabelMatcher[]; counts: number[] } | null {
-  if (want < 2 || series.length < 2) return null;
-  const names = [...new Set(series.flatMap((s) => Object.keys(s)))].sort();
+export function sliceMatchers(series: readonly Record<string, string>[], want: number): SlicePlan | null {
+  const plan = split(series, want, new Set());
+  return plan.matchers.length > 1 ? plan : null;
+}
+
+function split(series: readonly Record<string, string>[], want: number, used: ReadonlySet<string>): SlicePlan {
+  const whole: SlicePlan = { matchers: [[]], counts: [series.length] };
+  if (want < 2 || series.length < 2) return whole;
   let best: { name: string; values: Map<string, number> } | undefined;
-  for (const name of names) {
+  for (const name of [...new Set(series.flatMap((s) => Object.keys(s)))].sort()) {
+    if (used.has(name)) continue;
     const values = new Map<string, number>();
-    for (const s of series) {
-      const v = s[name] ?? '';
-      values.set(v, (values.get(v) ?? 0) + 1);
-    }
+    for (const s of series) values.set(s[name] ?? '', (values.get(s[name] ?? '') ?? 0) + 1);
     if (values.size > 1 && (!best || values.size > best.values.size)) best = { name, values };
   }
-  if (!best) return null;
-  const sorted = [...best.values.keys()].sort();
-  const k = Math.min(want, sorted.length);
-  // contiguous buckets of sorted values, cut where the running series count passes i/k of the total
+  if (!best) return whole;
+  const { name, values } = best;
+  const buckets = bucketize([...values.keys()].sort(), values, Math.min(want, values.size), series.length);
+  if (buckets.length < 2) return whole; // (bucketize gives k ≥ 2 buckets; kept as a guard: one bucket's `!~ ""` would drop series)
+  const alt = (vs: readonly string[]) => vs.map(reLiteral).join('|');
+  const head = buckets.slice(0, -1);
+  const own: LabelMatcher[] = head.map((vs) => ({ type: '=~', name, value: alt(vs) }));
+  own.push({ type: '!~', name, value: alt(head.flat()) });
+  const out: SlicePlan = { matchers: [], counts: [] };
+  const next = new Set([...used, name]);
+  const per = Math.ceil(want / buckets.length);
+  buckets.forEach((vs, i) => {
+    const inside = new Set(vs);
+    const sub = split(series.filter((s) => inside.has(s[name] ?? '')), per, next);
+    sub.matchers.forEach((ms, j) => {
+      out.matchers.push([own[i]!, ...ms]);
+      out.counts.push(sub.counts[j]!);
+    });
+  });
+  return out;
+}
+
+/**
+ * Exactly k (≤ sorted.length) non-empty contiguous buckets of sorted values, cut where the running
+ * series count passes i/k of the total, or earlier when the values left are just enough for the
+ * buckets left.
+ */
+function bucketize(sorted: readonly string[], counts: ReadonlyMap<string, number>, k: number, total: number): string[][] {
   const buckets: string[][] = [];
   let acc = 0;
   let cur: string[] = [];
-  for (const v of sorted) {
+  for (let i = 0; i < sorted.length; i++) {
+    const v = sorted[i]!;
     cur.push(v);
-    acc += best.values.get(v)!;
-    if (buckets.length < k - 1 && acc >= ((buckets.length + 1) * series.length) / k) {
+    acc += counts.get(v)!;
+    const left = sorted.length - 1 - i;
+    if (buckets.length < k - 1 && (acc >= ((buckets.length + 1) * total) / k || left <= k - 1 - buckets.length)) {
       buckets.push(cur);
       cur = [];
     }
   }
   if (cur.length > 0) buckets.push(cur);
-  if (buckets.length < 2) return null;
-  const alt = (vs: readonly string[]) => vs.map(reLiteral).join('|');
-  const head = buckets.slice(0, -1);
-  const matchers: LabelMatcher[] = head.map((vs) => ({ type: '=~', name: best.name, value: alt(vs) }));
-  matchers.push({ type: '!~', name: best.name, value: alt(head.flat()) });
-  const counts = buckets.map((vs) => vs.reduce((n, v) => n + best.values.get(v)!, 0));
-  return { matchers, counts };
+  return buckets;
 }
 
 /** Fewest rows (halo included) a slice should bring per batch: smaller jobs are not worth more requests. */

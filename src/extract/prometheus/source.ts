@@ -421,12 +421,12 @@ export class PrometheusSource implements Source {
         continue;
       }
       const n = parts.matchers.length;
-      parts.matchers.forEach((m, k) => {
+      parts.matchers.forEach((ms, k) => {
         const name = `${q.name}#${k + 1}/${n}`;
-        this.selectors.set(name, withMatcher(this.selectors.get(q.name)!, m));
+        this.selectors.set(name, ms.reduce(withMatcher, this.selectors.get(q.name)!));
         out.push({ ...q, name, series: Math.max(1, parts.counts[k]!), done: mergeIntervals([...q.done, ...(this.openDone.get(name) ?? [])]), parent: q.name });
       });
-      this.logger.info({ query: q.name, slices: n, by: parts.matchers[0]!.name, series: parts.counts }, 'query planned as series slices (rows per series per batch keep the halo a small share)');
+      this.logger.info({ query: q.name, slices: n, by: [...new Set(parts.matchers.flat().map((m) => m.name))], series: parts.counts }, 'query planned as series slices (rows per series per batch keep the halo a small share)');
     }
     this.queries = out;
     this.seriesLists.clear();
