@@ -143,29 +143,47 @@ after(async () => {
   await prom?.dispose();
 });
 
-describe('series slices on a real Prometheus (remote read)', () => {
+describe('series slices on a real Prometheus', () => {
   const window = { start: new Date(T0 + DAY / 2).toISOString(), end: new Date(T0 + 2 * DAY).toISOString(), step: '15s' };
   const HALO = { haloMs: 6 * 3_600_000, haloSamples: 4 };
 
-  test('slice chunks hold every series once, with the own rows of an unsliced plan; metrics name the query', async () => {
-    const reg = new Registry();
-    const cfg = { url: prom.url, ...window, extraction: 'remote-read' as const, queries: [{ name: 'g', expr: 'slice_gauge' }] };
-    const sliced = makeSource(cfg, { metrics: reg });
-    await sliced.open(openOpts({ ...HALO, batching: { workers: 2, adaptive: true } }));
-    const chunks = await drain(sliced, 20_000);
-    await sliced.close();
-    const ids = new Set(chunks.map((c) => c.id.slice(0, c.id.lastIndexOf(':'))));
-    assert.ok(ids.size >= BATCHES_PER_WORKER * 2, `slices: ${[...ids].join(', ')}`);
-    for (const id of ids) assert.match(id, /^g#\d+\/\d+$/);
-    const plain = makeSource(cfg);
-    await plain.open(openOpts(HALO));
-    const want = bySeries(await drain(plain, 20_000));
-    await plain.close();
-    const got = bySeries(chunks);
-    assert.equal(got.size, 9);
-    assert.deepEqual(got, want, 'per series, the same own rows in the same order');
-    const chunkMetric = (await reg.getMetricsAsJSON()).find((m) => m.name === 'promflux_extract_chunks_total');
-    assert.deepEqual([...new Set((chunkMetric?.values ?? []).map((v) => String(v.labels['query'])))], ['g']);
+  for (const extraction of ['remote-read', 'range-vector'] as const) {
+    test(`${extraction}: slice chunks hold every series once, with the own rows of an unsliced plan; metrics name the query`, async () => {
+      const reg = new Registry();
+      const cfg = { url: prom.url, ...window, extraction, queries: [{ name: 'g', expr: 'slice_gauge' }] };
+      const sliced = makeSource(cfg, { metrics: reg });
+      await sliced.open(openOpts({ ...HALO, batching: { workers: 2, adaptive: true } }));
+      const chunks = await drain(sliced, 20_000);
+      await sliced.close();
+      const ids = new Set(chunks.map((c) => c.id.slice(0, c.id.lastIndexOf(':'))));
+      assert.ok(ids.size >= BATCHES_PER_WORKER * 2, `slices: ${[...ids].join(', ')}`);
+      for (const id of ids) assert.match(id, /^g#\d+\/\d+$/);
+      const plain = makeSource(cfg);
+      await plain.open(openOpts(HALO));
+      const want = bySeries(await drain(plain, 20_000));
+      await plain.close();
+      const got = bySeries(chunks);
+      assert.equal(got.size, 9);
+      assert.deepEqual(got, want, 'per series, the same own rows in the same order');
+      const chunkMetric = (await reg.getMetricsAsJSON()).find((m) => m.name === 'promflux_extract_chunks_total');
+      assert.deepEqual([...new Set((chunkMetric?.values ?? []).map((v) => String(v.labels['query'])))], ['g']);
+    });
+  }
+
+  test('a resumed sliced plan skips the chunks each slice completed and reads the rest once', async () => {
+    const cfg = { url: prom.url, ...window, extraction: 'remote-read' as const, maxChunk: '12h', queries: [{ name: 'g', expr: 'slice_gauge' }] };
+    const opts = { ...HALO, batching: { workers: 2, adaptive: true } };
+    const full = makeSource(cfg);
+    await full.open(openOpts(opts));
+    const all = await drain(full, 20_000);
+    await full.close();
+    assert.ok(all.length >= 6 && all.every((c) => c.id.includes('#')), all.map((c) => c.id).join(' '));
+    const done = new Set(all.filter((_, i) => i % 3 === 0).map((c) => c.id));
+    const resumed = makeSource(cfg);
+    await resumed.open(openOpts({ ...opts, completed: done }));
+    const rest = await drain(resumed, 20_000);
+    await resumed.close();
+    assert.deepEqual(rest.map((c) => c.id).sort(), all.filter((c) => !done.has(c.id)).map((c) => c.id).sort());
   });
 
   test('a sliced 2-worker run writes the lines of a single-batch run, line for line', async () => {
