@@ -57,6 +57,12 @@ export interface SourceOpenOptions {
   covered?: ReadonlyMap<string, readonly (readonly [number, number])[]>;
   /** Cross-series kernels of the chain: series they join should share batches. */
   crossSeries?: readonly CrossSeriesNeed[];
+  /**
+   * The engine's batching: workers, and whether the batch size adapts (not `--batch-size N`). A
+   * source that plans the whole window up front may use it to give every worker batches
+   * (Prometheus: series slices, src/extract/prometheus/slices.ts). Absent: plan as for a fixed size.
+   */
+  batching?: { workers: number; adaptive: boolean };
   /** Deterministic shard selection `i/N` (issue: sharding). */
   shard?: { index: number; count: number };
 }

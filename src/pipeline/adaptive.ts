@@ -16,7 +16,9 @@
  *    size >= haloRows / 0.1, i.e. own rows per series >= 9 × halo rows per series. This floor
  *    overrides the latency target (long windows make batches slower, not more of them) and `max`
  *    (which bounds latency-driven growth), but not the memory cap: where that binds, the halo
- *    share stays above 10%.
+ *    share stays above 10%. The floor is about rows per series (a batch with fewer series meets it
+ *    with fewer rows); the Prometheus planner applies it from the first chunk and may cut a query
+ *    into series slices (src/extract/prometheus/slices.ts) so every worker still gets batches.
  *  - Clamp to [min, max]. A fixed size (`--batch-size N`) disables all of it.
  * Larger batches amortize per-task overhead; the latency target keeps them short enough that the
  * workers stay evenly loaded and backpressure reacts quickly.

@@ -346,6 +346,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       haloMs: plan.halo.haloMs,
       lookaheadMs: plan.halo.lookaheadMs,
       crossSeries: plan.crossSeries,
+      batching: { workers: plan.workers, adaptive: plan.sizer.fixed === undefined },
       signal: pass.alreadyDone ? AbortSignal.abort() : pass.signal,
       logger: log,
       ...(store ? { covered: store.covered() } : {}),

@@ -27,6 +27,13 @@ export interface PlanLimits {
   lookbackMs: number;
   /** Raw modes: halo rows kept per series (estimate for sizing). */
   haloSamples: number;
+  /** Raw modes: halo time kept per series (rows within it are halo too; estimate for sizing). */
+  haloMs?: number;
+  /**
+   * Adaptive batching (the engine's size is not fixed): chunks' runs are at least 9× the halo
+   * per series where HALO_FLOOR_MAX_ROWS allows (haloFloorRows), from the first chunk on.
+   */
+  haloFloor?: boolean;
   sampleIntervalMs: number;
   /** Trailing context after each chunk (kernels' look-ahead), ms; 0 when none is needed. */
   lookaheadMs?: number;
@@ -45,6 +52,8 @@ export interface QueryState {
   end: number;
   /** Completed intervals (sorted, merged) to skip. */
   done: Array<[number, number]>;
+  /** Series slice (slices.ts): the configured query this state is a slice of (metrics, messages use it). */
+  parent?: string;
 }
 
 export interface PlannedChunk {
@@ -107,6 +116,26 @@ export function shardOf(query: string, blockStart: number, count: number): numbe
   return fnv1a(`${query}@${blockStart}`) % count;
 }
 
+/** Largest chunk (rows, halo included) the halo floor alone may ask for. */
+export const HALO_FLOOR_MAX_ROWS = 262_144;
+
+/** Halo rows per series a chunk carries (estimate: range points, or raw rows kept). */
+export function haloRowsPerSeries(L: PlanLimits): number {
+  return L.extraction === 'range' ? L.haloPoints : L.haloSamples + Math.ceil((L.haloMs ?? 0) / L.sampleIntervalMs);
+}
+
+/**
+ * Own rows per series below which a chunk's halo would be more than 10 % of its rows (9 × halo),
+ * bounded so the chunk stays within HALO_FLOOR_MAX_ROWS; 0 when the floor is off or there is no
+ * halo. The adaptive sizer applies the same floor once it has seen a batch
+ * (src/pipeline/adaptive.ts); this one holds from the first chunk, when the halo is known.
+ */
+export function haloFloorRows(series: number, L: PlanLimits): number {
+  const h = haloRowsPerSeries(L);
+  if (!L.haloFloor || h <= 0) return 0;
+  return Math.max(0, Math.min(9 * h, Math.floor(HALO_FLOOR_MAX_ROWS / Math.max(1, series)) - h));
+}
+
 /** Non-halo chunk duration (ms, a positive multiple of step) for a query under the limits. */
 export function chunkDuration(q: QueryState, targetRows: number, L: PlanLimits): number {
   const step = L.stepMs;
@@ -127,7 +156,7 @@ export function chunkDuration(q: QueryState, targetRows: number, L: PlanLimits):
         `query "${q.name}": ~${S} series × ${L.haloPoints + 1} points exceeds maxSamplesPerQuery (${L.maxSamplesPerQuery}); narrow the selector or split the query (e.g. by a label)`,
       );
     }
-    const target = Math.max(1, Math.floor(targetRows / S) - L.haloPoints);
+    const target = Math.max(1, Math.floor(targetRows / S) - L.haloPoints, haloFloorRows(S, L));
     ms = Math.min(pointsCap, budget, target) * step;
   } else {
     const iv = L.sampleIntervalMs;
@@ -138,7 +167,7 @@ export function chunkDuration(q: QueryState, targetRows: number, L: PlanLimits):
         `query "${q.name}": ~${S} series over ${formatDuration(step + L.lookbackMs)} (one step plus lookback) at one sample per ${formatDuration(iv)} exceeds maxSamplesPerQuery (${L.maxSamplesPerQuery}); narrow the selector`,
       );
     }
-    const targetMs = Math.max(step, (targetRows / S - L.haloSamples) * iv);
+    const targetMs = Math.max(step, (targetRows / S - L.haloSamples) * iv, haloFloorRows(S, L) * iv);
     ms = Math.min(budgetMs, targetMs);
   }
   if (L.maxChunkMs !== undefined) ms = Math.min(ms, L.maxChunkMs);
@@ -198,7 +227,7 @@ export function planNext(q: QueryState, targetRows: number, L: PlanLimits): Plan
       endMs: end,
       fetchStartMs: start - L.lookbackMs,
       fetchEndMs: end - 1 + (L.lookaheadMs ?? 0),
-      estRows: samples + S * L.haloSamples,
+      estRows: samples + S * haloRowsPerSeries(L),
       estSamples: samples,
     };
   }

@@ -124,6 +124,14 @@ function makeSelector(name: string | undefined, matchers: LabelMatcher[]): Selec
   return { name: n, matchers: all, text: selectorText(name, matchers) };
 }
 
+/** The selector with one more matcher (series slices, slices.ts). */
+export function withMatcher(sel: Selector, m: LabelMatcher): Selector {
+  const matchers = [...sel.matchers, m];
+  const rest = sel.matchers.filter((x) => !(x.name === '__name__' && x.type === '=' && x.value === sel.name));
+  const hasName = sel.name !== undefined && rest.length < sel.matchers.length;
+  return { name: sel.name, matchers, text: selectorText(hasName ? sel.name : undefined, [...rest, m]) };
+}
+
 /**
  * Parse an expression that must be exactly one vector selector (`name`, `name{...}`, `{...}`).
  * Throws otherwise: raw extraction modes read stored samples by matchers, not by PromQL.

@@ -24,10 +24,11 @@ import { preview, promError, PromErrorCode } from './errors.js';
 import type { PromGroupFill, PromMatrixFill, PromRemoteReadFill } from './fillers.js';
 import { coscheduleGroups, isUnit, membersOf, toUnits } from './coschedule.js';
 import { createExtractMetrics, type ExtractMetrics } from './metrics.js';
-import { completedIntervals, historyStartAfter, planNext, remainingSamples, withoutHistory, type PlanLimits, type PlannedChunk, type QueryState } from './planner.js';
+import { chunkDuration, completedIntervals, haloRowsPerSeries, historyStartAfter, planNext, remainingSamples, withoutHistory, type PlanLimits, type PlannedChunk, type QueryState } from './planner.js';
+import { sliceCount, sliceMatchers } from './slices.js';
 import { failTail, newTailBuffer, tailBytes, tailSettled } from './tail.js';
 import { buildReadRequest } from './remote-read.js';
-import { extractSelectors, parseSelector, type Selector } from './selector.js';
+import { extractSelectors, parseSelector, withMatcher, type Selector } from './selector.js';
 import { alignDown, alignUp, parseTime } from './time.js';
 import { formatDuration } from '../../util/duration.js';
 import { FileWatermarkStore, MemoryWatermarkStore, type WatermarkStore } from './watermarks.js';
@@ -101,6 +102,13 @@ export class PrometheusSource implements Source {
   private haloMs = 0;
   /** [start, end) of each query as planned at open (`run --verify` counts the source over it). */
   private readonly openWindows = new Map<string, [number, number]>();
+  /** The queries as planned at open, before series slicing (`run --verify` counts these). */
+  private planned: QueryState[] = [];
+  /** Series slicing (slices.ts): the engine's batching, the series label sets per query, done time per slice name. */
+  private batching: { workers: number; adaptive: boolean } | undefined;
+  private readonly seriesLists = new Map<string, Array<Record<string, string>>>();
+  private openDone: ReadonlyMap<string, Array<[number, number]>> = new Map();
+  private sliced = false;
   /** Halo hand-off: per query, the last planned chunk's tail buffer and end (the next chunk's start). */
   private readonly lastTail = new Map<string, { buf: SharedArrayBuffer; endMs: number }>();
 
@@ -138,6 +146,8 @@ export class PrometheusSource implements Source {
       haloPoints,
       lookbackMs,
       haloSamples: opts.haloSamples,
+      haloMs: raw ? opts.haloMs : 0,
+      haloFloor: opts.batching?.adaptive === true,
       sampleIntervalMs: this.rc.sampleIntervalMs,
       lookaheadMs: opts.lookaheadMs ?? 0,
       maxChunkMs: this.rc.maxChunkMs,
@@ -147,6 +157,7 @@ export class PrometheusSource implements Source {
           : undefined,
     };
     this.haloMs = opts.haloMs;
+    this.batching = opts.batching;
 
     // windows
     const now = this.now();
@@ -184,6 +195,10 @@ export class PrometheusSource implements Source {
     const signal = this.abort.signal;
     await Promise.all([...this.queries.map((q) => this.countSeries(q, signal)), this.loadKinds(signal)]);
     this.coschedule(opts, done);
+    this.planned = this.queries;
+    this.openDone = done;
+    // slicing needs the label sets only where it may apply (sliceable below)
+    if (!this.sliceable(opts)) this.seriesLists.clear();
     this.logger.info(
       {
         mode: cfg.mode,
@@ -257,6 +272,7 @@ export class PrometheusSource implements Source {
         throw promError(PromErrorCode.badResponse, `query "${q.name}": /api/v1/series did not return a list; is ${this.cfg.url} a Prometheus API?`);
       }
       q.series = Math.max(1, list.length);
+      if (this.rc.cfg.extraction !== 'range' && this.rc.cfg.mode === 'backfill') this.seriesLists.set(q.name, list);
     } catch (err) {
       if (err instanceof SourceError && err.code === PromErrorCode.badQuery) {
         throw promError(PromErrorCode.badQuery, `query "${q.name}" (${clip(q.expr)}): ${err.message}`, err);
@@ -296,7 +312,7 @@ export class PrometheusSource implements Source {
    */
   countPlan(): CountPlanQuery[] | null {
     if (this.rc.cfg.extraction === 'range' || this.rc.cfg.mode === 'stream') return null;
-    return this.queries.flatMap(membersOf).map((q) => {
+    return this.planned.flatMap(membersOf).map((q) => {
       const [startMs, endMs] = this.openWindows.get(q.name)!;
       return { name: q.name, selector: this.selectors.get(q.name)!, startMs, endMs, series: q.series };
     });
@@ -313,6 +329,7 @@ export class PrometheusSource implements Source {
     queries: Array<{ name: string; expr: string; series: number; members: number; startMs: number; endMs: number; skippedMs: number; chunks: PlannedChunk[] }>;
   } {
     if (!this.opened) throw new Error('PrometheusSource.planPreview() before open()');
+    this.slice(targetRows);
     return {
       limits: this.limits,
       queries: this.queries.map((q) => {
@@ -369,8 +386,60 @@ export class PrometheusSource implements Source {
     }
   }
 
+  /**
+   * Series slicing applies to backfills (the whole plan is known up front) in raw modes, with the
+   * engine's adaptive batch size, no cross-series kernel (they join the series of one batch) and no
+   * sharding (shards hash chunk ids, which name the slice).
+   */
+  private sliceable(opts: SourceOpenOptions): boolean {
+    const { cfg } = this.rc;
+    return cfg.extraction !== 'range' && cfg.mode === 'backfill' && opts.batching?.adaptive === true && !opts.crossSeries?.length && !this.limits.shard;
+  }
+
+  /**
+   * Once, before the first chunk is planned (the first batch size is known then): replace each query
+   * that wants it by its series slices (docs/ARCHITECTURE.md#series-slices). A slice is a query of its
+   * own for planning, prefetch and hand-off (`<name>#k/n`, in chunk ids and checkpoint coverage);
+   * a resumed run with the same series and batching slices the same way and skips what each slice
+   * completed; otherwise slices re-read what only slices of the earlier run covered.
+   */
+  private slice(targetRows: number): void {
+    if (this.sliced) return;
+    this.sliced = true;
+    if (this.seriesLists.size === 0 || !this.batching) return;
+    const L = this.limits;
+    const h = haloRowsPerSeries(L);
+    const out: QueryState[] = [];
+    for (const q of this.queries) {
+      const list = this.seriesLists.get(q.name);
+      const ms = remainingSamples(q, L) / Math.max(1, q.series) * L.sampleIntervalMs;
+      const chunksFor = (s: number): number => Math.ceil(ms / chunkDuration({ ...q, series: s }, targetRows, L));
+      const g = list && !isUnit(q) && ms > 0 ? sliceCount(q.series, h, q.series * (ms / L.sampleIntervalMs + h), this.batching.workers, chunksFor) : 1;
+      const parts = g > 1 ? sliceMatchers(list!, g) : null;
+      if (!parts) {
+        out.push(q);
+        continue;
+      }
+      const n = parts.matchers.length;
+      parts.matchers.forEach((ms, k) => {
+        const name = `${q.name}#${k + 1}/${n}`;
+        this.selectors.set(name, ms.reduce(withMatcher, this.selectors.get(q.name)!));
+        out.push({ ...q, name, series: Math.max(1, parts.counts[k]!), done: mergeIntervals([...q.done, ...(this.openDone.get(name) ?? [])]), parent: q.name });
+      });
+      this.logger.info({ query: q.name, slices: n, by: [...new Set(parts.matchers.flat().map((m) => m.name))], series: parts.counts }, 'query planned as series slices (rows per series per batch keep the halo a small share)');
+    }
+    this.queries = out;
+    this.seriesLists.clear();
+  }
+
+  /** The configured query a (slice) name belongs to, for metric labels. */
+  private queryOf(name: string): string {
+    return this.queries.find((q) => q.name === name)?.parent ?? name;
+  }
+
   /** Start fetches until `concurrency` are in flight or the plan is exhausted. */
   private topUp(targetRows: number): void {
+    this.slice(targetRows);
     while (this.inflight.length < this.cfg.concurrency) {
       // the query furthest behind goes first, so queries advance together
       let q: QueryState | undefined;
@@ -414,7 +483,7 @@ export class PrometheusSource implements Source {
    */
   private async settleHalo(plan: LinkedPlan, chunk: SourceChunk): Promise<SourceChunk> {
     if (!plan.tailIn) return chunk;
-    const q = plan.query.name;
+    const q = plan.query.parent ?? plan.query.name;
     if (await tailSettled(plan.tailIn, this.abort.signal, TAIL_WAIT_MS)) {
       this.metrics.haloHandoffs.inc({ query: q, outcome: 'handed' });
       this.metrics.haloTailBytes.inc({ query: q }, tailBytes(plan.tailIn));
@@ -459,10 +528,10 @@ export class PrometheusSource implements Source {
   /** Fetch one query's part of a planned chunk: the response bytes and the decoder's window. */
   private async fetchFill(plan: LinkedPlan, q: QueryState, signal: AbortSignal): Promise<PromMatrixFill | PromRemoteReadFill> {
     const { cfg, stepMs } = this.rc;
-    const what = `query "${q.name}" (${clip(q.expr)}) chunk ${plan.id}`;
+    const what = `query "${q.parent ?? q.name}" (${clip(q.expr)}) chunk ${plan.id}`;
     let res: HttpResult;
     const base = {
-      query: q.name,
+      query: q.parent ?? q.name,
       chunkId: plan.id,
       startMs: plan.startMs,
       endMs: plan.endMs,
@@ -512,7 +581,7 @@ export class PrometheusSource implements Source {
     if (!plan) throw new Error(`refetch: chunk ${chunk.id} is unknown or already acked`);
     // A hand-off chunk whose halo tail is not there (PROMFLUX_PROM_HALO_UNAVAILABLE): fetch its history.
     if (plan.history && plan.tailIn && tailBytes(plan.tailIn) === 0) {
-      this.metrics.haloHandoffs.inc({ query: plan.query.name, outcome: 'refetched' });
+      this.metrics.haloHandoffs.inc({ query: plan.query.parent ?? plan.query.name, outcome: 'refetched' });
       plan = plan.history;
       this.returned.set(chunk.id, plan);
     }
@@ -526,7 +595,7 @@ export class PrometheusSource implements Source {
   private onReturned(plan: LinkedPlan, chunk: SourceChunk): void {
     this.returned.set(chunk.id, plan);
     this.doneSamples += chunk.estSamples;
-    this.metrics.chunks.inc({ query: plan.query.name });
+    this.metrics.chunks.inc({ query: plan.query.parent ?? plan.query.name });
     let st = this.ackState.get(plan.query.name);
     if (!st) this.ackState.set(plan.query.name, (st = { pending: [] }));
     st.pending.push({ id: chunk.id, endMs: chunk.endMs, acked: false });
@@ -543,12 +612,12 @@ export class PrometheusSource implements Source {
     if (this.recorded.delete(chunk.id)) {
       /* samples already counted from decoded rows */
     } else {
-      this.metrics.samples.inc({ query: name }, chunk.estSamples);
+      this.metrics.samples.inc({ query: this.queryOf(name) }, chunk.estSamples);
     }
     let wm: number | undefined;
     while (st.pending.length > 0 && st.pending[0]!.acked) wm = st.pending.shift()!.endMs;
     if (wm === undefined) return;
-    this.metrics.freshness.set({ query: name }, Math.max(0, (this.now() - wm) / 1000));
+    this.metrics.freshness.set({ query: this.queryOf(name) }, Math.max(0, (this.now() - wm) / 1000));
     if (this.cfg.mode !== 'backfill') {
       // a co-scheduled unit moves every member's watermark together
       const unit = this.queries.find((q) => q.name === name);
@@ -560,7 +629,7 @@ export class PrometheusSource implements Source {
   /** Optional: the engine reports decoded non-halo rows of a chunk, for exact sample counts. */
   recordRows(chunk: SourceChunk, rows: number): void {
     const name = chunk.id.slice(0, chunk.id.lastIndexOf(':'));
-    this.metrics.samples.inc({ query: name }, rows);
+    this.metrics.samples.inc({ query: this.queryOf(name) }, rows);
     this.recorded.add(chunk.id);
   }
 
@@ -647,6 +716,16 @@ export class PrometheusSource implements Source {
       await this.client.close();
     }
   }
+}
+
+function mergeIntervals(ivs: Array<[number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const iv of [...ivs].sort((x, y) => x[0] - y[0])) {
+    const last = out[out.length - 1];
+    if (last && iv[0] <= last[1]) last[1] = Math.max(last[1], iv[1]);
+    else out.push([iv[0], iv[1]]);
+  }
+  return out;
 }
 
 function clip(s: string, n = 160): string {
