@@ -255,7 +255,7 @@ function decodeRun(spec: TsdbFill, c0: number, c1: number, w: RunWriter, wasm: X
     }
     const n = wasm.decodeRun(0, g1 - g0);
     if (n < 0) return g0;
-    w.sampleRun(wasm.runTs, wasm.runVs, n);
+    w.sampleRun(wasm.runTs, wasm.runVs, n, wasm.runIncreasing);
     g0 = g1;
   }
   return c1;

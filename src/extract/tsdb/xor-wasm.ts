@@ -19,6 +19,7 @@ interface XorExports {
   crc32c(p: number, n: number): number;
   decodeXor(p: number, n: number, tsP: number, vP: number, cap: number): number;
   decodeRun(tableP: number, k0: number, k1: number, tsP: number, vP: number, cap: number, crcP: number): number;
+  runIncreasing(): number;
 }
 
 interface WasmApi {
@@ -63,6 +64,8 @@ export class XorWasm {
   runTable = new Uint32Array(0);
   runTs = new Float64Array(0);
   runVs = new Float64Array(0);
+  /** The last decodeRun's timestamps strictly increase (RunWriter.sampleRun's `increasing`). */
+  runIncreasing = false;
   private runP = 0;
 
   constructor(module: object) {
@@ -93,13 +96,15 @@ export class XorWasm {
    * Check and decode the chunks in runTable rows [k0, k1) (at most RUN_CHUNKS rows, at most
    * RUN_SAMPLES planned samples) into runTs / runVs; returns the sample count, or -1 - k when
    * chunk k is not exactly as planned (size, CRC-32C, encoding, decode, count): decode it with
-   * crc32c() / decode() to name what is wrong.
+   * crc32c() / decode() to name what is wrong. Sets `runIncreasing`.
    */
   decodeRun(k0: number, k1: number): number {
     const tableP = this.runP;
     const crcP = tableP + RUN_CHUNKS * RUN_ROW * 4;
     const tsP = crcP + RUN_CHUNKS * 4;
-    return this.ex.decodeRun(tableP, k0, k1, tsP, tsP + RUN_SAMPLES * 8, RUN_SAMPLES, crcP);
+    const n = this.ex.decodeRun(tableP, k0, k1, tsP, tsP + RUN_SAMPLES * 8, RUN_SAMPLES, crcP);
+    this.runIncreasing = n >= 0 && this.ex.runIncreasing() === 1;
+    return n;
   }
 
   /** CRC-32C of loaded bytes [from, to). */

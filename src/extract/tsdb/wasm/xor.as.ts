@@ -100,6 +100,14 @@ const ERR_EARLY: i32 = -3; // ends early
 const ERR_BITS: i32 = -4; // leading + significant bits over 64
 const ERR_ROOM: i32 = -5; // more samples than the output holds
 
+const MAX_SAFE: i64 = 9007199254740992; // 2^53
+
+/**
+ * 1 when the last decodeXor's timestamps strictly increase (every delta > 0, all within ±2^53 so
+ * the f64 columns increase too): lets the caller find a window's end by binary search.
+ */
+let INC: i32 = 0;
+
 /** uvarint result of varintAt; VARINT_BITS holds the bits it took (0: longer than 10 bytes). */
 let VARINT_BITS: u32 = 0;
 
@@ -142,10 +150,12 @@ export function decodeXor(p: usize, n: i32, tsP: usize, vP: usize, cap: i32): i3
   pos += 64;
   store<f64>(tsP, <f64>t);
   store<u64>(vP, v);
+  INC = t > -MAX_SAFE && t < MAX_SAFE ? 1 : 0;
   if (total == 1) return pos <= limit ? 1 : ERR_EARLY;
   const d0 = varintAt(p, pos);
   if (VARINT_BITS == 0 || d0 == 0xffffffffffffffff) return ERR_VARINT;
   let tDelta = <i64>d0;
+  let inc = tDelta > 0 && t > -MAX_SAFE && t < MAX_SAFE;
   pos += VARINT_BITS;
   let leading: u32 = 0;
   let trailing: u32 = 0;
@@ -223,6 +233,7 @@ export function decodeXor(p: usize, n: i32, tsP: usize, vP: usize, cap: i32): i3
         }
         pos += sz;
         tDelta += dod;
+        inc = inc && tDelta > 0;
       }
     }
     t += tDelta;
@@ -248,6 +259,7 @@ export function decodeXor(p: usize, n: i32, tsP: usize, vP: usize, cap: i32): i3
     store<u64>(vP + (<usize>i << 3), v);
     if (pos > guard) return ERR_EARLY; // corrupt: stop before reading past the 80 zero bytes
   }
+  INC = inc && t < MAX_SAFE ? 1 : 0;
   return pos <= limit ? total : ERR_EARLY;
 }
 
@@ -323,6 +335,7 @@ function crcs(tableP: usize, k0: i32, k1: i32, crcP: usize): void {
 export function decodeRun(tableP: usize, k0: i32, k1: i32, tsP: usize, vP: usize, cap: i32, crcP: usize): i32 {
   crcs(tableP, k0, k1, crcP);
   let out: i32 = 0;
+  let inc: i32 = 1;
   for (let k = k0; k < k1; k++) {
     const r = tableP + <usize>k * ROW;
     const start = <usize>load<u32>(r);
@@ -338,7 +351,19 @@ export function decodeRun(tableP: usize, k0: i32, k1: i32, tsP: usize, vP: usize
     if (want > cap - out) return -1 - k;
     const n = decodeXor(data + 1, <i32>len, tsP + (<usize>out << 3), vP + (<usize>out << 3), cap - out);
     if (n != want) return -1 - k;
+    if (n > 0) {
+      inc &= INC;
+      if (out > 0 && load<f64>(tsP + (<usize>out << 3)) <= load<f64>(tsP + (<usize>(out - 1) << 3))) inc = 0;
+    }
     out += n;
   }
+  RUN_INC = inc;
   return out;
+}
+
+let RUN_INC: i32 = 0;
+
+/** 1 when the last decodeRun's timestamps strictly increase from first to last. */
+export function runIncreasing(): i32 {
+  return RUN_INC;
 }
