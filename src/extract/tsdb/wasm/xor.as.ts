@@ -9,8 +9,8 @@
  *     one such load; every other shape takes the general path, which reads field by field;
  *   - decodeRun() checks and decodes every chunk of a series run in one call, straight into one
  *     output region, so JS copies a whole run into the batch at once (no JS work per chunk);
- *   - CRC-32C is slicing-by-8, four chunks at a time (four independent dependency chains: one
- *     chain is latency bound at ~1.3 cycles per byte; wasm has no CRC or carry-less multiply).
+ *   - CRC-32C is slicing-by-8 (~0.6 ns per byte here; wasm has no CRC or carry-less multiply
+ *     instruction). Interleaving four chunks' CRCs measured no different under load: not kept.
  * Results are the JS reader's bit for bit (tested on every chunk of real Prometheus blocks and
  * on random chunks from the reference encoder).
  *
@@ -268,40 +268,12 @@ export function decodeXor(p: usize, n: i32, tsP: usize, vP: usize, cap: i32): i3
 /** decodeRun's chunk table: per chunk, u32 words [offset of the chunk in memory, bytes, samples]. */
 const ROW: usize = 12;
 
-/** CRC-32C of each chunk's encoding byte + data, four chunks at a time; into crcP (u32 each). */
+/** CRC-32C of each chunk's encoding byte + data, into crcP (u32 each). */
 function crcs(tableP: usize, k0: i32, k1: i32, crcP: usize): void {
-  let k = k0;
-  for (; k + 4 <= k1; k += 4) {
+  for (let k = k0; k < k1; k++) {
     const r = tableP + <usize>k * ROW;
-    let pa = chunkData(r);
-    let pb = chunkData(r + ROW);
-    let pc = chunkData(r + 2 * ROW);
-    let pd = chunkData(r + 3 * ROW);
-    const na = chunkDataLen(r, pa);
-    const nb = chunkDataLen(r + ROW, pb);
-    const nc = chunkDataLen(r + 2 * ROW, pc);
-    const nd = chunkDataLen(r + 3 * ROW, pd);
-    let m = min(min(na, nb), min(nc, nd));
-    m &= ~(<usize>7);
-    let a: u32 = 0xffffffff;
-    let b: u32 = 0xffffffff;
-    let c: u32 = 0xffffffff;
-    let d: u32 = 0xffffffff;
-    for (let q: usize = 0; q < m; q += 8) {
-      a = step8(a, pa + q);
-      b = step8(b, pb + q);
-      c = step8(c, pc + q);
-      d = step8(d, pd + q);
-    }
-    store<u32>(crcP + (<usize>k << 2), crcUpdate(a, pa + m, na - m) ^ 0xffffffff);
-    store<u32>(crcP + (<usize>(k + 1) << 2), crcUpdate(b, pb + m, nb - m) ^ 0xffffffff);
-    store<u32>(crcP + (<usize>(k + 2) << 2), crcUpdate(c, pc + m, nc - m) ^ 0xffffffff);
-    store<u32>(crcP + (<usize>(k + 3) << 2), crcUpdate(d, pd + m, nd - m) ^ 0xffffffff);
-  }
-  for (; k < k1; k++) {
-    const r = tableP + <usize>k * ROW;
-    const pa = chunkData(r);
-    store<u32>(crcP + (<usize>k << 2), crcUpdate(0xffffffff, pa, chunkDataLen(r, pa)) ^ 0xffffffff);
+    const data = chunkData(r);
+    store<u32>(crcP + (<usize>k << 2), crcUpdate(0xffffffff, data, chunkDataLen(r, data)) ^ 0xffffffff);
   }
 }
 
