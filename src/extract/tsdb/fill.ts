@@ -58,7 +58,7 @@ export interface TsdbFill extends FillSpec {
 // Per-worker state: open file descriptors (blocks are immutable; an open fd keeps reading the
 // same inode even if Prometheus compacts the block away) and one grow-only read buffer.
 const fds = new Map<string, number>();
-let buf = Buffer.allocUnsafe(1 << 20);
+let buf: Buffer = Buffer.allocUnsafe(1 << 20);
 let pos = new Float64Array(1024);
 
 function fdOf(path: string): number {
@@ -79,7 +79,7 @@ function readFully(fd: number, into: Buffer, at: number, n: number, fileOff: num
   }
 }
 
-/** Read every chunk of the task into `buf`; pos[i] = where chunk i starts in it. Returns the bytes read. */
+/** Read every chunk of the task into `buf` (the WebAssembly decoder's input region when it runs); pos[i] = where chunk i starts in it. Returns the bytes read. */
 function readChunks(spec: TsdbFill): number {
   const ch = spec.chunks;
   const n = ch.length / CH;
@@ -113,7 +113,10 @@ function readChunks(spec: TsdbFill): number {
   let need = 0;
   for (const s of spans) need += s[2] - s[1];
   if (need < total) need = total;
-  if (buf.length < need) buf = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
+  // With the WebAssembly decoder the bytes are read straight into its memory (no copy).
+  const wasm = xorWasm();
+  if (wasm) buf = wasm.input(need);
+  else if (buf.length < need) buf = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
   let at = 0;
   for (const [file, start, end, k0, k1] of spans) {
     const path = spec.files[file]!;
@@ -182,9 +185,8 @@ export function fillTsdb(raw: FillSpec, b: BatchBuilder): void {
   const spec = raw as TsdbFill;
   if (!(spec.chunks instanceof Float64Array) || !Array.isArray(spec.keys)) throw new Error(`fill spec "${raw.kind}" is missing its chunk table (engine wiring bug)`);
   const bytes = readChunks(spec);
-  // The WebAssembly decoder works on its own copy of the task's bytes (one memcpy per task).
   const wasm = xorWasm();
-  wasm?.load(buf, 0, bytes);
+  wasm?.loaded(bytes);
   const ch = spec.chunks;
   const w = new RunWriter(b, spec);
   filter.b = b;

@@ -1,8 +1,7 @@
 /**
  * The WebAssembly CRC-32C + XOR chunk decoder (wasm/xor.as.ts, compiled by `npm run build` to
  * wasm/xor.wasm next to this file's output): one instance per worker thread. Per task the bytes
- * read for its chunks are copied into the module's memory (one memcpy, ~7 bytes per sample on
- * promtool's random walks). A series run's chunks are then checked and decoded in one call
+ * of its chunks are read straight into the module's memory (input(); load() copies them in). A series run's chunks are then checked and decoded in one call
  * (decodeRun) into one ts / value region, which the caller hands to its RunWriter at once; single
  * chunks (tombstones, overlaps, or to name what is wrong with one) go through decode(). The JS
  * reader (xor-fast.ts, crc32c-fast.ts) stays the fallback when the module was not built, and
@@ -85,6 +84,22 @@ export class XorWasm {
     this.ensure(this.runP + RUN_CHUNKS * (RUN_ROW + 1) * 4 + 2 * RUN_SAMPLES * 8, true);
     this.u8.set(buf.subarray(start, end), this.inP);
     this.u8.fill(0, this.inP + len, this.inP + len + PAD);
+  }
+
+  /**
+   * The input region as a Buffer of at least `bytes` bytes, for reading a task's chunks straight
+   * into this module's memory (instead of load()'s copy); call loaded() once they are in. Valid
+   * until the next input() / load() (memory may grow then).
+   */
+  input(bytes: number): Buffer {
+    this.runP = Math.ceil((this.inP + bytes + PAD) / 16) * 16;
+    this.ensure(this.runP + RUN_CHUNKS * (RUN_ROW + 1) * 4 + 2 * RUN_SAMPLES * 8, true);
+    return Buffer.from(this.ex.memory.buffer, this.inP, bytes);
+  }
+
+  /** The first `bytes` of input() hold the task's bytes: zero the padding after them. */
+  loaded(bytes: number): void {
+    this.u8.fill(0, this.inP + bytes, this.inP + bytes + PAD);
   }
 
   /** Memory offset of loaded byte `at` (for runTable rows). */
