@@ -1,10 +1,11 @@
 /**
  * Worker side of the prometheus-tsdb source: one task names series and the chunks (file, offset,
  * bytes) that hold their samples for a time window. The worker reads those bytes with positioned
- * reads (`fs.readSync` into one grow-only buffer per worker, adjacent chunks coalesced into one
- * read), checks each chunk's CRC-32C, decodes XOR chunks
- * (xor-wasm.ts; xor-fast.ts as fallback) into the batch columns through the RunWriter (window, halo,
- * look-ahead; a chunk without tombstones is handed over in bulk by RunWriter.sampleRun), and:
+ * reads (`fs.readSync` straight into the WebAssembly decoder's memory, or one grow-only buffer per
+ * worker for the JS fallback; adjacent chunks coalesced into one read), checks each chunk's
+ * CRC-32C, decodes XOR chunks (xor-wasm.ts; xor-fast.ts as fallback) into the batch columns through
+ * the RunWriter (window, halo, look-ahead; a series run of XOR chunks without tombstones or overlap
+ * is checked and decoded in one WebAssembly call and handed over in bulk by RunWriter.sampleRun), and:
  *   - skips samples inside tombstones (deleted through the admin API): dropped as `tombstoned`;
  *   - merges series whose chunks overlap in time (overlapping or out-of-order blocks) by timestamp,
  *     so a sample stored in two blocks is written once; the second copy is `duplicate_timestamp`;
