@@ -3,7 +3,8 @@
  * per-sample RunWriter.sample path: for random series of chunks (steps, duplicates, backward
  * timestamps, chunks straddling the window's start and end) and random windows (halo by count and
  * by time, range mode, look-ahead, fromMs), both paths must leave byte-identical batches (rows,
- * flags, runs, series table) and the same counters and source drops.
+ * flags, runs, series table) and the same counters and source drops — also when the caller says a
+ * chunk's timestamps strictly increase (`increasing`: the window's end is then found by binary search).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +36,8 @@ function snapshot(b: BatchBuilder, w: RunWriter) {
   };
 }
 
-function run(c: Case, bulk: boolean) {
+/** bulk: sampleRun per chunk; tellIncreasing: also pass `increasing` for chunks whose timestamps strictly increase (as the WebAssembly decoder reports it). */
+function run(c: Case, bulk: boolean, tellIncreasing = false) {
   // small capacities so the builder's grow paths run too
   const b = new BatchBuilder(allocBatch(1, 'c', 3, 1));
   const w = new RunWriter(b, c.win);
@@ -49,7 +51,8 @@ function run(c: Case, bulk: boolean) {
           ts[i] = t;
           vs[i] = v;
         });
-        w.sampleRun(ts, vs, chunk.length);
+        const increasing = tellIncreasing && chunk.every(([t], i) => i === 0 || t > chunk[i - 1]![0]);
+        w.sampleRun(ts, vs, chunk.length, increasing);
       } else for (const [t, v] of chunk) w.sample(t, v);
     }
   });
@@ -88,6 +91,24 @@ describe('RunWriter.sampleRun (bulk hand-off)', () => {
       fc.property(winArb, fc.array(fc.array(chunkArb, { maxLength: 5 }), { minLength: 1, maxLength: 6 }), (win, series) => {
         const c: Case = { win, series };
         assert.deepEqual(run(c, true), run(c, false));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('with `increasing` for strictly increasing chunks: the same batch, counters and drops as sample() per sample', () => {
+    const increasingChunk = fc
+      .tuple(fc.integer({ min: 0, max: 400 }), fc.array(fc.integer({ min: 1, max: 20 }), { maxLength: 80 }), fc.double({ noNaN: false }))
+      .map(([t0, steps, v0]) => {
+        const out: Array<[number, number]> = [[t0, v0]];
+        let t = t0;
+        for (const [i, d] of steps.entries()) out.push([(t += d), v0 + i]);
+        return out;
+      });
+    fc.assert(
+      fc.property(winArb, fc.array(fc.array(fc.oneof({ weight: 4, arbitrary: increasingChunk }, { weight: 1, arbitrary: chunkArb }), { maxLength: 5 }), { minLength: 1, maxLength: 6 }), (win, series) => {
+        const c: Case = { win, series };
+        assert.deepEqual(run(c, true, true), run(c, false));
       }),
       { numRuns: 2000 },
     );

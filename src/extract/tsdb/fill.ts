@@ -1,10 +1,11 @@
 /**
  * Worker side of the prometheus-tsdb source: one task names series and the chunks (file, offset,
  * bytes) that hold their samples for a time window. The worker reads those bytes with positioned
- * reads (`fs.readSync` into one grow-only buffer per worker, adjacent chunks coalesced into one
- * read), checks each chunk's CRC-32C, decodes XOR chunks
- * (xor-wasm.ts; xor-fast.ts as fallback) into the batch columns through the RunWriter (window, halo,
- * look-ahead; a chunk without tombstones is handed over in bulk by RunWriter.sampleRun), and:
+ * reads (`fs.readSync` straight into the WebAssembly decoder's memory, or one grow-only buffer per
+ * worker for the JS fallback; adjacent chunks coalesced into one read), checks each chunk's
+ * CRC-32C, decodes XOR chunks (xor-wasm.ts; xor-fast.ts as fallback) into the batch columns through
+ * the RunWriter (window, halo, look-ahead; a series run of XOR chunks without tombstones or overlap
+ * is checked and decoded in one WebAssembly call and handed over in bulk by RunWriter.sampleRun), and:
  *   - skips samples inside tombstones (deleted through the admin API): dropped as `tombstoned`;
  *   - merges series whose chunks overlap in time (overlapping or out-of-order blocks) by timestamp,
  *     so a sample stored in two blocks is written once; the second copy is `duplicate_timestamp`;
@@ -19,7 +20,7 @@ import { RunWriter } from '../prometheus/decode/runs.js';
 import { XorChunkError } from '../prometheus/decode/xor.js';
 import { decodeXorFast } from './xor-fast.js';
 import { crc32cFast } from './crc32c-fast.js';
-import { xorWasm } from './xor-wasm.js';
+import { RUN_CHUNKS, RUN_ROW, RUN_SAMPLES, xorWasm, type XorWasm } from './xor-wasm.js';
 import { corrupt } from './files.js';
 
 /** Columns of `TsdbFill.chunks`, CH numbers per chunk. */
@@ -58,7 +59,7 @@ export interface TsdbFill extends FillSpec {
 // Per-worker state: open file descriptors (blocks are immutable; an open fd keeps reading the
 // same inode even if Prometheus compacts the block away) and one grow-only read buffer.
 const fds = new Map<string, number>();
-let buf = Buffer.allocUnsafe(1 << 20);
+let buf: Buffer = Buffer.allocUnsafe(1 << 20);
 let pos = new Float64Array(1024);
 
 function fdOf(path: string): number {
@@ -79,7 +80,7 @@ function readFully(fd: number, into: Buffer, at: number, n: number, fileOff: num
   }
 }
 
-/** Read every chunk of the task into `buf`; pos[i] = where chunk i starts in it. Returns the bytes read. */
+/** Read every chunk of the task into `buf` (the WebAssembly decoder's input region when it runs); pos[i] = where chunk i starts in it. Returns the bytes read. */
 function readChunks(spec: TsdbFill): number {
   const ch = spec.chunks;
   const n = ch.length / CH;
@@ -113,7 +114,10 @@ function readChunks(spec: TsdbFill): number {
   let need = 0;
   for (const s of spans) need += s[2] - s[1];
   if (need < total) need = total;
-  if (buf.length < need) buf = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
+  // With the WebAssembly decoder the bytes are read straight into its memory (no copy).
+  const wasm = xorWasm();
+  if (wasm) buf = wasm.input(need);
+  else if (buf.length < need) buf = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
   let at = 0;
   for (const [file, start, end, k0, k1] of spans) {
     const path = spec.files[file]!;
@@ -182,8 +186,8 @@ export function fillTsdb(raw: FillSpec, b: BatchBuilder): void {
   const spec = raw as TsdbFill;
   if (!(spec.chunks instanceof Float64Array) || !Array.isArray(spec.keys)) throw new Error(`fill spec "${raw.kind}" is missing its chunk table (engine wiring bug)`);
   const bytes = readChunks(spec);
-  // The WebAssembly decoder works on its own copy of the task's bytes (one memcpy per task).
-  xorWasm()?.load(buf, 0, bytes);
+  const wasm = xorWasm();
+  wasm?.loaded(bytes);
   const ch = spec.chunks;
   const w = new RunWriter(b, spec);
   filter.b = b;
@@ -195,14 +199,20 @@ export function fillTsdb(raw: FillSpec, b: BatchBuilder): void {
     const c1 = spec.seriesStart[s + 1]!;
     w.begin(spec.keys[s]!, spec.kinds[s]!);
     let overlap = false;
+    let plain = true; // XOR chunks only, no tombstones: the bulk path
     let lastMax = -Infinity;
     for (let c = c0; c < c1; c++) {
-      if (ch[c * CH + C_ENC] !== 1) continue;
+      if (ch[c * CH + C_TOMB1]! > ch[c * CH + C_TOMB0]!) plain = false;
+      if (ch[c * CH + C_ENC] !== 1) {
+        plain = false;
+        continue;
+      }
       if (ch[c * CH + C_MINT]! <= lastMax) overlap = true;
       lastMax = Math.max(lastMax, ch[c * CH + C_MAXT]!);
     }
     if (!overlap) {
-      for (let c = c0; c < c1; c++) decodeOne(spec, b, c, w);
+      const from = plain && wasm ? decodeRun(spec, c0, c1, w, wasm) : c0;
+      for (let c = from; c < c1; c++) decodeOne(spec, b, c, w);
     } else {
       // Overlapping chunks (blocks that overlap in time): decode all, merge by timestamp. Equal
       // timestamps keep the chunk listed first (older block first), as a stable merge.
@@ -222,6 +232,36 @@ export function fillTsdb(raw: FillSpec, b: BatchBuilder): void {
     }
   }
   w.end();
+}
+
+/**
+ * The series' chunks c0..c1 checked and decoded in WebAssembly a group at a time (one call per
+ * group, a whole series run in the usual case) and handed to the RunWriter in bulk. Returns c1, or
+ * the first chunk of the group where a chunk was not exactly as planned: nothing of that group was
+ * handed on, and decodeOne takes over from there (and names what is wrong, file and offset).
+ */
+function decodeRun(spec: TsdbFill, c0: number, c1: number, w: RunWriter, wasm: XorWasm): number {
+  const ch = spec.chunks;
+  let g0 = c0;
+  while (g0 < c1) {
+    const table = wasm.runTable;
+    let g1 = g0;
+    let samples = 0;
+    for (; g1 < c1 && g1 - g0 < RUN_CHUNKS; g1++) {
+      const s = ch[g1 * CH + C_SAMPLES]!;
+      if (samples + s > RUN_SAMPLES && g1 > g0) break;
+      const r = (g1 - g0) * RUN_ROW;
+      table[r] = wasm.at(pos[g1]!);
+      table[r + 1] = ch[g1 * CH + C_BYTES]!;
+      table[r + 2] = s;
+      samples += s;
+    }
+    const n = wasm.decodeRun(0, g1 - g0);
+    if (n < 0) return g0;
+    w.sampleRun(wasm.runTs, wasm.runVs, n, wasm.runIncreasing);
+    g0 = g1;
+  }
+  return c1;
 }
 
 function decodeOne(spec: TsdbFill, b: BatchBuilder, c: number, target: { sample(t: number, v: number): void }): void {

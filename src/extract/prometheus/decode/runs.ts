@@ -125,8 +125,10 @@ export class RunWriter {
    * sample go through `sample`; then the longest strictly increasing stretch inside [startMs,
    * endMs) is checked with one index loop and copied into the batch at once (no call per sample);
    * whatever follows (look-ahead, rows of the next window, a backward step) goes through `sample`.
+   * `increasing`: the caller knows ts[0, n) strictly increases (the WebAssembly decoder tracks
+   * it), so the stretch ends at the first row >= endMs, found by binary search.
    */
-  sampleRun(ts: Float64Array, vs: Float64Array, n: number): void {
+  sampleRun(ts: Float64Array, vs: Float64Array, n: number, increasing = false): void {
     const w = this.w;
     const lo = Math.max(w.startMs, this.fromMs);
     let i = 0;
@@ -140,11 +142,22 @@ export class RunWriter {
     const end = w.endMs;
     let j = i;
     let prev = this.lastT;
-    while (j < n) {
-      const t = ts[j]!;
-      if (t >= end || t <= prev) break;
-      prev = t;
-      j++;
+    if (increasing) {
+      // ts[i] > lastT and every later row is above its predecessor: only endMs can stop the stretch
+      let hi = n;
+      while (j < hi) {
+        const mid = (j + hi) >>> 1;
+        if (ts[mid]! < end) j = mid + 1;
+        else hi = mid;
+      }
+      if (j > i) prev = ts[j - 1]!;
+    } else {
+      while (j < n) {
+        const t = ts[j]!;
+        if (t >= end || t <= prev) break;
+        prev = t;
+        j++;
+      }
     }
     if (j > i) {
       if (!this.open) this.openRun();
