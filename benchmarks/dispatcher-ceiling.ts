@@ -199,7 +199,7 @@ function report(x: ReportInput): ScenarioResult {
     samples: workerNs.map((w, i) => w / realMainNs[i]!),
     note:
       `worker CPU ns per sample ÷ main-thread CPU ns per sample (${median(realMainNs).toFixed(1)} ns, ${median(x.ref.map((r) => r.mainThread?.perBatchUs ?? NaN)).toFixed(0)} µs/batch, main ELU ${median(x.ref.map((r) => r.mainThread?.elu ?? NaN)).toFixed(2)}) in the same 1-worker full-pipeline runs, at their adaptive batch size. ` +
-      'An upper bound: there the main thread sleeps ~0.2 s between batches of a ~30-batch run, so every batch runs cold (interpreted code, cold caches); at saturation it never sleeps, which the no-op rows above measure with the same per-series result arrays',
+      `An upper bound: there the main thread sleeps between batches (${median(x.ref.map((r) => r.wallMs / r.batches)).toFixed(0)} ms of wall per batch, ${median(x.ref.map((r) => r.batches)).toFixed(0)} batches), so every batch runs cold (interpreted code, cold caches); at saturation it never sleeps, which the no-op rows above measure with the same per-series result arrays`,
   };
   const figures: Figure[] = [one, oneCpu, ceiling, mainRate, cpuCores, realFig];
   figures.push({ label: 'main thread per batch, no-op workers', value: median(headline.map((p) => p.mainPerBatchUs)), unit: 'µs', note: 'steady state (first batch → end of dispatch), CPU from /proc/thread-self/schedstat' });
