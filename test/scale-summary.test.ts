@@ -20,8 +20,13 @@ class CountingSink implements Sink {
   bytes = 0;
   newlines = 0;
   firstLine = '';
+  /** Series keys per batch, and all distinct ones. */
+  readonly seriesPerBatch: number[] = [];
+  readonly series = new Set<string>();
   async open(): Promise<void> {}
   async write(b: EncodedBatch): Promise<SinkWriteResult> {
+    this.seriesPerBatch.push(b.seriesKeys.length);
+    for (const k of b.seriesKeys) this.series.add(k);
     const lp = b.lp!;
     this.bytes += lp.byteLength;
     for (let i = 0; i < lp.length; i++) if (lp[i] === 10) this.newlines++;
@@ -116,5 +121,16 @@ describe('no-op workers (dispatcher-ceiling benchmark)', () => {
     assert.equal(sink.bytes, planned * (sink.firstLine.length + 1));
     assert.deepEqual(s.linesByMeasurement, { promflux_noop: planned });
     assert.equal(Object.keys(s.kernelMs).filter((k) => !k.startsWith('(')).length, 0, 'no kernel ran');
+    assert.equal(sink.series.size, 0, 'plain no-op results carry no series keys');
+  });
+
+  test('with seriesKeys, no-op results carry one key per series of the chunk, as real results do', async () => {
+    const sink = new CountingSink();
+    const s = await createPipeline({ name: 'noop-keys', source, transform: FEATURES }, { sink, workers: 2, batchSize: 25_000, noopWorkers: { seriesKeys: true } }).run();
+    assert.equal(s.status, 'ok', s.error?.message);
+    assert.equal(s.samplesIn, source.series * source.samplesPerSeries);
+    assert.equal(sink.series.size, source.series, 'every series of the plan, once');
+    const perBatch = s.samplesIn / s.batches;
+    for (const n of sink.seriesPerBatch) assert.ok(n > 0 && n <= source.series && n <= perBatch, `series in a batch: ${n}`);
   });
 });

@@ -6,6 +6,7 @@
  *
  * The main thread only plans, allocates buffers and moves references: it never loops over samples.
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { batchBytes } from '../batch/layout.js';
 import { BatchBufferPool, ByteBufferPool } from '../batch/pool.js';
@@ -18,6 +19,8 @@ import type { ProcessResult, ProcessTask, WorkerPipelineSpec } from '../pool/tas
 import type { WorkerThreadStats } from '../pool/thread-cpu.js';
 import type { BatchSizer } from './adaptive.js';
 import { DropLog } from '../observe/drop-log.js';
+import { CancelRace } from './cancel-race.js';
+import { SeriesClaims } from './collisions.js';
 import { RetryPolicy } from './retry-policy.js';
 import { addTotal, addTotals } from './totals.js';
 
@@ -121,8 +124,11 @@ export interface DispatcherOptions {
   check?: (t: DispatchTotals) => Error | undefined;
   /** Collects each result's worker-thread CPU and event-loop figures (summary `workerThreads`). */
   threads?: WorkerThreadStats;
-  /** Benchmarks only (dispatcher-ceiling): workers skip all per-sample work (ProcessTask.noop). */
-  noopWorkers?: boolean | { lineBytes?: number };
+  /**
+   * Benchmarks only (dispatcher-ceiling): workers skip all per-sample work (ProcessTask.noop);
+   * `seriesKeys`: their results still carry one key per series of the chunk, as real ones do.
+   */
+  noopWorkers?: boolean | { lineBytes?: number; seriesKeys?: boolean };
   /** Ask the workers for the newest written row per series of each batch (`result.latest`; online feature serving). */
   latestRows?: boolean;
   /**
@@ -131,27 +137,6 @@ export interface DispatcherOptions {
    * `totals.unacknowledged`, never accounted, never failing the run.
    */
   cancel?: AbortSignal;
-}
-
-/** `p`, or undefined once `cancel` aborts first; an abandoned `p` may still reject later (ignored). */
-function unlessCancelled<T>(p: Promise<T>, cancel: AbortSignal | undefined): Promise<T | undefined> {
-  if (!cancel) return p;
-  p.catch(() => undefined);
-  if (cancel.aborted) return Promise.resolve(undefined);
-  return new Promise<T | undefined>((resolve, reject) => {
-    const onAbort = () => resolve(undefined);
-    cancel.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        cancel.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        cancel.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 export function newTotals(): DispatchTotals {
@@ -188,8 +173,6 @@ interface BatchAttempt {
   widenings: number;
 }
 
-type Collision = { source: string; holder: string; target: string };
-
 /**
  * The dispatch loop and the named steps of one batch: run a task (retry/skip/fail by the policy),
  * widen the halo, settle series collisions, ship to the sink, account, size, record metrics,
@@ -211,13 +194,11 @@ class Dispatcher {
   private readonly policy: RetryPolicy;
   private readonly pipe: string;
   private readonly dropLog: DropLog;
-  // Series-key collisions, checked per series (never per sample) over the whole run: target series
-  // key (line-protocol text of measurement + tags, after schema mapping and key policy) → the source
-  // series key that holds it. The first batch to reach the sink with a target key claims it; within
-  // one batch the smallest source key (JS string order) wins. `losers` are the series dropped for it.
-  private readonly claims = new Map<string, string>();
+  // Series-key collisions (src/pipeline/collisions.ts); `losers` are the series dropped for them.
+  private readonly claims = new SeriesClaims();
   private readonly losers = new Set<string>();
   private readonly onCollision: 'fail' | 'drop';
+  private readonly cancelRace: CancelRace;
 
   constructor(private readonly o: DispatcherOptions) {
     this.totals = o.totals ?? newTotals();
@@ -227,6 +208,9 @@ class Dispatcher {
     this.pipe = o.pipelineName;
     this.dropLog = new DropLog(o.logger);
     this.onCollision = o.onCollision ?? 'fail';
+    this.cancelRace = new CancelRace(o.cancel);
+    // Piscina adds one abort listener per task it holds (at most maxInFlight), plus ours: a bound, not a leak.
+    if (o.cancel) setMaxListeners(Math.max(10, o.maxInFlight + 4), o.cancel);
   }
 
   async run(): Promise<DispatchTotals> {
@@ -236,7 +220,7 @@ class Dispatcher {
         while (this.inflight.size >= o.maxInFlight && !this.failure) await Promise.race(this.inflight);
         if (this.failure || o.signal?.aborted) break;
         const size = o.sizer.next();
-        const chunk = await unlessCancelled(o.source.next(size), o.cancel);
+        const chunk = await this.cancelRace.race(o.source.next(size));
         if (!chunk) {
           this.totals.sourceDone = chunk === null && !o.signal?.aborted;
           break;
@@ -259,7 +243,7 @@ class Dispatcher {
     }
     // Drain: let every batch already handed out finish (graceful stop keeps their data), unless
     // the stop's deadline cancels them first.
-    await unlessCancelled(Promise.allSettled([...this.inflight]), o.cancel);
+    await this.cancelRace.race(Promise.allSettled([...this.inflight]));
     if (o.cancel?.aborted && this.open.size > 0) this.totals.unacknowledged = this.unacknowledged();
     this.dropLog.finish();
     if (this.failure) {
@@ -317,7 +301,7 @@ class Dispatcher {
       // A cancel aborts the task (Piscina ends its worker) and stops waiting for it; the batch's
       // buffers are then not recycled (a worker may still be writing them), only dropped.
       const cancel = this.o.cancel;
-      result = await unlessCancelled(this.o.pool.run({
+      result = await this.cancelRace.race(this.o.pool.run({
         batch,
         fill: chunk.fill,
         pipeline: this.o.spec,
@@ -327,8 +311,8 @@ class Dispatcher {
         ...(this.want.lp ? { out: this.outBuffers.acquire(Math.ceil(chunk.estRows * this.lpBytesPerRow * 1.1) + 4096) } : {}),
         ...(this.o.faults?.has(id) && a.retries === 0 && a.reruns === 0 ? { fault: this.o.faults.get(id)! } : {}),
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
-        ...(this.o.noopWorkers ? { noop: { samples: chunk.estSamples, ...(typeof this.o.noopWorkers === 'object' ? this.o.noopWorkers : {}) } } : {}),
-      }, cancel), cancel);
+        ...(this.o.noopWorkers ? { noop: this.noopSpec(chunk) } : {}),
+      }, cancel));
     } catch (err) {
       this.o.source.afterAttempt?.(chunk);
       if (this.o.cancel?.aborted) return 'cancelled';
@@ -339,6 +323,17 @@ class Dispatcher {
     this.o.threads?.observe(result.thread, result.timings.totalMs);
     if (result.error?.code === HALO_UNAVAILABLE) return this.haloUnavailable(a, result);
     return result.error ? this.taskFailed(a, result) : result;
+  }
+
+  /** The no-op task of a chunk (dispatcher-ceiling): its samples and, with `seriesKeys`, its series (numbered from the chunk's first). */
+  private noopSpec(chunk: SourceChunk): NonNullable<ProcessTask['noop']> {
+    const opts = typeof this.o.noopWorkers === 'object' ? this.o.noopWorkers : {};
+    const s0 = (chunk.fill as { s0?: unknown }).s0;
+    return {
+      samples: chunk.estSamples,
+      ...(opts.lineBytes !== undefined ? { lineBytes: opts.lineBytes } : {}),
+      ...(opts.seriesKeys ? { series: chunk.estRuns, firstSeries: typeof s0 === 'number' ? s0 : 0 } : {}),
+    };
   }
 
   /**
@@ -425,32 +420,13 @@ class Dispatcher {
     return false;
   }
 
-  /** Pairs of source series in this batch whose target key another series holds; claims the keys when there are none. */
-  private collisionsOf(r: ProcessResult): Collision[] {
-    const n = r.seriesKeys.length;
-    if (!this.want.lp || r.targetKeys.length !== n) return [];
-    const order = [...r.seriesKeys.keys()].sort((a, b) => (r.seriesKeys[a]! < r.seriesKeys[b]! ? -1 : r.seriesKeys[a]! > r.seriesKeys[b]! ? 1 : 0));
-    const local = new Map<string, string>();
-    const found: Collision[] = [];
-    for (const i of order) {
-      const source = r.seriesKeys[i]!;
-      const target = r.targetKeys[i]!;
-      if (!target) continue;
-      const holder = this.claims.get(target) ?? local.get(target);
-      if (holder === undefined) local.set(target, source);
-      else if (holder !== source) found.push({ source, holder, target });
-    }
-    if (found.length === 0) for (const [t, s] of local) this.claims.set(t, s);
-    return found;
-  }
-
   /**
    * Series collisions: fail the run (onCollision: fail), or return true to encode the batch again
    * without the losing series. The main thread never edits line-protocol bytes: a worker re-encodes
    * (fill and kernels rerun: collisions are rare).
    */
   private settleCollisions(a: BatchAttempt, result: ProcessResult): boolean {
-    const collisions = this.collisionsOf(result);
+    const collisions = this.want.lp ? this.claims.check(result.seriesKeys, result.targetKeys, result.keysDigest) : [];
     if (collisions.length === 0) return false;
     const { id, chunk } = a;
     const c = collisions[0]!;
@@ -488,7 +464,7 @@ class Dispatcher {
     this.open.set(id, { chunkId: chunk.id, lines: result.rowsOut, samples: result.samplesIn });
     // After a cancel nothing more is accounted: a write the sink finishes anyway stays unacknowledged
     // (a 'commit' sink then refuses to record its commit, src/pipeline/checkpoint.ts).
-    const wr = await unlessCancelled(o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys, ...(result.requests ? { requests: result.requests } : {}) }), o.cancel);
+    const wr = await this.cancelRace.race(o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys, ...(result.requests ? { requests: result.requests } : {}) }));
     if (!wr || o.cancel?.aborted) return;
     this.open.delete(id);
     const deadLettered = this.countDeadLetters(wr);

@@ -174,8 +174,8 @@ export interface PipelineOptions {
    * `promflux serve` keeps them for GET /v1/features/latest (src/access/latest.ts).
    */
   latestRows?: boolean;
-  /** Benchmarks only (dispatcher-ceiling): workers skip fill, kernels and encode (src/pool/task.ts `noop`). */
-  noopWorkers?: boolean | { lineBytes?: number };
+  /** Benchmarks only (dispatcher-ceiling): workers skip fill, kernels and encode (src/pool/task.ts `noop`); `seriesKeys`: results still carry per-series keys. */
+  noopWorkers?: boolean | { lineBytes?: number; seriesKeys?: boolean };
 }
 
 export interface PipelineEvents {

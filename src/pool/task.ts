@@ -55,8 +55,11 @@ export interface ProcessTask {
    * Benchmarks only (dispatcher-ceiling, issue #18): skip fill, kernels and encode, so the main
    * thread is the only limit. The worker reports `samples` rows in and out and, when line protocol
    * is wanted, writes that many copies of one fixed line into `out` so the sink handles real bytes.
+   * `series`: the result also carries that many series keys (with target keys and their digest for
+   * line-protocol tasks), numbered from `firstSeries`, as a real result does: the main thread's
+   * per-series work (deserialising them, the collision check, sink guards) is then in the figure.
    */
-  noop?: { samples: number; lineBytes?: number };
+  noop?: { samples: number; lineBytes?: number; series?: number; firstSeries?: number };
 }
 
 /** What a worker thread reports with every result: its own CPU and event-loop figures (src/pool/thread-cpu.ts). */
@@ -107,6 +110,11 @@ export interface ProcessResult {
    * line-protocol text (measurement + tag set after schema mapping and key policy).
    */
   targetKeys: string[];
+  /**
+   * Line-protocol tasks: a SHA-1 digest of the (seriesKeys, targetKeys) pairs, so the dispatcher
+   * skips its per-series collision check for a series set it already checked (src/pipeline/collisions.ts).
+   */
+  keysDigest?: string;
   /** Emitted rows per measurement (after schema mapping). */
   perMeasurement: Record<string, number>;
   /** Newest / oldest non-halo timestamp (ms), NaN when none. */

@@ -24,6 +24,7 @@ import { threadId } from 'node:worker_threads';
 import { eluNow, threadCpu } from './thread-cpu.js';
 import { rollingArena } from '../transform/kernels/wasm/arena.js';
 import { wasmLines } from '../encode/wasm-lines.js';
+import { keysDigest } from '../encode/keys-digest.js';
 
 interface Compiled {
   kernels: Kernel[];
@@ -128,6 +129,7 @@ function noopResult(task: ProcessTask): ProcessResult {
   res.samplesIn = rows;
   res.rowsOut = rows;
   res.perMeasurement = { promflux_noop: rows };
+  if (task.noop!.series) noopSeries(res, task.noop!.series, task.noop!.firstSeries ?? 0, task.want.lp);
   if (task.want.lp) {
     const line = noopLine(task.noop!.lineBytes);
     const need = rows * line.byteLength;
@@ -140,6 +142,16 @@ function noopResult(task: ProcessTask): ProcessResult {
   }
   res.timings.totalMs = performance.now() - t0;
   return res;
+}
+
+/** Per-series keys shaped like the synthetic source's and the line-protocol encoder's (about 90 and 80 bytes). */
+function noopSeries(res: ProcessResult, n: number, first: number, lp: boolean): void {
+  const keys: string[] = new Array<string>(n);
+  for (let i = 0; i < n; i++) keys[i] = `promflux_noop_gauge{instance="host-${first + i}.example.net:9100",job="dispatcher_ceiling",service="svc-${(first + i) % 97}"}`;
+  res.seriesKeys = keys;
+  if (!lp) return;
+  res.targetKeys = keys.map((_, i) => `promflux_noop_gauge,instance=host-${first + i}.example.net:9100,job=dispatcher_ceiling,service=svc-${(first + i) % 97}`);
+  res.keysDigest = keysDigest(keys, res.targetKeys);
 }
 
 async function processBatch(task: ProcessTask): Promise<ProcessResult> {
@@ -302,7 +314,10 @@ async function processBatch(task: ProcessTask): Promise<ProcessResult> {
   for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);
   res.seriesKeys = keys;
   // Per emitted series (not per row): what it is written as, for the dispatcher's collision check.
-  if (task.want.lp) res.targetKeys = keys.map((k) => c.encoder.targetKey(k) ?? '');
+  if (task.want.lp) {
+    res.targetKeys = keys.map((k) => c.encoder.targetKey(k) ?? '');
+    res.keysDigest = keysDigest(keys, res.targetKeys);
+  }
   const t3 = performance.now();
   res.timings.encodeMs = t3 - t2;
   res.timings.totalMs = t3 - t0;
