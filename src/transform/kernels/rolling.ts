@@ -10,20 +10,23 @@
  * function of its window's contents, so outputs are bit-identical whatever the batch split:
  *  - moments (mean/std/var/sum/z-score), slope and EWMA: split windows (wasm/rolling.as.ts
  *    splitRun): each window is cut at the most aligned timestamp in its span, the part after
- *    the cut summed forwards from its first row, the part before it backwards from its last, and
- *    the two merged (Chan); both parts start at rows the data fixes. Cuts move about once per half
+ *    the cut summed forwards from its first row, the part before it backwards from its last, both
+ *    shifted by the same anchor (the cut row's value and time), so the window's sums are the two
+ *    parts' sums added; both parts start at rows the data fixes. Cuts move about once per half
  *    window, so the refolds cost O(1) amortised. A sliding add/remove sum would carry rounding
  *    history from rows before the window and differ between batch splits. Edges, valid counts
  *    and first/last valid rows are integer running state in the same pass.
  *  - valid counts: integer prefix sums (exact), so min_periods checks are O(1).
- *  - min/max: two monotonic deques in one wasm pass, O(1) amortised, exact.
+ *  - min/max: van Herk / Gil-Werman prefix and suffix extremes around a moving cut (wasm
+ *    extremes), O(1) amortised, no deque, exact whatever the cut.
  *  - percentiles: an incrementally maintained order-statistic structure: a sorted array for
  *    windows of <= 64 samples, beyond (and for time windows) per-quantile cursors over the
  *    run's radix-sorted value slots with an occupancy bitmap (wasm rankRun / quantilesRank,
  *    O(1) amortised per step).
  *  - rate/increase: first/last valid rows from per-run tables, resets summed newest first
  *    (O(1 + resets in the window)).
- * The loops (split windows, min/max, percentiles, valid counts, sample edges) are AssemblyScript
+ * Halo rows (each run's first `halo` rows) only build the loops' window state; nothing is written
+ * there. The loops (split windows, min/max, percentiles, valid counts, sample edges) are AssemblyScript
  * compiled to WebAssembly: V8 runs the same loop written over typed arrays at about half the
  * speed of its wasm tier (bounds checks, tagged indices, spilled registers).
  */

@@ -199,16 +199,19 @@ export function sampleEdges(loP: usize, start: i32, end: i32, w: i32): void {
 // cut. Cuts are multiples of 2^k with 2^k ≥ half the window's span, so that happens about once
 // every half window: O(1) amortised per row, whatever the window length.
 //
-// Parts: n valid rows, values shifted by the part's first folded value K (d = v − K), times in
-// seconds shifted by its time T (e = (t − T) · 0.001): Σd, Σd², Σe, Σe², Σe·d, and EWMA numerator
-// and denominator (weights by row position). They merge as Chan et al.'s pairwise update, with
-// the difference of the part means taken in the shifted domain ((K_B − K_A) + (Σd_B/n_B −
-// Σd_A/n_A)), so a large common offset never enters a subtraction of nearly equal means.
+// Both parts are shifted by one anchor, the cut row's value K = x[b] and time T = ts[b] (d = v − K,
+// e = (t − T) · 0.001): Σd, Σd², Σe, Σe², Σe·d, and the EWMA numerator and denominator (weights by
+// row position). With a shared shift the window's sums are the parts' sums added — two adds per
+// sum and a table lookup for 1/n, no Chan merge and no division on the row's path; the large
+// common offset is subtracted once per value (v − K, exact when v is near K), never between two
+// nearly equal means. When the centred sums lose more than PART_CANCELLATION_LIMIT to
+// cancellation (K far from the window's mean: a spike at the cut row), the window is recomputed
+// exactly in two passes (exactPart).
 // Windows the cut cannot serve (non-ascending timestamps, or all valid rows within one
 // millisecond) are summed directly from their newest row (rescanRow), as every window was before.
 // ---------------------------------------------------------------------------------------------
 
-/** Part A / B centred sums lose more than this factor to cancellation → exact two-pass for that part. */
+/** A window's shifted sums lose more than this factor to cancellation → exact two-pass for that window. */
 const PART_CANCELLATION_LIMIT: f64 = 64;
 
 // @ts-ignore: decorator
