@@ -151,6 +151,8 @@ export class RollingKernel implements Kernel {
   readonly outputs: readonly string[];
   readonly haloSamples: number;
   readonly haloMs: number;
+  /** Write outputs on halo rows too (set by compileTransforms when a later kernel reads features). */
+  haloOutputs = false;
   private readonly plans: WindowPlan[];
   private readonly useRanks: boolean;
   private readonly cols: Float64Array[];
@@ -283,7 +285,7 @@ export class RollingKernel implements Kernel {
       const start = runs[o + 1]! | 0;
       const end = (start + runs[o + 3]!) | 0;
       // halo rows (the run's first `halo`) are context: the wasm loops only build window state there
-      const h0 = Math.min(end, start + runs[o + 2]!) | 0;
+      const h0 = this.haloOutputs ? start : Math.min(end, start + runs[o + 2]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
       const resetAware = counter || !this.opts.counterAware;
       let rateReady = false;
@@ -319,7 +321,7 @@ export class RollingKernel implements Kernel {
     // the wasm-computed columns into the batch's feature columns: one memcpy each, or one per run
     // from its first non-halo row (halo rows were not computed; the columns keep NaN there)
     let haloRows = 0;
-    for (let r = 0; r < ctx.runCount; r++) haloRows += runs[r * RUN_STRIDE + 2]!;
+    if (!this.haloOutputs) for (let r = 0; r < ctx.runCount; r++) haloRows += runs[r * RUN_STRIDE + 2]!;
     for (let k = 0; k < wasmCols.length; k += 2) {
       const out = cols[wasmCols[k + 1]!]!;
       const src = A.f64At(wasmCols[k]!, len);
