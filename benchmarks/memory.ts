@@ -56,11 +56,11 @@ const scenario: Scenario = {
 /**
  * Bytes per batch row of a 1 d mean/std/min/max window, as docs/ARCHITECTURE.md#memory-of-long-windows
  * itemises them: batch columns 24 (per in-flight batch), worker scratch of the rolling kernel and
- * its feature columns 184 (per worker, one batch at a time).
+ * its feature columns 180 (per worker, one batch at a time).
  */
 // docs/ARCHITECTURE.md#memory-of-long-windows: batch columns 24 B/row; worker scratch for mean/std/min/max
-// = base 24 + moments 72 + min/max deques 24 + 4 outputs × 16 = 184 B/row.
-const LONG_BYTES_PER_ROW = { batch: 24, worker: 184 };
+// = base 28 (values, flags, timestamps) + moments 72 + min/max suffix extremes 16 + 4 outputs × 16 = 180 B/row.
+const LONG_BYTES_PER_ROW = { batch: 24, worker: 180 };
 
 export async function longWindow(quick: boolean, runs: number, log?: (l: string) => void): Promise<Figure[]> {
   const series = quick ? 2 : 16;

@@ -240,3 +240,30 @@ test('percentiles of large sample windows and of time windows equal a sort of ea
     }
   }
 });
+
+test('halo rows only build window state: outputs after the halo are bit-identical to a run without halo, halo rows get none', () => {
+  const stats = ['mean', 'std', 'var', 'sum', 'zscore', 'min', 'max', 'p50', 'p95', 'ewma', 'slope'];
+  const specs = [{ kind: 'rolling', windows: [5, 60, 900, '1h'], stats, minPeriods: 1, alpha: 0.01 }];
+  fc.assert(
+    fc.property(bigSeries, fc.double({ min: 0, max: 1, noNaN: true }), (p, hf) => {
+      const s = makeBig(p);
+      const halo = Math.floor(hf * s.ts.length);
+      const base = { key: KEY, kind: 1, ts: s.ts, v: s.v };
+      const names = specs.flatMap((sp) => sp.windows.flatMap((w) => stats.map((st) => featureName('', st, String(w)))));
+      const plain = runSpecs(specs, [{ ...base, halo: 0 }]);
+      const withHalo = runSpecs(specs, [{ ...base, halo }]);
+      const all = collectRun(plain.ctx, 0, names);
+      const own = collectRun(withHalo.ctx, 0, names);
+      for (const n of names) {
+        const diff = firstDifference(own.features[n]!, all.features[n]!.slice(halo));
+        assert.equal(diff, null, `${n} (${p.kind}, halo ${halo} of ${s.ts.length}): ${diff}`);
+      }
+      // every stat here is computed by the wasm loops, which write nothing on halo rows
+      for (const st of stats) {
+        const c = withHalo.ctx.feature(featureName('', st, '900'));
+        for (let i = 0; i < halo; i++) assert.ok(Number.isNaN(c[i]!), `${st}_900 row ${i} is halo, yet has ${c[i]}`);
+      }
+    }),
+    { numRuns: Math.max(8, Math.round(RUNS / 6)) },
+  );
+});

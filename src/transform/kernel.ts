@@ -70,6 +70,13 @@ export interface Kernel {
    * each list names into the same batches.
    */
   readonly crossSeries?: readonly (readonly RegExp[])[];
+  /** This kernel reads feature columns written by earlier kernels (completeness), on halo rows too. */
+  readonly readsFeatures?: boolean;
+  /**
+   * Kernels that may leave their feature columns unwritten on halo rows (rolling) do so only while
+   * this is false; compileTransforms sets it when a later kernel reads features.
+   */
+  haloOutputs?: boolean;
   run(ctx: KernelContext): void;
 }
 

@@ -97,7 +97,7 @@ export function kernelKinds(): string[] {
 
 /** Compile an ordered transform list. Throws with the entry's index and kind on a bad option. */
 export function compileTransforms(specs: readonly TransformSpec[]): Kernel[] {
-  return specs.map((spec, i) => {
+  const kernels = specs.map((spec, i) => {
     const factory = registry.get(spec.kind) ?? (spec.kind === 'debug_throw' && process.env.PROMFLUX_FAULTS === '1' ? debugThrow() : undefined);
     if (!factory) {
       throw new Error(
@@ -112,6 +112,14 @@ export function compileTransforms(specs: readonly TransformSpec[]): Kernel[] {
       throw new Error(`transform[${i}] (${spec.kind}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   });
+  // A kernel reading feature columns (completeness) judges halo rows too, and its drops there shape
+  // the later kernels' windows: every kernel before it must write its features on halo rows.
+  let reader = false;
+  for (let k = kernels.length - 1; k >= 0; k--) {
+    if (reader && 'haloOutputs' in kernels[k]!) kernels[k]!.haloOutputs = true;
+    if (kernels[k]!.readsFeatures) reader = true;
+  }
+  return kernels;
 }
 
 /**

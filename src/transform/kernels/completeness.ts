@@ -26,6 +26,7 @@ export function parseCompletenessOptions(o: Record<string, unknown>): Completene
 
 export class CompletenessKernel implements Kernel {
   readonly name = K;
+  readonly readsFeatures = true;
   readonly outputs: readonly string[] = [];
   readonly haloSamples = 0;
   readonly haloMs = 0;

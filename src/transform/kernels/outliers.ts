@@ -125,7 +125,7 @@ export class OutlierKernel implements Kernel {
         lo[i] = l;
       }
       const m = A.fn.rankRun(xP, start, end, rk.ranksP, rk.sortedP, rk.keyP, rk.idxP, rk.key2P, rk.idx2P, rk.histP);
-      A.fn.quantilesRank(rk.ranksP, rk.sortedP, loP, start, end, m, minPeriods, rk.cntP, rk.b0P, rk.b1P, stP, qsP, 2, qOutsP, true);
+      A.fn.quantilesRank(rk.ranksP, rk.sortedP, loP, start, start, end, m, minPeriods, rk.cntP, rk.b0P, rk.b1P, stP, qsP, 2, qOutsP, true);
       for (let i = start; i < end; i++) {
         verdict[i] = NO;
         const xi = x[i]!;
@@ -177,7 +177,7 @@ export class OutlierKernel implements Kernel {
       const o = r * RUN_STRIDE;
       const start = runs[o + 1]!;
       const end = start + runs[o + 3]!;
-      A.fn.splitRun(xP, tsP, start, end, window.samples, window.ms, minPeriods, outsP, 0, 0, 1, sufP, invP, window.samples > 0 && window.samples <= DIRECT_WINDOW_MAX, true);
+      A.fn.splitRun(xP, tsP, start, start, end, window.samples, window.ms, minPeriods, outsP, 0, 0, 1, sufP, invP, window.samples > 0 && window.samples <= DIRECT_WINDOW_MAX, true);
       for (let i = start; i < end; i++) {
         verdict[i] = NO;
         const xi = x[i]!;

@@ -10,20 +10,23 @@
  * function of its window's contents, so outputs are bit-identical whatever the batch split:
  *  - moments (mean/std/var/sum/z-score), slope and EWMA: split windows (wasm/rolling.as.ts
  *    splitRun): each window is cut at the most aligned timestamp in its span, the part after
- *    the cut summed forwards from its first row, the part before it backwards from its last, and
- *    the two merged (Chan); both parts start at rows the data fixes. Cuts move about once per half
+ *    the cut summed forwards from its first row, the part before it backwards from its last, both
+ *    shifted by the same anchor (the cut row's value and time), so the window's sums are the two
+ *    parts' sums added; both parts start at rows the data fixes. Cuts move about once per half
  *    window, so the refolds cost O(1) amortised. A sliding add/remove sum would carry rounding
  *    history from rows before the window and differ between batch splits. Edges, valid counts
  *    and first/last valid rows are integer running state in the same pass.
  *  - valid counts: integer prefix sums (exact), so min_periods checks are O(1).
- *  - min/max: two monotonic deques in one wasm pass, O(1) amortised, exact.
+ *  - min/max: van Herk / Gil-Werman prefix and suffix extremes around a moving cut (wasm
+ *    extremes), O(1) amortised, no deque, exact whatever the cut.
  *  - percentiles: an incrementally maintained order-statistic structure: a sorted array for
  *    windows of <= 64 samples, beyond (and for time windows) per-quantile cursors over the
  *    run's radix-sorted value slots with an occupancy bitmap (wasm rankRun / quantilesRank,
  *    O(1) amortised per step).
  *  - rate/increase: first/last valid rows from per-run tables, resets summed newest first
  *    (O(1 + resets in the window)).
- * The loops (split windows, min/max, percentiles, valid counts, sample edges) are AssemblyScript
+ * Halo rows (each run's first `halo` rows) only build the loops' window state; nothing is written
+ * there. The loops (split windows, min/max, percentiles, valid counts, sample edges) are AssemblyScript
  * compiled to WebAssembly: V8 runs the same loop written over typed arrays at about half the
  * speed of its wasm tier (bounds checks, tagged indices, spilled registers).
  */
@@ -148,6 +151,8 @@ export class RollingKernel implements Kernel {
   readonly outputs: readonly string[];
   readonly haloSamples: number;
   readonly haloMs: number;
+  /** Write outputs on halo rows too (set by compileTransforms when a later kernel reads features). */
+  haloOutputs = false;
   private readonly plans: WindowPlan[];
   private readonly useRanks: boolean;
   private readonly cols: Float64Array[];
@@ -217,7 +222,10 @@ export class RollingKernel implements Kernel {
     const A = rollingArena();
     A.reset();
     const xP = A.alloc(8 * len);
-    const tsP = A.alloc(8 * len);
+    const flP = A.alloc(4 * len);
+    // timestamps in wasm memory: split windows cut on them, time-window extremes find their edges
+    const wantTs = split || this.plans.some((p) => p.spec.ms > 0 && (p.min !== NONE || p.max !== NONE));
+    const tsP = wantTs ? A.alloc(8 * len) : 0;
     const pcP = tables ? A.alloc(4 * (len + 1)) : 0;
     const loP = tables ? A.alloc(4 * W * len) : 0;
     const sufP = split ? A.alloc(64 * maxRun) : 0; // part A's suffix folds, one run at a time
@@ -244,7 +252,7 @@ export class RollingKernel implements Kernel {
     // rank path (large and time windows): run ranks and sort scratch, slot counts and bitmaps
     const rk = this.useRanks ? rankScratch(A, len) : null;
     const ext = this.plans.map((p) => (p.min === NONE && p.max === NONE ? null : { minP: outCol(p.min), maxP: outCol(p.max) }));
-    const dqP = ext.some((e) => e) ? [A.alloc(4 * len), A.alloc(8 * len), A.alloc(4 * len), A.alloc(8 * len)] : null;
+    const exP = ext.some((e) => e) ? A.alloc(16 * (maxRun + 1)) : 0; // extremes' suffix min/max, one run at a time
     A.commit();
     for (const t of sTables) if (t) A.i32At(t.outsP, 5).set(t.outs);
     this.plans.forEach((p, k) => {
@@ -253,13 +261,14 @@ export class RollingKernel implements Kernel {
       A.f64At(q.qsP, p.qs.length).set(p.qs);
       A.i32At(q.qOutsP, p.qs.length).set(q.outs);
     });
-    // x: the values the windows see — NaN for dropped rows — so inner loops test only `v === v`.
-    // `+ 0` turns -0 into +0: equal values must be interchangeable in the order statistics, or a
-    // percentile could return -0 or 0 depending on which rows came before the window.
+    // x: the values the windows see — NaN for dropped rows, +0 for -0 (wasm maskValues) — so
+    // inner loops test only `v === v`. Two memcpys and one wasm pass.
     if (split) A.fn.inverses(invP, maxRun);
     const x = A.f64At(xP, len);
-    for (let i = 0; i < len; i++) x[i] = flags[i]! & FLAG_DROPPED ? NaN : value[i]! + 0;
-    A.f64At(tsP, len).set(ts.subarray(0, len));
+    x.set(value.subarray(0, len));
+    A.u32At(flP, len).set(flags.subarray(0, len));
+    A.fn.maskValues(xP, flP, len, FLAG_DROPPED);
+    if (wantTs) A.f64At(tsP, len).set(ts.subarray(0, len));
     const pc = A.i32At(pcP, tables ? len + 1 : 0); // pc[i+1] - pc[l] = valid rows in [l, i]
     const loAll = A.i32At(loP, tables ? W * len : 0); // window k's left edges at [k * len, (k + 1) * len)
     const dummy = ctx.scratchF64(len, 2); // sink for rate/increase nobody asked for
@@ -275,6 +284,8 @@ export class RollingKernel implements Kernel {
       const s = runs[o]!;
       const start = runs[o + 1]! | 0;
       const end = (start + runs[o + 3]!) | 0;
+      // halo rows (the run's first `halo`) are context: the wasm loops only build window state there
+      const h0 = this.haloOutputs ? start : Math.min(end, start + runs[o + 2]!) | 0;
       const counter = isCounterLike(ctx.seriesKinds[s] ?? 0, ctx.seriesKeys[s]!);
       const resetAware = counter || !this.opts.counterAware;
       let rateReady = false;
@@ -290,10 +301,10 @@ export class RollingKernel implements Kernel {
         const p = this.plans[k]!;
         const lo = loAll.subarray(k * len, (k + 1) * len);
         const st = sTables[k];
-        if (st) fn.splitRun(xP, tsP, start, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, invP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX, false);
+        if (st) fn.splitRun(xP, tsP, start, h0, end, p.spec.samples, p.spec.ms, p.minP, st.outsP, st.slopeP, st.ewmaP, p.decay, sufP, invP, p.spec.samples > 0 && p.spec.samples <= DIRECT_WINDOW_MAX, false);
         if (p.count !== NONE) counts(pc, lo, start, end, cols[p.count]!);
         const e = ext[k];
-        if (e) fn.extremes(xP, pcP, loP + 4 * k * len, start, end, p.minP, e.minP, e.maxP, dqP![0]!, dqP![1]!, dqP![2]!, dqP![3]!);
+        if (e) fn.extremes(xP, tsP, start, h0, end, p.spec.samples, p.spec.ms, p.minP, e.minP, e.maxP, exP);
         if (p.momentum !== NONE) momentum(x, start, end, p.spec.samples, cols[p.momentum]!);
         if (p.rate !== NONE || p.increase !== NONE) {
           if (!rateReady) {
@@ -303,18 +314,33 @@ export class RollingKernel implements Kernel {
           rates(x, ts, pc, lo, start, end, p.spec.ms, resetAware, resetAware, col(p.rate), col(p.increase), rPv!, rNv!, rRc!, rRv!);
         }
         const q = qTables[k];
-        if (q && p.sortedCap) fn.quantiles(xP, loP + 4 * k * len, start, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
-        else if (q) fn.quantilesRank(rk!.ranksP, rk!.sortedP, loP + 4 * k * len, start, end, m, p.minP, rk!.cntP, rk!.b0P, rk!.b1P, q.stP, q.qsP, p.qs.length, q.qOutsP, false);
+        if (q && p.sortedCap) fn.quantiles(xP, loP + 4 * k * len, start, h0, end, p.minP, q.bufP, q.qsP, p.qs.length, q.qOutsP);
+        else if (q) fn.quantilesRank(rk!.ranksP, rk!.sortedP, loP + 4 * k * len, start, h0, end, m, p.minP, rk!.cntP, rk!.b0P, rk!.b1P, q.stP, q.qsP, p.qs.length, q.qOutsP, false);
       }
     }
-    // the wasm-computed columns into the batch's feature columns (one memcpy each)
-    for (let k = 0; k < wasmCols.length; k += 2) cols[wasmCols[k + 1]!]!.set(A.f64At(wasmCols[k]!, len));
+    // the wasm-computed columns into the batch's feature columns: one memcpy each, or one per run
+    // from its first non-halo row (halo rows were not computed; the columns keep NaN there)
+    let haloRows = 0;
+    if (!this.haloOutputs) for (let r = 0; r < ctx.runCount; r++) haloRows += runs[r * RUN_STRIDE + 2]!;
+    for (let k = 0; k < wasmCols.length; k += 2) {
+      const out = cols[wasmCols[k + 1]!]!;
+      const src = A.f64At(wasmCols[k]!, len);
+      if (haloRows === 0) out.set(src);
+      else {
+        for (let r = 0; r < ctx.runCount; r++) {
+          const o = r * RUN_STRIDE;
+          const end = runs[o + 1]! + runs[o + 3]!;
+          const h0 = Math.min(end, runs[o + 1]! + runs[o + 2]!);
+          out.set(src.subarray(h0, end), h0);
+        }
+      }
+    }
   }
 }
 
 /** Does this window have statistics that read the edge and valid-count tables (everything but splitRun's)? */
 function needsEdges(p: WindowPlan): boolean {
-  return p.count !== NONE || p.min !== NONE || p.max !== NONE || p.rate !== NONE || p.increase !== NONE || p.qs.length > 0;
+  return p.count !== NONE || p.rate !== NONE || p.increase !== NONE || p.qs.length > 0;
 }
 
 /** Does this window need the split-window loop (moments, slope or EWMA)? */

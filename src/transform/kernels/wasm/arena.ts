@@ -10,7 +10,7 @@ import { PromfluxError } from '../../../errors.js';
 
 export interface RollingExports {
   splitRun(
-    xP: number, tsP: number, start: number, end: number, w: number, wms: number, minP: number, outsP: number, slopeP: number, ewmaP: number,
+    xP: number, tsP: number, start: number, h0: number, end: number, w: number, wms: number, minP: number, outsP: number, slopeP: number, ewmaP: number,
     decay: number, sufP: number, invP: number, direct: boolean, excl: boolean,
   ): void;
   inverses(invP: number, n: number): void;
@@ -18,14 +18,14 @@ export interface RollingExports {
   sampleEdges(loP: number, start: number, end: number, w: number): void;
   rankRun(xP: number, start: number, end: number, ranksP: number, sortedP: number, keyP: number, idxP: number, key2P: number, idx2P: number, histP: number): number;
   quantilesRank(
-    ranksP: number, sortedP: number, loP: number, start: number, end: number, m: number, minP: number, cntP: number, b0P: number, b1P: number,
+    ranksP: number, sortedP: number, loP: number, start: number, h0: number, end: number, m: number, minP: number, cntP: number, b0P: number, b1P: number,
     stP: number, qsP: number, nq: number, qOutsP: number, excl: boolean,
   ): void;
   extremes(
-    xP: number, pcP: number, loP: number, start: number, end: number, minP: number, minOutP: number, maxOutP: number,
-    dqMinI: number, dqMinV: number, dqMaxI: number, dqMaxV: number,
+    xP: number, tsP: number, start: number, h0: number, end: number, w: number, wms: number, minP: number, minOutP: number, maxOutP: number, sufP: number,
   ): void;
-  quantiles(xP: number, loP: number, start: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
+  maskValues(xP: number, flagsP: number, len: number, dropped: number): void;
+  quantiles(xP: number, loP: number, start: number, h0: number, end: number, minP: number, bufP: number, qsP: number, nq: number, qOutsP: number): void;
 }
 
 // The WebAssembly API, typed here: @types/node 20 does not declare it and the DOM lib is not used.
@@ -50,6 +50,7 @@ export class WasmArena {
   private top = BASE;
   private f64 = new Float64Array(0);
   private i32 = new Int32Array(0);
+  private u32 = new Uint32Array(0);
 
   constructor(module: object) {
     this.memory = new Wasm.Memory({ initial: 16 });
@@ -97,6 +98,10 @@ export class WasmArena {
     return this.i32.subarray(p >>> 2, (p >>> 2) + n);
   }
 
+  u32At(p: number, n: number): Uint32Array {
+    return this.u32.subarray(p >>> 2, (p >>> 2) + n);
+  }
+
   get bytes(): number {
     return this.memory.buffer.byteLength;
   }
@@ -104,6 +109,7 @@ export class WasmArena {
   private refresh(): void {
     this.f64 = new Float64Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
+    this.u32 = new Uint32Array(this.memory.buffer);
   }
 }
 

@@ -78,7 +78,7 @@ function finishStd(xP: usize, sdP: usize, zP: usize, start: i32, end: i32): void
  * qOutsP: i32[nq] output column offsets. x holds NaN for dropped rows and +0 for −0.
  */
 export function quantiles(
-  xP: usize, loP: usize, start: i32, end: i32, minP: i32, bufP: usize, qsP: usize, nq: i32, qOutsP: usize,
+  xP: usize, loP: usize, start: i32, h0: i32, end: i32, minP: i32, bufP: usize, qsP: usize, nq: i32, qOutsP: usize,
 ): void {
   let n = 0;
   let l = start;
@@ -143,6 +143,7 @@ export function quantiles(
         n++;
       }
     }
+    if (i < h0) continue; // halo row: the sorted window is all it needs
     const ok = n >= minP && n > 0;
     for (let k = 0; k < nq; k++) {
       let r: f64 = NaN;
@@ -198,16 +199,19 @@ export function sampleEdges(loP: usize, start: i32, end: i32, w: i32): void {
 // cut. Cuts are multiples of 2^k with 2^k ≥ half the window's span, so that happens about once
 // every half window: O(1) amortised per row, whatever the window length.
 //
-// Parts: n valid rows, values shifted by the part's first folded value K (d = v − K), times in
-// seconds shifted by its time T (e = (t − T) · 0.001): Σd, Σd², Σe, Σe², Σe·d, and EWMA numerator
-// and denominator (weights by row position). They merge as Chan et al.'s pairwise update, with
-// the difference of the part means taken in the shifted domain ((K_B − K_A) + (Σd_B/n_B −
-// Σd_A/n_A)), so a large common offset never enters a subtraction of nearly equal means.
+// Both parts are shifted by one anchor, the cut row's value K = x[b] and time T = ts[b] (d = v − K,
+// e = (t − T) · 0.001): Σd, Σd², Σe, Σe², Σe·d, and the EWMA numerator and denominator (weights by
+// row position). With a shared shift the window's sums are the parts' sums added — two adds per
+// sum and a table lookup for 1/n, no Chan merge and no division on the row's path; the large
+// common offset is subtracted once per value (v − K, exact when v is near K), never between two
+// nearly equal means. When the centred sums lose more than PART_CANCELLATION_LIMIT to
+// cancellation (K far from the window's mean: a spike at the cut row), the window is recomputed
+// exactly in two passes (exactPart).
 // Windows the cut cannot serve (non-ascending timestamps, or all valid rows within one
 // millisecond) are summed directly from their newest row (rescanRow), as every window was before.
 // ---------------------------------------------------------------------------------------------
 
-/** Part A / B centred sums lose more than this factor to cancellation → exact two-pass for that part. */
+/** A window's shifted sums lose more than this factor to cancellation → exact two-pass for that window. */
 const PART_CANCELLATION_LIMIT: f64 = 64;
 
 // @ts-ignore: decorator
@@ -287,11 +291,14 @@ function rescanRow(
   if (ewmaP) stf(ewmaP, o, num / den);
 }
 
-/** Scratch row of part A's suffix folds: 8 f64 side by side (one cache line per row). */
-const SUF_N = 0, SUF_S = 1, SUF_Q = 2, SUF_T = 3, SUF_TT = 4, SUF_TD = 5, SUF_EN = 6, SUF_ED = 7;
+/**
+ * Part A's suffix folds, one row of slots per run row: moments-only and EWMA-only loops keep two
+ * f64 per row (16 bytes), the general loop seven in a 64-byte line.
+ */
+const SUF_S = 0, SUF_Q = 1, SUF_T = 2, SUF_TT = 3, SUF_TD = 4, SUF_EN = 5, SUF_ED = 6;
 // @ts-ignore: decorator
-@inline function sufAt(sufP: usize, j: i32, c: i32): usize {
-  return sufP + (<usize>j << 6) + (<usize>c << 3);
+@inline function sufAt(sufP: usize, j: i32, c: i32, sh: usize): usize {
+  return sufP + (<usize>j << sh) + (<usize>c << 3);
 }
 
 /**
@@ -304,15 +311,17 @@ const SUF_N = 0, SUF_S = 1, SUF_Q = 2, SUF_T = 3, SUF_TT = 4, SUF_TD = 5, SUF_EN
  * for); slopeP, ewmaP: column offsets or 0. sufP: scratch, 64 bytes per row of the run (part A's
  * suffix folds, indexed from start). direct: sum every window from its newest row (rescanRow) —
  * the caller sets it for short sample windows, where a scan of a few rows costs less than the cut
- * bookkeeping (a property of the window spec only).
+ * bookkeeping (a property of the window spec only). h0: the first row whose outputs are wanted
+ * (rows [start, h0) are the run's halo: their windows only build the running state, nothing is
+ * merged or written there; the rows from h0 on get exactly the values they get with h0 = start).
  */
 export function splitRun(
-  xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
+  xP: usize, tsP: usize, start: i32, h0: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
   decay: f64, sufP: usize, invP: usize, direct: bool, excl: bool,
 ): void {
   // Reference windows of the rows strictly before each row (outliers: mean and std of [lo, i)).
   if (excl) {
-    splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, true);
+    splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, true);
     return;
   }
   // Moments alone (the common mean/std) get their own copy of the loop, compiled without the
@@ -320,14 +329,14 @@ export function splitRun(
   // showed the general loop's sums of squares reloaded from the stack on every row).
   // EWMA alone likewise gets a copy without the moment sums.
   const moments = ldi(outsP, 0) != 0 || ldi(outsP, 1) != 0 || ldi(outsP, 2) != 0 || ldi(outsP, 3) != 0 || ldi(outsP, 4) != 0;
-  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false);
-  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false);
-  else splitBody(xP, tsP, start, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false);
+  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false);
+  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false);
+  else splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false);
 }
 
 // @ts-ignore: decorator
 @inline function splitBody(
-  xP: usize, tsP: usize, start: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
+  xP: usize, tsP: usize, start: i32, h0: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
   decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool, MOMENTS: bool, EXCL: bool,
 ): void {
   // which moment outputs are wanted: skip the arithmetic nobody reads
@@ -335,12 +344,17 @@ export function splitRun(
   const sumP = <usize>ldi(outsP, 3), zP = <usize>ldi(outsP, 4);
   const withMoments = MOMENTS && (withSlope || meanP != 0 || sdP != 0 || varP != 0 || sumP != 0 || zP != 0);
   const needM2 = sdP != 0 || varP != 0 || zP != 0;
-  const suf = sufP - (<usize>start << 6); // row j's suffix slot at suf + 64·j
+  // suffix slots: 2 f64 per row when only moments or only EWMA are kept, else 8 (a 64-byte line)
+  const sh: usize = withSlope || (withEwma && withMoments) ? 6 : 4;
+  const cS = withMoments ? SUF_S : 0, cQ = withMoments ? SUF_Q : 0;
+  const cEN = withMoments ? SUF_EN : 0, cED = withMoments ? SUF_ED : 1;
+  const suf = sufP - (<usize>start << sh); // row j's suffix slots at suf + (j << sh)
   let curMid: i64 = i64.MIN_VALUE;
   let b: i32 = -1; // part B's first row
   let fEnd: i32 = -1; // last row folded into part B
-  let KA: f64 = 0, TA: f64 = 0, KB: f64 = 0, TB: f64 = 0;
-  let fN: f64 = 0, fS: f64 = 0, fQ: f64 = 0, fT: f64 = 0, fTT: f64 = 0, fTD: f64 = 0;
+  // K, T: the window's anchor — value and time of the cut row b — shared by both parts
+  let K: f64 = 0, T: f64 = 0;
+  let nB: i32 = 0, fS: f64 = 0, fQ: f64 = 0, fT: f64 = 0, fTT: f64 = 0, fTD: f64 = 0;
   let eNum: f64 = 0, eDen: f64 = 0, ePow: f64 = 1;
   // window state: rows [l, i], n valid rows, first valid a, last valid z (z < l: none),
   // desc = valid rows in (a, z] whose timestamp does not exceed the previous valid row's
@@ -398,6 +412,8 @@ export function splitRun(
       z = i;
       uz = <i64>Math.floor(ti);
     }
+    // halo rows: the running state above is all they need (the parts are folded lazily below)
+    if (i < h0) continue;
     if (n < minP || n == 0) {
       emit(outsP, 0, i, NaN, NaN, NaN, NaN, NaN);
       if (withSlope) stf(slopeP, i, NaN);
@@ -429,34 +445,28 @@ export function splitRun(
         if (<i64>Math.floor(ldf(tsP, p)) < mid) break;
         b = p;
       }
-      KB = ldf(xP, b);
-      TB = ldf(tsP, b);
-      fN = 0; fS = 0; fQ = 0; fT = 0; fTT = 0; fTD = 0;
+      K = ldf(xP, b);
+      T = ldf(tsP, b);
+      nB = 0; fS = 0; fQ = 0; fT = 0; fTT = 0; fTD = 0;
       eNum = 0; eDen = 0; ePow = 1;
       fEnd = b - 1;
-      let kA = b - 1;
-      while (ldf(xP, kA) != ldf(xP, kA)) kA--; // b > a, so a valid row precedes b
-      KA = ldf(xP, kA);
-      TA = ldf(tsP, kA);
-      let n2: f64 = 0, s2: f64 = 0, q2: f64 = 0, t2: f64 = 0, tt2: f64 = 0, td2: f64 = 0, en: f64 = 0, ed: f64 = 0, pw: f64 = 1;
+      let s2: f64 = 0, q2: f64 = 0, t2: f64 = 0, tt2: f64 = 0, td2: f64 = 0, en: f64 = 0, ed: f64 = 0, pw: f64 = 1;
       for (let j = b - 1; j >= a; j--) {
         const v = ldf(xP, j);
         if (v == v && withMoments) {
-          const d = v - KA;
-          n2 += 1;
+          const d = v - K;
           s2 += d;
           q2 += d * d;
-          store<f64>(sufAt(suf, j, SUF_N), n2);
-          store<f64>(sufAt(suf, j, SUF_S), s2);
-          store<f64>(sufAt(suf, j, SUF_Q), q2);
+          store<f64>(sufAt(suf, j, cS, sh), s2);
+          store<f64>(sufAt(suf, j, cQ, sh), q2);
           if (withSlope) {
-            const e = (ldf(tsP, j) - TA) * 0.001;
+            const e = (ldf(tsP, j) - T) * 0.001;
             t2 += e;
             tt2 += e * e;
             td2 += e * d;
-            store<f64>(sufAt(suf, j, SUF_T), t2);
-            store<f64>(sufAt(suf, j, SUF_TT), tt2);
-            store<f64>(sufAt(suf, j, SUF_TD), td2);
+            store<f64>(sufAt(suf, j, SUF_T, sh), t2);
+            store<f64>(sufAt(suf, j, SUF_TT, sh), tt2);
+            store<f64>(sufAt(suf, j, SUF_TD, sh), td2);
           }
         }
         if (withEwma) {
@@ -464,8 +474,8 @@ export function splitRun(
             en += pw * v;
             ed += pw;
           }
-          store<f64>(sufAt(suf, j, SUF_EN), en);
-          store<f64>(sufAt(suf, j, SUF_ED), ed);
+          store<f64>(sufAt(suf, j, cEN, sh), en);
+          store<f64>(sufAt(suf, j, cED, sh), ed);
           pw *= decay;
         }
       }
@@ -474,12 +484,12 @@ export function splitRun(
     for (let r = fEnd + 1; r <= iw; r++) {
       const v = ldf(xP, r);
       if (v == v && withMoments) {
-        const d = v - KB;
-        fN += 1;
+        const d = v - K;
+        nB++;
         fS += d;
         fQ += d * d;
         if (withSlope) {
-          const e = (ldf(tsP, r) - TB) * 0.001;
+          const e = (ldf(tsP, r) - T) * 0.001;
           fT += e;
           fTT += e * e;
           fTD += e * d;
@@ -492,68 +502,47 @@ export function splitRun(
       }
     }
     fEnd = iw;
-    if (withEwma) stf(ewmaP, i, (eNum + ePow * load<f64>(sufAt(suf, a, SUF_EN))) / (eDen + ePow * load<f64>(sufAt(suf, a, SUF_ED))));
+    if (withEwma) stf(ewmaP, i, (eNum + ePow * load<f64>(sufAt(suf, a, cEN, sh))) / (eDen + ePow * load<f64>(sufAt(suf, a, cED, sh))));
     if (!withMoments) continue;
-    // part A = suffix fold at a; merge A then B. Counts are integers, so the part means and the
-    // merge weights take reciprocals from a table (1/k, k ≤ the longest run) instead of a
-    // division on the row's critical path (measured: the divisions and the square root were a
-    // third of the loop's time).
-    const nA = load<f64>(sufAt(suf, a, SUF_N)), SA = load<f64>(sufAt(suf, a, SUF_S)), QA = load<f64>(sufAt(suf, a, SUF_Q));
-    const iA = <i32>nA, iB = <i32>fN;
-    const nf = nA + fN;
-    const rA = ldf(invP, iA), rB = ldf(invP, iB), rN = ldf(invP, iA + iB);
-    const mdA = SA * rA, mdB = fS * rB;
-    const wA = nA * rN; // n_A / n
-    const f = nA * fN * rN; // n_A·n_B / n
-    const dv = (KB - KA) + (mdB - mdA);
-    const offB = mdB - dv * wA; // mean − K_B
-    if (meanP) stf(meanP, i, KB + offB);
-    if (sumP) stf(sumP, i, (KA * nA + SA) + (KB * fN + fS));
+    // Both parts are shifted by the same anchor K (and T), so the window's sums are the parts'
+    // sums added: no per-part means, no Chan merge on the row's path. 1/n and 1/(n − 1) come from
+    // a table (n is an integer): no division either (measured: the divisions and the square root
+    // were a third of the loop's time).
+    const S = load<f64>(sufAt(suf, a, cS, sh)) + fS;
+    const Q = load<f64>(sufAt(suf, a, cQ, sh)) + fQ;
+    const md = S * ldf(invP, n); // mean − K
+    if (meanP) stf(meanP, i, K + md);
+    if (sumP) stf(sumP, i, K * <f64>n + S);
     if (!needM2 && !withSlope) continue;
-    let m2A = QA - SA * mdA;
-    let m2B = fQ - fS * mdB;
-    let sxxA: f64 = 0, sxyA: f64 = 0, sxxB: f64 = 0, sxyB: f64 = 0, mtA: f64 = 0, mtB: f64 = 0;
-    let cancelA = m2A * PART_CANCELLATION_LIMIT < QA;
-    let cancelB = m2B * PART_CANCELLATION_LIMIT < fQ;
+    let m2 = Q - S * md;
+    // K is a value of the window, but one far from its mean (a spike) leaves Q ≫ M2: then the
+    // centred sums are recomputed exactly in two passes (a pure function of the window too)
+    let cancel = m2 * PART_CANCELLATION_LIMIT < Q;
+    let sxx: f64 = 0, sxy: f64 = 0, St: f64 = 0;
     if (withSlope) {
-      const TtA = load<f64>(sufAt(suf, a, SUF_T)), TTA = load<f64>(sufAt(suf, a, SUF_TT));
-      mtA = TtA * rA;
-      mtB = fT * rB;
-      sxxA = TTA - TtA * mtA;
-      sxyA = load<f64>(sufAt(suf, a, SUF_TD)) - TtA * mdA;
-      sxxB = fTT - fT * mtB;
-      sxyB = fTD - fT * mdB;
-      if (sxxA * PART_CANCELLATION_LIMIT < TTA) cancelA = true;
-      if (sxxB * PART_CANCELLATION_LIMIT < fTT) cancelB = true;
+      St = load<f64>(sufAt(suf, a, SUF_T, sh)) + fT;
+      const Stt = load<f64>(sufAt(suf, a, SUF_TT, sh)) + fTT;
+      const mt = St * ldf(invP, n);
+      sxx = Stt - St * mt;
+      sxy = load<f64>(sufAt(suf, a, SUF_TD, sh)) + fTD - St * md;
+      if (sxx * PART_CANCELLATION_LIMIT < Stt) cancel = true;
     }
-    if (cancelA) {
-      exactPart(xP, tsP, a, b - 1, KA, TA, nA, SA, withSlope ? load<f64>(sufAt(suf, a, SUF_T)) : 0, withSlope);
-      m2A = cM2;
-      sxxA = cSxx;
-      sxyA = cSxy;
-    }
-    if (cancelB) {
-      exactPart(xP, tsP, b, z, KB, TB, fN, fS, fT, withSlope);
-      m2B = cM2;
-      sxxB = cSxx;
-      sxyB = cSxy;
+    if (cancel) {
+      exactPart(xP, tsP, a, z, K, T, <f64>n, S, St, withSlope);
+      m2 = cM2;
+      sxx = cSxx;
+      sxy = cSxy;
     }
     if (needM2) {
-      if (m2A < 0) m2A = 0;
-      if (m2B < 0) m2B = 0;
-      const variance = (m2A + m2B + dv * dv * f) * ldf(invP, iA + iB - 1);
+      if (m2 < 0) m2 = 0;
+      const variance = m2 * ldf(invP, n - 1);
       if (varP) stf(varP, i, variance);
       if (sdP) stf(sdP, i, variance); // finishStd takes the square root
-      if (zP) stf(zP, i, xiValid ? (xi - KB) - offB : NaN);
+      if (zP) stf(zP, i, xiValid ? (xi - K) - md : NaN);
     }
-    if (withSlope) {
-      const dt = (TB - TA) * 0.001 + (mtB - mtA);
-      const sxx = sxxA + sxxB + dt * dt * f;
-      const sxy = sxyA + sxyB + dt * dv * f;
-      stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
-    }
+    if (withSlope) stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
   }
-  if (sdP) finishStd(xP, sdP, zP, start, end);
+  if (sdP) finishStd(xP, sdP, zP, h0, end);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,12 +692,12 @@ function prevOcc(b0P: usize, b1P: usize, s: i32): i32 {
 /**
  * Percentiles of large sample windows and of time windows for rows [start, end) of one run ranked
  * by rankRun (m valid values). cntP: i32[m], b0P: u64[⌈m/64⌉], b1P: u64[⌈m/4096⌉] (all zeroed
- * here), stP: i32[2 · nq] cursors. excl: row i's window is [lo[i], i) — the rows strictly before
+ * here), stP: i32[2 · nq] cursors. h0: first row with outputs (rows before it are halo). excl: row i's window is [lo[i], i) — the rows strictly before
  * it (outlier reference windows; lo[i] ≤ i) — instead of [lo[i], i]. Linear interpolation between closest ranks (Polars' `linear`),
  * the same arithmetic as the sorted-window `quantiles`.
  */
 export function quantilesRank(
-  ranksP: usize, sortedP: usize, loP: usize, start: i32, end: i32, m: i32, minP: i32, cntP: usize, b0P: usize, b1P: usize,
+  ranksP: usize, sortedP: usize, loP: usize, start: i32, h0: i32, end: i32, m: i32, minP: i32, cntP: usize, b0P: usize, b1P: usize,
   stP: usize, qsP: usize, nq: i32, qOutsP: usize, excl: bool,
 ): void {
   const nb0 = (m + 63) >> 6;
@@ -732,8 +721,9 @@ export function quantilesRank(
       moveSlot(cntP, b0P, b1P, stP, nq, ri, 1);
       size++;
     }
+    // halo rows (i < h0) only move the counts; the cursors walk to the first wanted row once
     const ok = size >= minP && size > 0;
-    for (let q = 0; q < nq; q++) {
+    for (let q = 0; q < nq && i >= h0; q++) {
       let res: f64 = NaN;
       if (ok) {
         const idx = ldf(qsP, q) * <f64>(size - 1);
@@ -770,43 +760,80 @@ export function quantilesRank(
 }
 
 /**
- * Rolling min and max of one window for rows [start, end) of one run, in one pass: two monotonic
- * deques (row index and value side by side, so the comparisons read no second array), O(1)
- * amortised, exact. minOutP / maxOutP: column offsets or 0; dq*P: scratch, `end − start` slots.
+ * Rolling min and max of one window for rows [start, end) of one run, O(1) amortised per row with
+ * no deque: van Herk / Gil-Werman prefix and suffix extremes around a moving cut c. Part B is the
+ * rows [c, i], its running min and max updated as rows arrive; part A is [l, c), whose suffix
+ * extremes were stored (sufP: 2 f64 per row) when the cut was placed. A window is min(A, B) and
+ * max(A, B): two compares per row to extend B, two to merge, and no data-dependent branch. When the
+ * window's left edge passes the cut, the cut moves to row i and part A's suffixes are refolded
+ * backwards from i − 1 to the edge; refolds never overlap, so each row is refolded at most once.
+ * The cut may sit anywhere: min and max are exact, so the result is the window's extremes whatever
+ * rows the run (and so the batch) starts with. The window's edge (w > 0: the last w rows; else ts in
+ * (t − wms, t]) and valid count are running state, as in splitRun. Rows before h0 (halo) only
+ * build the state. minOutP / maxOutP: column offsets or 0. x holds NaN for dropped rows (compares
+ * with NaN are false, so they never win) and +0 for −0.
  */
 export function extremes(
-  xP: usize, pcP: usize, loP: usize, start: i32, end: i32, minP: i32, minOutP: usize, maxOutP: usize,
-  dqMinI: usize, dqMinV: usize, dqMaxI: usize, dqMaxV: usize,
+  xP: usize, tsP: usize, start: i32, h0: i32, end: i32, w: i32, wms: f64, minP: i32, minOutP: usize, maxOutP: usize, sufP: usize,
 ): void {
-  let h1 = 0, t1 = 0, h2 = 0, t2 = 0;
-  const wantMin = minOutP != 0, wantMax = maxOutP != 0;
+  const suf = sufP - (<usize>start << 4); // row j: suffix min at suf + 16j, max at + 8
+  let l = start, n = 0, c = start;
+  let bMin: f64 = Infinity, bMax: f64 = -Infinity;
+  store<f64>(suf + (<usize>c << 4), Infinity);
+  store<f64>(suf + (<usize>c << 4) + 8, -Infinity);
   for (let i = start; i < end; i++) {
+    let nl = l;
+    if (w > 0) {
+      nl = i - w + 1;
+      if (nl < start) nl = start;
+    } else {
+      const edge = ldf(tsP, i) - wms;
+      while (nl < i && ldf(tsP, nl) <= edge) nl++;
+    }
+    for (; l < nl; l++) if (ldf(xP, l) == ldf(xP, l)) n--;
     const v = ldf(xP, i);
-    if (v == v) {
-      // drop the rows that can never be the extreme again
-      if (wantMin) {
-        while (t1 > h1 && ldf(dqMinV, t1 - 1) >= v) t1--;
-        store<i32>(dqMinI + (<usize>t1 << 2), i);
-        stf(dqMinV, t1, v);
-        t1++;
+    if (v == v) n++;
+    if (l > c) {
+      // the edge passed the cut: new cut at i, part A = [l, i) refolded backwards
+      let sMin: f64 = Infinity, sMax: f64 = -Infinity;
+      store<f64>(suf + (<usize>i << 4), sMin);
+      store<f64>(suf + (<usize>i << 4) + 8, sMax);
+      for (let j = i - 1; j >= l; j--) {
+        const u = ldf(xP, j);
+        sMin = u < sMin ? u : sMin;
+        sMax = u > sMax ? u : sMax;
+        store<f64>(suf + (<usize>j << 4), sMin);
+        store<f64>(suf + (<usize>j << 4) + 8, sMax);
       }
-      if (wantMax) {
-        while (t2 > h2 && ldf(dqMaxV, t2 - 1) <= v) t2--;
-        store<i32>(dqMaxI + (<usize>t2 << 2), i);
-        stf(dqMaxV, t2, v);
-        t2++;
-      }
+      c = i;
+      bMin = Infinity;
+      bMax = -Infinity;
     }
-    const l = ldi(loP, i);
-    const n = ldi(pcP, i + 1) - ldi(pcP, l);
+    bMin = v < bMin ? v : bMin;
+    bMax = v > bMax ? v : bMax;
+    if (i < h0) continue;
     const ok = n >= minP && n > 0;
-    if (wantMin) {
-      while (t1 > h1 && ldi(dqMinI, h1) < l) h1++;
-      stf(minOutP, i, ok ? ldf(dqMinV, h1) : NaN);
+    if (minOutP) {
+      const aMin = load<f64>(suf + (<usize>l << 4));
+      stf(minOutP, i, ok ? (aMin < bMin ? aMin : bMin) : NaN);
     }
-    if (wantMax) {
-      while (t2 > h2 && ldi(dqMaxI, h2) < l) h2++;
-      stf(maxOutP, i, ok ? ldf(dqMaxV, h2) : NaN);
+    if (maxOutP) {
+      const aMax = load<f64>(suf + (<usize>l << 4) + 8);
+      stf(maxOutP, i, ok ? (aMax > bMax ? aMax : bMax) : NaN);
     }
+  }
+}
+
+/**
+ * The values the windows see, in place: x[i] (a copy of the batch's values) becomes NaN where
+ * flags[i] has `dropped` set, and −0 becomes +0 (equal values must be interchangeable in the order
+ * statistics, or a percentile could return −0 or 0 depending on which rows came before the
+ * window). One pass in wasm instead of a JS loop over two SharedArrayBuffer-backed arrays
+ * (measured: 3.7 ns/row there, the largest single overhead of a mean/std kernel).
+ */
+export function maskValues(xP: usize, flagsP: usize, len: i32, dropped: u32): void {
+  for (let i = 0; i < len; i++) {
+    const v = ldf(xP, i) + 0;
+    stf(xP, i, load<u32>(flagsP + (<usize>i << 2)) & dropped ? NaN : v);
   }
 }
