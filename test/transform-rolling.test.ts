@@ -225,3 +225,38 @@ test('the default feature set (validate + rolling) is bit-identical under any sp
     { numRuns: RUNS },
   );
 });
+
+test('rolling: many runs in one batch (several arena groups, halos mid-group) give each run exactly what it gets alone', () => {
+  const specs = [
+    { kind: 'rolling', windows: [5, 60, 300], stats: ['mean', 'std', 'min', 'max', 'p50', 'ewma', 'slope', 'zscore', 'count', 'momentum', 'rate'], alpha: 0.1 },
+    { kind: 'rolling', windows: ['1h'], stats: ['mean', 'std', 'min', 'max', 'p95', 'ewma', 'slope', 'count', 'increase'], alpha: 0.1, prefix: 't_' },
+  ];
+  const names = compileTransforms(specs).flatMap((k) => [...k.outputs]);
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ len: fc.integer({ min: 1, max: 3000 }), halo: fc.integer({ min: 0, max: 400 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) }), { minLength: 8, maxLength: 30 }),
+      (shapes) => {
+        const pieces = shapes.map(({ len, halo, seed }, k) => {
+          let r = seed;
+          const rnd = (): number => ((r = (Math.imul(r, 1103515245) + 12345) >>> 0) / 2 ** 32);
+          const ts: number[] = [];
+          const v: number[] = [];
+          let t = 1_700_000_000_000 + k * 7;
+          for (let i = 0; i < len; i++) {
+            t += rnd() < 0.05 ? 60_000 : 15_000;
+            ts.push(t);
+            v.push(rnd() < 0.02 ? NaN : 1e6 + rnd() * 10);
+          }
+          return { key: `m{i="${k}"}`, kind: SeriesKind.counter, ts, v, halo: Math.min(halo, len - 1) };
+        });
+        const together = runSpecs(specs, pieces).ctx;
+        pieces.forEach((p, k) => {
+          const alone = collectRun(runSpecs(specs, [p]).ctx, 0, names);
+          const got = collectRun(together, k, names);
+          for (const n of names) assert.equal(firstDifference(got.features[n]!, alone.features[n]!), null, `run ${k} (${p.v.length} rows, halo ${p.halo}), ${n}`);
+        });
+      },
+    ),
+    { numRuns: Math.max(3, Math.round(RUNS / 10)) },
+  );
+});

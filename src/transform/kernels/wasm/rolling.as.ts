@@ -250,14 +250,33 @@ function exactPart(xP: usize, tsP: usize, from: i32, to: i32, K: f64, T: f64, n:
 }
 
 /**
- * One window's features by a direct scan from row i back to l (the fallback: windows whose valid
- * timestamps are not ascending, or span under 1 ms). Shift K = the newest valid value.
+ * One window's features by a direct scan from row i back to l (short sample windows, and the
+ * fallback: windows whose valid timestamps are not ascending, or span under 1 ms). Shift K = the
+ * newest valid value. Inlined into each splitBody copy, so a copy scans for what it outputs only
+ * (moments-only: no EWMA weights; EWMA-only: no moment sums; measured on w = 5).
  */
-function rescanRow(
+// @ts-ignore: decorator
+@inline function rescanRow(
   xP: usize, tsP: usize, K: f64, l: i32, i: i32, n: i32, outsP: usize, slopeP: usize, ewmaP: usize, decay: f64, xiValid: bool, o: i32,
+  withMoments: bool,
 ): void {
-  const ti = ldf(tsP, i);
   const withSlope = slopeP != 0;
+  const withEwma = ewmaP != 0;
+  if (!withMoments) {
+    // EWMA alone: weights by row position from row i back
+    let wt: f64 = 1, num: f64 = 0, den: f64 = 0;
+    for (let j = i; j >= l; j--) {
+      const v = ldf(xP, j);
+      if (v == v) {
+        num += wt * v;
+        den += wt;
+      }
+      wt *= decay;
+    }
+    if (withEwma) stf(ewmaP, o, num / den);
+    return;
+  }
+  const ti = ldf(tsP, i);
   let s: f64 = 0, q: f64 = 0, t: f64 = 0, tt: f64 = 0, td: f64 = 0, wt: f64 = 1, num: f64 = 0, den: f64 = 0;
   for (let j = i; j >= l; j--) {
     const v = ldf(xP, j);
@@ -271,10 +290,12 @@ function rescanRow(
         tt += e * e;
         td += e * d;
       }
-      num += wt * v;
-      den += wt;
+      if (withEwma) {
+        num += wt * v;
+        den += wt;
+      }
     }
-    wt *= decay;
+    if (withEwma) wt *= decay;
   }
   const nf = <f64>n;
   let m2 = q - (s * s) / nf;
@@ -288,7 +309,7 @@ function rescanRow(
   }
   finish(outsP, 0, o, K, n, s, m2, xiValid);
   if (withSlope) stf(slopeP, o, n >= 2 && sxx > 0 ? sxy / sxx : NaN);
-  if (ewmaP) stf(ewmaP, o, num / den);
+  if (withEwma) stf(ewmaP, o, num / den);
 }
 
 /**
@@ -428,7 +449,7 @@ export function splitRun(
       continue;
     }
     if (direct || desc != 0 || ua >= uz) {
-      rescanRow(xP, tsP, ldf(xP, z), l, iw, n, outsP, slopeP, ewmaP, decay, xiValid, i);
+      rescanRow(xP, tsP, ldf(xP, z), l, iw, n, outsP, slopeP, ewmaP, decay, xiValid, i, withMoments);
       continue;
     }
     const k = 63 - <i32>clz<i64>(ua ^ uz);
