@@ -342,7 +342,7 @@ export function splitRun(
 ): void {
   // Reference windows of the rows strictly before each row (outliers: mean and std of [lo, i)).
   if (excl) {
-    splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, true);
+    splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, true, false);
     return;
   }
   // Moments alone (the common mean/std) get their own copy of the loop, compiled without the
@@ -350,21 +350,25 @@ export function splitRun(
   // showed the general loop's sums of squares reloaded from the stack on every row).
   // EWMA alone likewise gets a copy without the moment sums.
   const moments = ldi(outsP, 0) != 0 || ldi(outsP, 1) != 0 || ldi(outsP, 2) != 0 || ldi(outsP, 3) != 0 || ldi(outsP, 4) != 0;
-  if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false);
-  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false);
-  else splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false);
+  // mean and std alone (the common request) get a copy with the other moment outputs compiled out
+  const meanStd = ldi(outsP, 0) != 0 && ldi(outsP, 1) != 0 && ldi(outsP, 2) == 0 && ldi(outsP, 3) == 0 && ldi(outsP, 4) == 0;
+  if (slopeP == 0 && ewmaP == 0 && meanStd) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false, true);
+  else if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false, false);
+  else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false, false);
+  else splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false, false);
 }
 
 // @ts-ignore: decorator
 @inline function splitBody(
   xP: usize, tsP: usize, start: i32, h0: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, slopeP: usize, ewmaP: usize,
-  decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool, MOMENTS: bool, EXCL: bool,
+  decay: f64, sufP: usize, invP: usize, direct: bool, withSlope: bool, withEwma: bool, MOMENTS: bool, EXCL: bool, MEAN_STD: bool,
 ): void {
-  // which moment outputs are wanted: skip the arithmetic nobody reads
-  const meanP = <usize>ldi(outsP, 0), sdP = <usize>ldi(outsP, 1), varP = <usize>ldi(outsP, 2);
-  const sumP = <usize>ldi(outsP, 3), zP = <usize>ldi(outsP, 4);
-  const withMoments = MOMENTS && (withSlope || meanP != 0 || sdP != 0 || varP != 0 || sumP != 0 || zP != 0);
-  const needM2 = sdP != 0 || varP != 0 || zP != 0;
+  // which moment outputs are wanted: skip the arithmetic nobody reads (MEAN_STD: exactly mean and std)
+  const meanP = <usize>ldi(outsP, 0), sdP = <usize>ldi(outsP, 1);
+  const varP: usize = MEAN_STD ? 0 : <usize>ldi(outsP, 2);
+  const sumP: usize = MEAN_STD ? 0 : <usize>ldi(outsP, 3), zP: usize = MEAN_STD ? 0 : <usize>ldi(outsP, 4);
+  const withMoments = MOMENTS && (MEAN_STD || withSlope || meanP != 0 || sdP != 0 || varP != 0 || sumP != 0 || zP != 0);
+  const needM2 = MEAN_STD || sdP != 0 || varP != 0 || zP != 0;
   // suffix slots: 2 f64 per row when only moments or only EWMA are kept, else 8 (a 64-byte line)
   const sh: usize = withSlope || (withEwma && withMoments) ? 6 : 4;
   const cS = withMoments ? SUF_S : 0, cQ = withMoments ? SUF_Q : 0;
@@ -532,7 +536,7 @@ export function splitRun(
     const S = load<f64>(sufAt(suf, a, cS, sh)) + fS;
     const Q = load<f64>(sufAt(suf, a, cQ, sh)) + fQ;
     const md = S * ldf(invP, n); // mean − K
-    if (meanP) stf(meanP, i, K + md);
+    if (MEAN_STD || meanP) stf(meanP, i, K + md);
     if (sumP) stf(sumP, i, K * <f64>n + S);
     if (!needM2 && !withSlope) continue;
     let m2 = Q - S * md;
@@ -558,7 +562,7 @@ export function splitRun(
       if (m2 < 0) m2 = 0;
       const variance = m2 * ldf(invP, n - 1);
       if (varP) stf(varP, i, variance);
-      if (sdP) stf(sdP, i, variance); // finishStd takes the square root
+      if (MEAN_STD || sdP) stf(sdP, i, variance); // finishStd takes the square root
       if (zP) stf(zP, i, xiValid ? (xi - K) - md : NaN);
     }
     if (withSlope) stf(slopeP, i, sxx > 0 ? sxy / sxx : NaN);
