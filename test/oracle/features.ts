@@ -42,27 +42,90 @@ export function refCalendar(t: number, timeZone: string): Record<string, number>
   return { hour, minute_of_day: hour * 60 + minute, day_of_week: dow, day_of_month: day, month, iso_week: week, weekend: dow >= 6 ? 1 : 0 };
 }
 
-/** Pearson correlation and sample covariance (ddof 1) of paired arrays; NaN when undefined. */
-export function refCorrCov(a: readonly number[], b: readonly number[]): { corr: number; cov: number } {
+const view = new DataView(new ArrayBuffer(8));
+/** x = m · 2^e exactly (finite x). */
+function decompose(x: number): { m: bigint; e: number } {
+  view.setFloat64(0, x);
+  const hi = view.getUint32(0);
+  const lo = view.getUint32(4);
+  const exp = (hi >>> 20) & 0x7ff;
+  let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  let e = -1074;
+  if (exp !== 0) {
+    m |= 1n << 52n;
+    e = exp - 1075;
+  }
+  return { m: hi >>> 31 ? -m : m, e };
+}
+
+/**
+ * Exact Pearson correlation and sample covariance (ddof 1) of paired arrays: integer arithmetic
+ * (BigInt) on the doubles' exact values, rounded once at the end; NaN when undefined (n < 2, or
+ * corr with zero spread on either side). sdProduct = σa·σb, the scale to judge cov's error by.
+ */
+export function exactCorrCov(a: readonly number[], b: readonly number[]): { corr: number; cov: number; sdProduct: number } {
   const n = a.length;
-  if (n < 2) return { corr: NaN, cov: NaN };
-  let ma = 0;
-  let mb = 0;
+  if (n < 2) return { corr: NaN, cov: NaN, sdProduct: NaN };
+  const da = a.map(decompose);
+  const db = b.map(decompose);
+  // common scale: the finest exponent among the non-zero values (zero has no bits to keep)
+  const s = Math.max(0, ...[...da, ...db].filter((d) => d.m !== 0n).map((d) => -d.e));
+  const scaled = (d: { m: bigint; e: number }): bigint => d.m << BigInt(d.e + s);
+  const A = da.map(scaled);
+  const B = db.map(scaled);
+  let sa = 0n, sb = 0n, saa = 0n, sbb = 0n, sab = 0n;
   for (let i = 0; i < n; i++) {
-    ma += a[i]!;
-    mb += b[i]!;
+    sa += A[i]!;
+    sb += B[i]!;
+    saa += A[i]! * A[i]!;
+    sbb += B[i]! * B[i]!;
+    sab += A[i]! * B[i]!;
   }
-  ma /= n;
-  mb /= n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
+  const N = BigInt(n);
+  // n² · (co)moments, scaled by 2^(2s)
+  const c = N * sab - sa * sb;
+  const mu = N * saa - sa * sa;
+  const mv = N * sbb - sb * sb;
+  // to doubles: each BigInt keeps its top ~1000 bits (shift kept even for the square roots), the
+  // shifts and the 2^(2s) scale go back in through ldexp (so 1e-100 and 1e12 both stay finite)
+  const top = (x: bigint): number => {
+    const bits = (x < 0n ? -x : x).toString(2).length;
+    const k = Math.max(0, bits - 1000);
+    return k + (k & 1);
+  };
+  const ku = top(mu);
+  const kv = top(mv);
+  const kc = (ku + kv) / 2;
+  const rootU = Math.sqrt(Number(mu >> BigInt(ku)));
+  const rootV = Math.sqrt(Number(mv >> BigInt(kv)));
+  const cTop = Number(c >> BigInt(kc));
+  const den = n * (n - 1);
+  return {
+    corr: mu > 0n && mv > 0n ? cTop / rootU / rootV : NaN,
+    cov: ldexp(Number(c >> BigInt(top(c))), top(c) - 2 * s) / den,
+    sdProduct: ldexp(rootU * rootV, kc - 2 * s) / den,
+  };
+}
+
+/** m · 2^e without overflow or underflow in the intermediate powers. */
+function ldexp(m: number, e: number): number {
+  let x = m;
+  let k = e;
+  while (k > 500) {
+    x *= 2 ** 500;
+    k -= 500;
   }
-  return { corr: saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN, cov: sab / (n - 1) };
+  while (k < -500) {
+    x *= 2 ** -500;
+    k += 500;
+  }
+  return x * 2 ** k;
+}
+
+/** Pearson correlation and sample covariance (ddof 1) of paired arrays, exact (exactCorrCov); NaN when undefined. */
+export function refCorrCov(a: readonly number[], b: readonly number[]): { corr: number; cov: number } {
+  const { corr, cov } = exactCorrCov(a, b);
+  return { corr, cov };
 }
 
 /** Autocorrelation at lag k over sample window w: Pearson of (x_j, x_{j−k}), j in the window, both valid. */
