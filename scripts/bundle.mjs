@@ -45,7 +45,8 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'dist', 'bundle');
+// PROMFLUX_BUNDLE_OUT=dist/bundle-x builds a second bundle beside the real one (start-up A/B runs).
+const outdir = process.env.PROMFLUX_BUNDLE_OUT ? resolve(root, process.env.PROMFLUX_BUNDLE_OUT) : join(root, 'dist', 'bundle');
 const distSrc = join(root, 'dist', 'src');
 
 /** Source entry → bundle file name (without .mjs). */
