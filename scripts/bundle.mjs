@@ -24,15 +24,29 @@
  *   (@opentelemetry/api) and cluster aggregator at load: ~20 ms of a run's start-up (CPU profile)
  *   for code a run never calls. In the bundle each is a function that loads the real module on its
  *   first call (`collectDefaultMetrics` under `promflux serve`); nothing else changes.
- * - A banner defines `require` (createRequire), which bundled CommonJS code uses for node built-ins.
+ * - `import { z } from 'zod'` becomes `import * as z from 'zod'`. zod's `z` is one namespace object
+ *   holding all of zod, so esbuild keeps all of it (734 kB, the largest input of the run path's
+ *   chunk); through `import * as z` each `z.object`, `z.string` … is a static reference and esbuild
+ *   drops the rest (toJSONSchema, fromJSONSchema, locales, the codecs). Same names, same objects.
+ * - piscina is bundled. Loaded from node_modules it was ~12 CommonJS files through Node's resolver,
+ *   plus cjs-module-lexer over each for the ESM import: about as much CPU at start-up as the whole
+ *   run-path chunk (CPU profile of `promflux --version`, docs/SCALING.md#start-up). It finds the
+ *   thread entry of each worker as `resolve(__dirname, 'worker.js')`; that file (piscina's
+ *   dist/worker.js, which then imports our worker.mjs) is bundled on its own into
+ *   dist/bundle/vendor/piscina-worker.cjs and the path points there, so each worker thread also
+ *   reads one file instead of piscina's modules one by one.
+ * - A banner defines `require` (createRequire), which bundled CommonJS code uses for node built-ins,
+ *   and `__promfluxBundleDir`, the folder of the bundle (for piscina's thread entry).
  */
 import { build } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'dist', 'bundle');
+// PROMFLUX_BUNDLE_OUT=dist/bundle-x builds a second bundle beside the real one (start-up A/B runs).
+const outdir = process.env.PROMFLUX_BUNDLE_OUT ? resolve(root, process.env.PROMFLUX_BUNDLE_OUT) : join(root, 'dist', 'bundle');
 const distSrc = join(root, 'dist', 'src');
 
 /** Source entry → bundle file name (without .mjs). */
@@ -45,12 +59,13 @@ const entryTwins = new Map(Object.entries(entries).map(([name, src]) => [join(ro
  * pino-pretty through pino's transport), load native or wasm code (msgpackr-extract,
  * parquet-wasm), or are benchmark-only peers.
  */
-const external = ['piscina', 'pino', 'pino-pretty', 'thread-stream', 'msgpackr-extract', 'parquet-wasm', 'nodejs-polars', '@influxdata/influxdb-client'];
+const external = ['pino', 'pino-pretty', 'thread-stream', 'msgpackr-extract', 'parquet-wasm', 'nodejs-polars', '@influxdata/influxdb-client'];
 
 /** `lazyRequire` ids seen while bundling → their vendor file name. */
 const vendored = new Map();
 
 const URL_RE = /new URL\((['"])(\.{1,2}\/[^'"]+)\1, import\.meta\.url\)/g;
+const ZOD_RE = /^import \{ z \} from (['"])zod\1;/m;
 const LAZY_RE = /lazyRequire<([^>]*(?:<[^>]*>[^>]*)*)>\((['"])([^'"]+)\2\)/g;
 
 function relUrl(to) {
@@ -76,6 +91,21 @@ module.exports = function deferred(...a) { return new.target ? Reflect.construct
       resolveDir: dirname(args.path),
       loader: 'js',
     }));
+  },
+};
+
+/** piscina's thread entry, bundled on its own (see the head comment). */
+const PISCINA_WORKER = 'vendor/piscina-worker.cjs';
+const PISCINA_WORKER_PATH = /\(0, node_path_1\.resolve\)\(__dirname, 'worker\.js'\)/;
+
+const bundlePiscina = {
+  name: 'promflux-bundle-piscina',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]piscina[\\/]dist[\\/]index\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!PISCINA_WORKER_PATH.test(text)) throw new Error(`scripts/bundle.mjs: ${args.path} no longer names its thread entry as resolve(__dirname, 'worker.js'); update PISCINA_WORKER_PATH for this piscina version`);
+      return { contents: text.replace(PISCINA_WORKER_PATH, `(0, node_path_1.join)(__promfluxBundleDir, ${JSON.stringify(PISCINA_WORKER)})`), loader: 'js' };
+    });
   },
 };
 
@@ -110,6 +140,7 @@ const runPathRewrites = {
         vendored.set(id, file);
         return `lazyRequire<${type}>(${q}${id}${q}, () => require(${q}${file}${q}))`;
       });
+      text = text.replace(ZOD_RE, 'import * as z from $1zod$1;');
       return { contents: text, loader: 'ts', warnings };
     });
   },
@@ -136,12 +167,16 @@ export async function bundle({ quiet = false } = {}) {
     external,
     sourcemap: 'linked',
     // Bundled CommonJS code calls require() for node built-ins; ESM has none.
-    banner: { js: "import { createRequire as __promfluxCreateRequire } from 'node:module'; const require = __promfluxCreateRequire(import.meta.url);" },
-    plugins: [runPathRewrites, deferPromClientExtras],
+    banner: {
+      js: "import { createRequire as __promfluxCreateRequire } from 'node:module'; const require = __promfluxCreateRequire(import.meta.url); import { fileURLToPath as __promfluxFileURLToPath } from 'node:url'; const __promfluxBundleDir = __promfluxFileURLToPath(new URL('.', import.meta.url));",
+    },
+    plugins: [runPathRewrites, deferPromClientExtras, bundlePiscina],
     logLevel: quiet ? 'error' : 'warning',
     metafile: true,
   });
-  // The lazily required packages, one CommonJS file each (see the head comment).
+  // The lazily required packages, one CommonJS file each (see the head comment), and piscina's thread entry.
+  // (By path: piscina's package exports name only its main module.)
+  vendored.set(join(dirname(createRequire(import.meta.url).resolve('piscina')), 'worker.js'), `./${PISCINA_WORKER}`);
   await Promise.all(
     [...vendored].map(([id, file]) =>
       build({
@@ -152,7 +187,8 @@ export async function bundle({ quiet = false } = {}) {
         format: 'cjs',
         platform: 'node',
         target: 'node20',
-        external,
+        // piscina's worker loads @napi-rs/nice only for `niceIncrement`, and only if installed.
+        external: [...external, '@napi-rs/nice'],
         logLevel: quiet ? 'error' : 'warning',
       }),
     ),

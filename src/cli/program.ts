@@ -14,7 +14,6 @@ import { Pipeline, droppedTotal, type RunSummary } from '../pipeline/run.js';
 import { validatePipeline } from '../config/load.js';
 import { formatSummary } from './summary.js';
 import { createProgressReporter } from '../observe/progress.js';
-import { startMetricsServer } from '../observe/server.js';
 import { StopRequested } from '../pipeline/stop.js';
 import { parseDuration } from '../util/duration.js';
 import { collectSecrets, registerSecrets, scrubSecrets } from '../observe/redact.js';
@@ -124,8 +123,9 @@ async function runCommand(opts: RunFlags): Promise<number> {
   });
   const progress = createProgressReporter(logger);
   pipeline.on('progress', (e) => progress.update(e));
+  // Imported only when asked for: it loads node:https and node:tls (start-up, issue #18).
   const server = opts.metricsListen || config.metrics?.enabled
-    ? await startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464', undefined, () => {
+    ? await (await import('../observe/server.js')).startMetricsServer(pipeline.metrics.registry, opts.metricsListen ?? config.metrics?.listen ?? '127.0.0.1:9464', undefined, () => {
         const st = pipeline.stall;
         return st.stalled ? { [p.name]: `stalled ${Math.round(st.seconds)} s: ${st.reason}` } : {};
       }, undefined, config.metrics ?? {})

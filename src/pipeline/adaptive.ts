@@ -20,6 +20,14 @@
  *    with fewer rows); the Prometheus planner applies it from the first chunk and may cut a query
  *    into series slices (src/extract/prometheus/slices.ts) so every worker still gets batches.
  *  - Clamp to [min, max]. A fixed size (`--batch-size N`) disables all of it.
+ *  - The end of a known total (`planFor`, issue #18: the default config's 2-worker/1-worker ratio).
+ *    A run of a few large batches leaves workers idle at its end: the last batch runs on one
+ *    worker while the others wait. When the source knows how many samples are left, a batch takes
+ *    at most 1/workers of them (guided self-scheduling: the last batches shrink geometrically, so
+ *    all workers finish together), down to 1/4 of the current size; and at most 1/(4 × workers) of
+ *    the total, so even a small run has several batches per worker. Only `next()` is capped: the
+ *    control law above keeps its own size, and a large run is unchanged until its last
+ *    `workers × size` samples.
  * Larger batches amortize per-task overhead; the latency target keeps them short enough that the
  * workers stay evenly loaded and backpressure reacts quickly.
  */
@@ -37,6 +45,14 @@ export interface SizerOptions {
   /** Batches that may be in flight at once (for the memory cap). */
   maxInFlight?: number;
 }
+
+/** Batches per worker a run with a known total gets at least (`planFor`). */
+export const MIN_BATCHES_PER_WORKER = 4;
+/** The end-of-run taper cuts a batch to no less than this share of the current size (`planFor`). */
+const TAPER_FLOOR_SHARE = 1 / 4;
+
+/** What `planFor` reads: samples the source has not handed out yet (null: unknown or open-ended). */
+export type RemainingSamples = () => number | null;
 
 /** Largest share of a batch's rows the adaptive size lets halo rows take (where memory and max allow). */
 export const MAX_HALO_SHARE = 0.1;
@@ -68,6 +84,10 @@ export class BatchSizer {
   /** (elapsed ms, size) whenever the size changes, for metrics and the summary. */
   readonly history: Array<[number, number]> = [];
   private readonly t0 = performance.now();
+  private remaining: RemainingSamples | undefined;
+  private workers = 1;
+  /** At most 1/(MIN_BATCHES_PER_WORKER × workers) of the total (Infinity: no total known). */
+  private totalCap = Infinity;
 
   constructor(opts: SizerOptions = {}) {
     this.adaptive = opts.fixed === undefined;
@@ -80,10 +100,31 @@ export class BatchSizer {
     this.history.push([0, this.size]);
   }
 
+  /**
+   * Size the end of a run with a known total for `workers` workers (see the head comment). Call
+   * after the source opened; `remaining` is read at every `next()`. No effect on a fixed size.
+   */
+  planFor(remaining: RemainingSamples, workers: number): void {
+    if (!this.adaptive) return;
+    this.remaining = remaining;
+    this.workers = Math.max(1, workers);
+    const total = remaining();
+    this.totalCap = total !== null && total > 0 ? Math.max(this.min, Math.ceil(total / (MIN_BATCHES_PER_WORKER * this.workers))) : Infinity;
+  }
+
   /** Size for the next batch. */
   next(): number {
-    this.chosen.push(this.size);
-    return this.size;
+    const n = this.remaining ? this.tapered() : this.size;
+    this.chosen.push(n);
+    return n;
+  }
+
+  /** The current size, capped by the total and by the remaining samples per worker (`planFor`). */
+  private tapered(): number {
+    let n = Math.min(this.size, this.totalCap);
+    const left = this.remaining!();
+    if (left !== null && left > 0) n = Math.min(n, Math.max(Math.ceil(left / this.workers), Math.ceil(this.size * TAPER_FLOOR_SHARE), this.min));
+    return n;
   }
 
   get current(): number {

@@ -353,6 +353,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       ...(plan.shard ? { shard: plan.shard } : {}),
     });
     if (pass.alreadyDone) pass.internal.abort();
+    // A known total: enough batches for every worker, and a tapered end (src/pipeline/adaptive.ts).
+    pass.sizer.planFor(() => {
+      const sp = pass.source.progress();
+      return sp.totalSamples === null ? null : Math.max(0, sp.totalSamples - sp.doneSamples);
+    }, plan.workers);
     if (store) await restoreSink(store, sink, commits);
     await sink.open();
     pass.sinkOpened = true;
