@@ -97,7 +97,10 @@ export interface TaskError {
 export interface ProcessResult {
   batchId: number;
   chunkId: string;
-  /** Filled batch (a grown buffer set when the estimate was short). */
+  /**
+   * Filled batch (a grown buffer set when the estimate was short). Its seriesKeys/seriesKinds come
+   * back empty: the main thread needs the buffers, and the emitted series travel in `seriesKeys`.
+   */
   batch: BatchDescriptor;
   /** Non-halo rows seen. */
   samplesIn: number;
