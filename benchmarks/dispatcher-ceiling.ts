@@ -1,6 +1,7 @@
 /**
  * Issue #18: how much can the main thread move? Workers run a no-op pipeline (ProcessTask.noop: no
- * fill, no kernels, no encode; the sink still gets one fixed line per sample), so the dispatcher is
+ * fill, no kernels, no encode; the sink still gets one fixed line per sample, written into a recycled
+ * buffer only when it does not already hold them; series keys as a real result carries them), so the dispatcher is
  * the only limit. Swept over worker counts (oversubscribed on purpose), for the synthetic and
  * Prometheus (remote read, real Prometheus) sources into the null and InfluxDB (real influxd) sinks.
  *
@@ -223,7 +224,9 @@ function report(x: ReportInput): ScenarioResult {
     name: 'dispatcher-ceiling',
     title: 'Dispatcher ceiling: how many cores one main thread can feed',
     method:
-      `Workers run a no-op pipeline (src/pool/task.ts \`noop\`: no fill, kernels or encoding; each batch's line-protocol buffer gets one fixed ${env.lineBytes}-byte line per sample, so sinks parse and send real bytes; each result carries one series key and target key per series of its chunk, ~90 B each, as a real result does, so deserialising them, the collision check and sink guards are counted), so the main thread — source planning and HTTP, buffer pools, task hand-off, sink, accounting — is the only limit. ` +
+      `Workers run a no-op pipeline (src/pool/task.ts \`noop\`: no fill, kernels or encoding). Each batch's line-protocol buffer holds one fixed ${env.lineBytes}-byte line per sample, so sinks parse and send real bytes; the no-op worker writes them only when the recycled buffer does not already hold them (a marker past the batch's bytes, first and last line checked), so it costs little and the main thread, not the no-op worker's memory writes, is what is measured. ` +
+        `Each result carries the series of its chunk as a real result does: one source and one target key per series (~90 B each) and their digest the first time the dispatcher meets that series set, the digest alone once the dispatcher has handled the set (src/pool/known-keys.ts), so deserialising keys, the collision check and sink guards are counted as in a real run. ` +
+        'So the main thread — source planning and HTTP, buffer pools, task hand-off, sink, accounting — is the only limit. ' +
       `Batch size fixed at the full pipeline's median adaptive size (${env.batchSize} rows). Sweep ${x.sweep.join(', ')} workers (oversubscribed on 2 cores on purpose; no-op workers cost little), in-process via createPipeline; ` +
       `sources: synthetic (${fmtPlan(env.synthetic)}; ${fmtPlan(env.syntheticInflux)} into InfluxDB) and Prometheus remote read from a real Prometheus on promtool blocks (${env.prom.series} series × ${env.prom.perSeries}); sinks: null and a real influxd (1.x API, gzip forced on as before the sink's gzip: auto default, otherwise defaults). ` +
       `Rates are steady state (first batch accepted → end of dispatch). The reference is the full default pipeline on 1 worker (${fmtPlan(x.refSize)}, fresh \`promflux run\` process, ${x.runs} runs). ` +

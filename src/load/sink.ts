@@ -18,7 +18,11 @@ export interface EncodedBatch {
   lines: number;
   /** Feature columns, or null when no sink asked for them. */
   columns: FeatureColumns | null;
-  /** Distinct series keys present in the emitted rows (tag-cardinality guard). */
+  /**
+   * Distinct series keys present in the emitted rows (tag-cardinality guard). Empty for a batch
+   * whose series set an earlier batch of this run already handed to this sink (the workers then
+   * send only its digest, src/pool/known-keys.ts): the guard has seen those keys.
+   */
   seriesKeys: string[];
   /**
    * Request boundaries of `lp` under the sink's `needs.requestCuts`, from the worker's encoder;

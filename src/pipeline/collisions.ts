@@ -10,7 +10,13 @@
  * pairs (ProcessResult.keysDigest); a digest whose batch claimed all its keys without a collision
  * is remembered, and a later batch with the same digest is collision-free without any per-series
  * work: claims are never revoked, so each of its targets is still held by the same source.
+ *
+ * Once such a batch has also been accepted by the sink (whose cardinality guard then saw its keys),
+ * its digest is published to the workers (src/pool/known-keys.ts): later batches with that series
+ * set send the digest without the keys (`keysOmitted`), and `known` tells whether the main thread
+ * still holds that set; when it does not (a stale hint), the batch is run again with its keys.
  */
+import { KnownKeysTable } from '../pool/known-keys.js';
 
 export type Collision = { source: string; holder: string; target: string };
 
@@ -20,6 +26,10 @@ const MAX_DIGESTS = 4096;
 export class SeriesClaims {
   private readonly claims = new Map<string, string>();
   private readonly clean = new Set<string>();
+  /** Digests published to the workers: collision-free and accepted by the sink. */
+  private readonly published = new Set<string>();
+  /** The workers' view of `published` (ProcessTask.knownKeys). */
+  readonly table = new KnownKeysTable();
   /** Batches checked series by series (the rest took the digest path): tests and diagnostics. */
   fullChecks = 0;
 
@@ -50,5 +60,21 @@ export class SeriesClaims {
       this.clean.add(digest);
     }
     return found;
+  }
+
+  /** A batch of this (collision-free) series set was accepted by the sink: workers may omit its keys from now on. */
+  delivered(digest: string): void {
+    if (this.published.has(digest)) return;
+    if (this.published.size >= MAX_DIGESTS) {
+      this.published.clear();
+      this.table.clear();
+    }
+    this.published.add(digest);
+    this.table.publish(digest);
+  }
+
+  /** True when a result that omitted its keys (digest only) belongs to a series set already handled. */
+  known(digest: string | undefined): boolean {
+    return digest !== undefined && this.published.has(digest);
   }
 }

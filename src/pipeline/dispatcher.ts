@@ -171,6 +171,8 @@ interface BatchAttempt {
   reruns: number;
   /** Re-runs with a wider halo. */
   widenings: number;
+  /** A worker omitted the keys of a series set the dispatcher no longer holds: ask for them. */
+  needKeys?: boolean;
 }
 
 /**
@@ -311,6 +313,7 @@ class Dispatcher {
         ...(this.want.lp ? { out: this.outBuffers.acquire(Math.ceil(chunk.estRows * this.lpBytesPerRow * 1.1) + 4096) } : {}),
         ...(this.o.faults?.has(id) && a.retries === 0 && a.reruns === 0 ? { fault: this.o.faults.get(id)! } : {}),
         ...(this.losers.size > 0 ? { exclude: [...this.losers] } : {}),
+        ...(this.want.lp && !a.needKeys ? { knownKeys: this.claims.table.buffer } : {}),
         ...(this.o.noopWorkers ? { noop: this.noopSpec(chunk) } : {}),
       }, cancel));
     } catch (err) {
@@ -426,6 +429,14 @@ class Dispatcher {
    * (fill and kernels rerun: collisions are rare).
    */
   private settleCollisions(a: BatchAttempt, result: ProcessResult): boolean {
+    if (result.keysOmitted) {
+      if (this.claims.known(result.keysDigest)) return false;
+      // The worker's hint was stale (the table was cleared or overwritten): run it again with its keys.
+      a.needKeys = true;
+      a.reruns++;
+      this.recycle(result, false);
+      return true;
+    }
     const collisions = this.want.lp ? this.claims.check(result.seriesKeys, result.targetKeys, result.keysDigest) : [];
     if (collisions.length === 0) return false;
     const { id, chunk } = a;
@@ -467,6 +478,7 @@ class Dispatcher {
     const wr = await this.cancelRace.race(o.sink.write({ batchId: id, chunkId: chunk.id, lp: result.lp, lines: result.rowsOut, columns: result.columns, seriesKeys: result.seriesKeys, ...(result.requests ? { requests: result.requests } : {}) }));
     if (!wr || o.cancel?.aborted) return;
     this.open.delete(id);
+    if (result.keysDigest !== undefined && !result.keysOmitted && this.want.lp) this.claims.delivered(result.keysDigest);
     const deadLettered = this.countDeadLetters(wr);
     if (wr.written + deadLettered !== result.rowsOut) {
       throw new BatchFailedError(id, chunk.id, 'load', undefined, `sink ${o.sink.kind} accounted for ${wr.written + deadLettered} of ${result.rowsOut} lines of batch ${id}`, 'PROMFLUX_SINK_ACCOUNTING');
@@ -476,7 +488,7 @@ class Dispatcher {
     this.account(result, wr.written);
     o.source.recordRows?.(chunk, result.samplesIn);
     if (!o.deferAck) o.source.ack?.(chunk);
-    const rss = this.rssSampled();
+    const rss = this.rssSampled(result);
     this.observeSize(result, rss);
     this.recordMetrics(result, wr.written, rss);
     const bad = o.check?.(this.totals);
@@ -519,12 +531,17 @@ class Dispatcher {
   private rssAt = -Infinity;
 
   /**
-   * RSS, read at most every 50 ms: one read is a /proc read of 20–170 µs on the main thread
-   * (measured, issue #18), too much per batch when a many-core host moves thousands a second.
+   * RSS: as the workers report it (each reads it at most every 50 ms, WorkerThreadSample.rssBytes),
+   * else read here at most every 50 ms. One read is a /proc read of 20–200 µs (measured, issue
+   * #18): at a cold batch every 200 ms it was ~10 % of the main thread's per-batch CPU.
    */
-  private rssSampled(): number {
+  private rssSampled(result: ProcessResult): number {
+    const reported = result.thread?.rssBytes;
     const now = performance.now();
-    if (now - this.rssAt >= 50) {
+    if (reported !== undefined) {
+      this.rss = reported;
+      this.rssAt = now;
+    } else if (now - this.rssAt >= 50) {
       this.rss = process.memoryUsage.rss();
       this.rssAt = now;
     }

@@ -60,6 +60,12 @@ export interface ProcessTask {
    * per-series work (deserialising them, the collision check, sink guards) is then in the figure.
    */
   noop?: { samples: number; lineBytes?: number; series?: number; firstSeries?: number };
+  /**
+   * Line-protocol tasks: the dispatcher's table of series sets it has already handled
+   * (src/pool/known-keys.ts). A result whose keys digest is in it carries the digest alone
+   * (`keysOmitted`), not its series and target keys.
+   */
+  knownKeys?: SharedArrayBuffer;
 }
 
 /** What a worker thread reports with every result: its own CPU and event-loop figures (src/pool/thread-cpu.ts). */
@@ -74,6 +80,11 @@ export interface WorkerThreadSample {
   /** Cumulative event-loop active / idle ms of the worker thread. */
   eluActiveMs: number;
   eluIdleMs: number;
+  /**
+   * The process's RSS, read by the worker at most every 50 ms (else absent): a /proc read costs
+   * 20–200 µs, which the main thread should not pay per batch (issue #18).
+   */
+  rssBytes?: number;
 }
 
 export interface TaskError {
@@ -86,7 +97,10 @@ export interface TaskError {
 export interface ProcessResult {
   batchId: number;
   chunkId: string;
-  /** Filled batch (a grown buffer set when the estimate was short). */
+  /**
+   * Filled batch (a grown buffer set when the estimate was short). Its seriesKeys/seriesKinds come
+   * back empty: the main thread needs the buffers, and the emitted series travel in `seriesKeys`.
+   */
   batch: BatchDescriptor;
   /** Non-halo rows seen. */
   samplesIn: number;
@@ -115,6 +129,11 @@ export interface ProcessResult {
    * skips its per-series collision check for a series set it already checked (src/pipeline/collisions.ts).
    */
   keysDigest?: string;
+  /**
+   * The digest was in the task's `knownKeys` table: seriesKeys and targetKeys are left empty (the
+   * dispatcher already holds that series set) although the batch emitted series.
+   */
+  keysOmitted?: boolean;
   /** Emitted rows per measurement (after schema mapping). */
   perMeasurement: Record<string, number>;
   /** Newest / oldest non-halo timestamp (ms), NaN when none. */

@@ -25,6 +25,7 @@ import { eluNow, threadCpu } from './thread-cpu.js';
 import { rollingArena } from '../transform/kernels/wasm/arena.js';
 import { wasmLines } from '../encode/wasm-lines.js';
 import { keysDigest } from '../encode/keys-digest.js';
+import { isKnown } from './known-keys.js';
 
 interface Compiled {
   kernels: Kernel[];
@@ -100,7 +101,41 @@ export default async function runTask(task: ProcessTask): Promise<unknown> {
   const cpu = threadCpu();
   const elu = eluNow();
   res.thread = { threadId, taskCpuNs: cpu.ns - cpu0, threadCpuNs: cpu.ns, cpuSource: cpu.source, eluActiveMs: elu.activeMs, eluIdleMs: elu.idleMs };
+  const rss = rssSampled();
+  if (rss !== undefined) res.thread.rssBytes = rss;
+  // The main thread needs the batch's buffers back, not its series table (per-series strings to
+  // deserialise on the main thread per batch, issue #18): the emitted keys travel in seriesKeys.
+  if (res.batch.seriesKeys.length > 0 || res.batch.seriesKinds.length > 0) res.batch = { ...res.batch, seriesKeys: [], seriesKinds: [] };
   return res;
+}
+
+let rssAt = -Infinity;
+/** The process's RSS at most every 50 ms per worker (ProcessResult.thread.rssBytes). */
+function rssSampled(): number | undefined {
+  const now = performance.now();
+  if (now - rssAt < 50) return undefined;
+  rssAt = now;
+  return process.memoryUsage.rss();
+}
+
+/**
+ * Per emitted series (not per row): source keys, what they are written as, and their digest, for
+ * the dispatcher's collision check. A series set the dispatcher already handled (its digest in
+ * task.knownKeys) travels as the digest alone.
+ */
+function attachKeys(res: ProcessResult, task: ProcessTask, keys: string[], targetKey: (k: string) => string): void {
+  if (!task.want.lp) {
+    res.seriesKeys = keys;
+    return;
+  }
+  const targets = keys.map(targetKey);
+  res.keysDigest = keysDigest(keys, targets);
+  if (keys.length > 0 && task.knownKeys && isKnown(task.knownKeys, res.keysDigest)) {
+    res.keysOmitted = true;
+    return;
+  }
+  res.seriesKeys = keys;
+  res.targetKeys = targets;
 }
 
 /** The no-op line (`lineBytes`: padded in the tag value to that length, e.g. the real pipeline's bytes per line). */
@@ -118,9 +153,35 @@ function noopLine(lineBytes: number | undefined): Uint8Array {
 }
 
 /**
+ * A recycled output buffer (the dispatcher's ByteBufferPool) usually still holds the no-op lines a
+ * previous no-op task wrote: its last 16 bytes record which line and how many bytes of copies
+ * (past any batch's `need`, so never part of the bytes a sink reads).
+ */
+const NOOP_MARK_BYTES = 16;
+const NOOP_MAGIC = 0x6e6f6f70;
+
+function holdsNoopLines(buf: SharedArrayBuffer, line: Uint8Array, need: number): boolean {
+  const mark = new Uint32Array(buf, buf.byteLength - NOOP_MARK_BYTES, 4);
+  if (mark[0] !== NOOP_MAGIC || mark[1] !== line.byteLength || mark[2]! < need) return false;
+  // Spot-check the first and the last line the batch will hand on (a sink never writes into lp).
+  const bytes = new Uint8Array(buf, 0, need);
+  const last = need - line.byteLength;
+  for (let i = 0; i < line.byteLength; i++) if (bytes[i] !== line[i] || bytes[last + i] !== line[i]) return false;
+  return true;
+}
+
+function markNoopLines(buf: SharedArrayBuffer, line: Uint8Array, filled: number): void {
+  const mark = new Uint32Array(buf, buf.byteLength - NOOP_MARK_BYTES, 4);
+  mark[0] = NOOP_MAGIC;
+  mark[1] = line.byteLength;
+  mark[2] = filled;
+}
+
+/**
  * dispatcher-ceiling benchmark (task.noop): no fill, no kernels, no encode. The line-protocol
  * buffer gets `samples` copies of one line by doubling copies (O(log n) calls, no per-row loop),
- * so a sink still parses and sends real bytes.
+ * so a sink still parses and sends real bytes; a recycled buffer that already holds them is not
+ * written again.
  */
 function noopResult(task: ProcessTask): ProcessResult {
   const t0 = performance.now();
@@ -129,14 +190,16 @@ function noopResult(task: ProcessTask): ProcessResult {
   res.samplesIn = rows;
   res.rowsOut = rows;
   res.perMeasurement = { promflux_noop: rows };
-  if (task.noop!.series) noopSeries(res, task.noop!.series, task.noop!.firstSeries ?? 0, task.want.lp);
+  if (task.noop!.series) noopSeries(res, task, task.noop!.series, task.noop!.firstSeries ?? 0);
   if (task.want.lp) {
     const line = noopLine(task.noop!.lineBytes);
     const need = rows * line.byteLength;
-    const out = task.out && task.out.byteLength >= need ? new Uint8Array(task.out, 0, need) : new Uint8Array(new SharedArrayBuffer(Math.max(1024, need)), 0, need);
-    if (need > 0) {
+    const fits = task.out !== undefined && task.out.byteLength >= need + NOOP_MARK_BYTES;
+    const out = fits ? new Uint8Array(task.out!, 0, need) : new Uint8Array(new SharedArrayBuffer(Math.max(1024, need)), 0, need);
+    if (need > 0 && !(fits && holdsNoopLines(task.out!, line, need))) {
       out.set(line, 0);
       for (let have = line.byteLength; have < need; have *= 2) out.copyWithin(have, 0, Math.min(have, need - have));
+      if (fits) markNoopLines(task.out!, line, need);
     }
     res.lp = out;
   }
@@ -145,13 +208,10 @@ function noopResult(task: ProcessTask): ProcessResult {
 }
 
 /** Per-series keys shaped like the synthetic source's and the line-protocol encoder's (about 90 and 80 bytes). */
-function noopSeries(res: ProcessResult, n: number, first: number, lp: boolean): void {
+function noopSeries(res: ProcessResult, task: ProcessTask, n: number, first: number): void {
   const keys: string[] = new Array<string>(n);
   for (let i = 0; i < n; i++) keys[i] = `promflux_noop_gauge{instance="host-${first + i}.example.net:9100",job="dispatcher_ceiling",service="svc-${(first + i) % 97}"}`;
-  res.seriesKeys = keys;
-  if (!lp) return;
-  res.targetKeys = keys.map((_, i) => `promflux_noop_gauge,instance=host-${first + i}.example.net:9100,job=dispatcher_ceiling,service=svc-${(first + i) % 97}`);
-  res.keysDigest = keysDigest(keys, res.targetKeys);
+  attachKeys(res, task, keys, (k) => k.replace('{', ',').replace(/"/g, '').slice(0, -1));
 }
 
 async function processBatch(task: ProcessTask): Promise<ProcessResult> {
@@ -312,12 +372,7 @@ async function processBatch(task: ProcessTask): Promise<ProcessResult> {
   if (ctx.dropSeriesCapped.size > 0) res.dropSeriesCapped = [...ctx.dropSeriesCapped];
   const keys: string[] = [];
   for (let s = 0; s < emitted.length; s++) if (emitted[s]) keys.push(batch.seriesKeys[s]!);
-  res.seriesKeys = keys;
-  // Per emitted series (not per row): what it is written as, for the dispatcher's collision check.
-  if (task.want.lp) {
-    res.targetKeys = keys.map((k) => c.encoder.targetKey(k) ?? '');
-    res.keysDigest = keysDigest(keys, res.targetKeys);
-  }
+  attachKeys(res, task, keys, (k) => c.encoder.targetKey(k) ?? '');
   const t3 = performance.now();
   res.timings.encodeMs = t3 - t2;
   res.timings.totalMs = t3 - t0;
