@@ -31,6 +31,14 @@ const SERIES = 500;
 const PER_SERIES = 5_760;
 const T0 = BLOCKS_T0_S; // s, hour-aligned
 const STEP = BLOCKS_STEP_S;
+/**
+ * promflux's request size in this scenario: vmctl's default (-vm-batch-size=200000 samples per
+ * import request). The sink's defaults (batchLines 5000, batchBytes 10 MB) are InfluxDB's
+ * recommendation; with them the main thread sends ~590 requests for the 2.88M lines, and A/B
+ * (interleaved, 5 runs each) the whole run took 14 % more CPU than with these (issue 16).
+ */
+const REQUEST_LINES = 200_000;
+const REQUEST_BYTES = 16_000_000;
 
 /** Blocks for SERIES × PER_SERIES samples, cached in the bench data dir (promtool takes a while). */
 const ensureBlocks = (): string => ensurePromBlocks(SERIES, PER_SERIES);
@@ -356,7 +364,10 @@ const scenario: Scenario = {
         for (const who of who3) {
           const vm = await startVictoria();
           try {
-            const sink = `influx:${vm.url}?version=2&org=peer&bucket=peer&token=x${who === 'tsdbGzip' ? '&gzip=true' : ''}`;
+            // Requests the size of vmctl's (its -vm-batch-size default is 200 000 samples): the sink's
+            // default 5 000 lines suits InfluxDB; VictoriaMetrics takes larger ones, which cost the
+            // main thread less per sample (REQUEST_LINES).
+            const sink = `influx:${vm.url}?version=2&org=peer&bucket=peer&token=x&batchLines=${REQUEST_LINES}&batchBytes=${REQUEST_BYTES}${who === 'tsdbGzip' ? '&gzip=true' : ''}`;
             const t =
               who === 'vmctl'
                 ? await timed(['vmctl', 'prometheus', '-s', `--prom-snapshot=${snap}`, `--vm-addr=${vm.url}`], { tty: true })
@@ -410,7 +421,7 @@ const scenario: Scenario = {
     return {
       name: 'peer-vmctl',
       title: 'Snapshot backfill: promflux prometheus-tsdb vs vmctl prometheus (issue 16)',
-      method: `${SERIES} series × ${PER_SERIES} samples (${total.toLocaleString('en-US')}; promtool blocks, ${STEP} s apart). Each run starts a fresh VictoriaMetrics; vmctl (\`vmctl prometheus -s --prom-snapshot\`, under \`script -qec\`), promflux's prometheus-tsdb source and promflux remote read (from a Prometheus serving a copy of the blocks) run interleaved, ${runs} runs each, median. promflux: default engine (workers auto, adaptive batches), no kernels, v2 line protocol to VM's /api/v2/write. Own CPU = the tool process' user+sys from /usr/bin/time (VictoriaMetrics and Prometheus not counted). ${DECODE_METHOD} The promflux runs use the sink defaults: \`gzip: auto\`, which is off for VM on loopback; "gzip forced on" repeats the tsdb run with \`gzip=true\` (level 1), since vmctl compresses its requests by default. "Start-up" is a promflux run whose selector matches nothing (process start, module loading, two workers, reading the block indexes); its median CPU is subtracted in the "start-up run subtracted" row. The promflux worker encoder records each line's end, and the worker returns the sink's request cuts with the batch, so the main thread only slices the line protocol.`,
+      method: `${SERIES} series × ${PER_SERIES} samples (${total.toLocaleString('en-US')}; promtool blocks, ${STEP} s apart). Each run starts a fresh VictoriaMetrics; vmctl (\`vmctl prometheus -s --prom-snapshot\`, under \`script -qec\`), promflux's prometheus-tsdb source and promflux remote read (from a Prometheus serving a copy of the blocks) run interleaved, ${runs} runs each, median. promflux: default engine (workers auto, adaptive batches), no kernels, v2 line protocol to VM's /api/v2/write. Own CPU = the tool process' user+sys from /usr/bin/time (VictoriaMetrics and Prometheus not counted). ${DECODE_METHOD} The promflux runs send requests of up to ${REQUEST_LINES.toLocaleString('en-US')} lines / ${REQUEST_BYTES / 1e6} MB (\`batchLines\`, \`batchBytes\` in the sink URL), the size of vmctl's (its \`-vm-batch-size\` default is 200 000 samples); the sink's defaults (5 000 lines, InfluxDB's recommendation) cost about 14 % more CPU here. Otherwise sink defaults: \`gzip: auto\`, which is off for VM on loopback; "gzip forced on" repeats the tsdb run with \`gzip=true\` (level 1), since vmctl compresses its requests by default. "Start-up" is a promflux run whose selector matches nothing (process start, module loading, two workers, reading the block indexes); its median CPU is subtracted in the "start-up run subtracted" row. The promflux worker encoder records each line's end, and the worker returns the sink's request cuts with the batch, so the main thread only slices the line protocol.`,
       figures,
       notes,
     };
