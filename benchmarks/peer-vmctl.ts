@@ -353,10 +353,11 @@ const scenario: Scenario = {
     // start-up and planning without samples: a selector that matches nothing (fixed cost per run)
     const yEmpty = promfluxYaml('empty', { kind: 'prometheus-tsdb', path: snap, selectors: ['{__name__="peer_vmctl_no_such_metric"}'] });
     const yRr = promfluxYaml('rr', { kind: 'prometheus', url: prom.url, extraction: 'remote-read', start, end, step: '15s', queries: [{ name: 'b', expr: '{__name__="bench_gauge"}' }] });
-    const who3 = ['vmctl', 'tsdb', 'rr', 'tsdbGzip', 'tsdbEmpty'] as const;
+    const who3 = ['vmctl', 'tsdb', 'rr', 'tsdbGzip', 'tsdbDefaults', 'tsdbEmpty'] as const;
     const res: Record<string, { wall: number[]; cpu: number[]; count: number[] }> = Object.fromEntries(who3.map((k) => [k, { wall: [], cpu: [], count: [] }]));
     // sink defaults (gzip auto: off on loopback); tsdbGzip forces gzip on as vmctl does by default (-vm-compress)
-    const yamlOf = { tsdb: yTsdb, tsdbGzip: yTsdb, tsdbEmpty: yEmpty, rr: yRr } as const;
+    // tsdbDefaults: the sink's own request size (5 000 lines), as a user who sets nothing runs it
+    const yamlOf = { tsdb: yTsdb, tsdbGzip: yTsdb, tsdbDefaults: yTsdb, tsdbEmpty: yEmpty, rr: yRr } as const;
     const expected = (who: (typeof who3)[number]) => (who === 'tsdbEmpty' ? 0 : total);
     const notes: string[] = [];
     try {
@@ -367,7 +368,8 @@ const scenario: Scenario = {
             // Requests the size of vmctl's (its -vm-batch-size default is 200 000 samples): the sink's
             // default 5 000 lines suits InfluxDB; VictoriaMetrics takes larger ones, which cost the
             // main thread less per sample (REQUEST_LINES).
-            const sink = `influx:${vm.url}?version=2&org=peer&bucket=peer&token=x&batchLines=${REQUEST_LINES}&batchBytes=${REQUEST_BYTES}${who === 'tsdbGzip' ? '&gzip=true' : ''}`;
+            const sized = who === 'tsdbDefaults' ? '' : `&batchLines=${REQUEST_LINES}&batchBytes=${REQUEST_BYTES}`;
+            const sink = `influx:${vm.url}?version=2&org=peer&bucket=peer&token=x${sized}${who === 'tsdbGzip' ? '&gzip=true' : ''}`;
             const t =
               who === 'vmctl'
                 ? await timed(['vmctl', 'prometheus', '-s', `--prom-snapshot=${snap}`, `--vm-addr=${vm.url}`], { tty: true })
@@ -402,6 +404,8 @@ const scenario: Scenario = {
     figures.push(
       comparedFigure('promflux prometheus-tsdb, sink gzip forced on (diagnostic)', rate('tsdbGzip'), 'samples/s', vBase, { note: 'vmctl gzips its requests by default' }),
       comparedFigure('promflux prometheus-tsdb own CPU per sample, sink gzip forced on (diagnostic)', cpuPer('tsdbGzip'), 'ns', cBase, { lowerIsBetter: true }),
+      comparedFigure('promflux prometheus-tsdb, sink request size defaults (5 000 lines; diagnostic)', rate('tsdbDefaults'), 'samples/s', vBase),
+      comparedFigure('promflux prometheus-tsdb own CPU per sample, sink request size defaults (diagnostic)', cpuPer('tsdbDefaults'), 'ns', cBase, { lowerIsBetter: true }),
       baselineFigure('promflux start-up: run on a selection matching nothing (own CPU)', res.tsdbEmpty!.cpu, 'CPU-s', 'fixed cost per run'),
       comparedFigure('promflux prometheus-tsdb own CPU per sample, start-up run subtracted (diagnostic)', res.tsdb!.cpu.map((c) => ((c - startCpu) * 1e9) / total), 'ns', cBase, { lowerIsBetter: true }),
     );
@@ -421,7 +425,7 @@ const scenario: Scenario = {
     return {
       name: 'peer-vmctl',
       title: 'Snapshot backfill: promflux prometheus-tsdb vs vmctl prometheus (issue 16)',
-      method: `${SERIES} series × ${PER_SERIES} samples (${total.toLocaleString('en-US')}; promtool blocks, ${STEP} s apart). Each run starts a fresh VictoriaMetrics; vmctl (\`vmctl prometheus -s --prom-snapshot\`, under \`script -qec\`), promflux's prometheus-tsdb source and promflux remote read (from a Prometheus serving a copy of the blocks) run interleaved, ${runs} runs each, median. promflux: default engine (workers auto, adaptive batches), no kernels, v2 line protocol to VM's /api/v2/write. Own CPU = the tool process' user+sys from /usr/bin/time (VictoriaMetrics and Prometheus not counted). ${DECODE_METHOD} The promflux runs send requests of up to ${REQUEST_LINES.toLocaleString('en-US')} lines / ${REQUEST_BYTES / 1e6} MB (\`batchLines\`, \`batchBytes\` in the sink URL), the size of vmctl's (its \`-vm-batch-size\` default is 200 000 samples); the sink's defaults (5 000 lines, InfluxDB's recommendation) cost about 14 % more CPU here. Otherwise sink defaults: \`gzip: auto\`, which is off for VM on loopback; "gzip forced on" repeats the tsdb run with \`gzip=true\` (level 1), since vmctl compresses its requests by default. "Start-up" is a promflux run whose selector matches nothing (process start, module loading, two workers, reading the block indexes); its median CPU is subtracted in the "start-up run subtracted" row. The promflux worker encoder records each line's end, and the worker returns the sink's request cuts with the batch, so the main thread only slices the line protocol.`,
+      method: `${SERIES} series × ${PER_SERIES} samples (${total.toLocaleString('en-US')}; promtool blocks, ${STEP} s apart). Each run starts a fresh VictoriaMetrics; vmctl (\`vmctl prometheus -s --prom-snapshot\`, under \`script -qec\`), promflux's prometheus-tsdb source and promflux remote read (from a Prometheus serving a copy of the blocks) run interleaved, ${runs} runs each, median. promflux: default engine (workers auto, adaptive batches), no kernels, v2 line protocol to VM's /api/v2/write. Own CPU = the tool process' user+sys from /usr/bin/time (VictoriaMetrics and Prometheus not counted). ${DECODE_METHOD} The promflux runs send requests of up to ${REQUEST_LINES.toLocaleString('en-US')} lines / ${REQUEST_BYTES / 1e6} MB (\`batchLines\`, \`batchBytes\` in the sink URL), the size of vmctl's (its \`-vm-batch-size\` default is 200 000 samples); the sink's defaults (5 000 lines, InfluxDB's recommendation) are run too, as the "sink request size defaults" rows. Otherwise sink defaults: \`gzip: auto\`, which is off for VM on loopback; "gzip forced on" repeats the tsdb run with \`gzip=true\` (level 1), since vmctl compresses its requests by default. "Start-up" is a promflux run whose selector matches nothing (process start, module loading, two workers, reading the block indexes); its median CPU is subtracted in the "start-up run subtracted" row. The promflux worker encoder records each line's end, and the worker returns the sink's request cuts with the batch, so the main thread only slices the line protocol.`,
       figures,
       notes,
     };
