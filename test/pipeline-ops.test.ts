@@ -213,10 +213,14 @@ describe('scaling state across runs', () => {
     const a = tableFromIPC(readFileSync(raw));
     const b = tableFromIPC(readFileSync(scaled));
     const key = String(a.getChild('series')!.get(0));
-    const rawVals: number[] = [];
-    const scaledVals: number[] = [];
-    for (let i = 0; i < a.numRows; i++) if (String(a.getChild('series')!.get(i)) === key) rawVals.push(a.getChild('value')!.get(i) as number);
-    for (let i = 0; i < b.numRows; i++) if (String(b.getChild('series')!.get(i)) === key) scaledVals.push(b.getChild('value')!.get(i) as number);
+    // Batches land in the order workers finish them, so pair the two files' rows by timestamp.
+    const byTime = (t: typeof a): number[] => {
+      const rows: Array<[number, number]> = [];
+      for (let i = 0; i < t.numRows; i++) if (String(t.getChild('series')!.get(i)) === key) rows.push([Number(t.getChild('timestamp')!.get(i)), t.getChild('value')!.get(i) as number]);
+      return rows.sort((x, y) => x[0] - y[0]).map((r) => r[1]);
+    };
+    const rawVals = byTime(a);
+    const scaledVals = byTime(b);
     assert.equal(scaledVals.length, rawVals.length);
     const mean = scaledVals.reduce((x, y) => x + y, 0) / scaledVals.length;
     assert.ok(Math.abs(mean) < 1e-9, `z-scored values have mean 0 (${mean})`);

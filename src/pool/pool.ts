@@ -47,6 +47,13 @@ export class WorkerPool {
       // `piscina.utilization` builds a 15-percentile summary: ~0.5–2 ms per call, measured per
       // batch on the dispatcher (issue #18, dispatcher-ceiling). We keep our own busy time instead.
       recordTiming: false,
+      // Piscina loads the task file with require() first and falls back to import(). On Node
+      // ≥ 20.19 require() of an ES module is on by default, and a require() that meets the same
+      // module while an import() of it is still linking aborts the whole process (V8 fatal
+      // "v8::Module::IsGraphAsync must be used on an instantiated module"; nodejs/node#58061,
+      // #58067): seen in our test runs under load. With require(esm) off in the workers, require()
+      // throws ERR_REQUIRE_ESM at once and every load goes through import(), which is race-free.
+      execArgv: [...process.execArgv, '--no-experimental-require-module'],
     });
     if (opts.warm) this.warmUp();
   }

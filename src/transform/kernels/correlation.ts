@@ -94,7 +94,7 @@ function pairStat(pu: Float64Array, pv: Float64Array, n: number, mode: number): 
   const m2v = centred[1]!;
   const cuv = centred[2]!;
   if (mode === 1) return cuv / (n - 1);
-  return m2u > 0 && m2v > 0 ? cuv / Math.sqrt(m2u * m2v) : NaN;
+  return m2u > 0 && m2v > 0 ? cuv / (Math.sqrt(m2u) * Math.sqrt(m2v)) : NaN;
 }
 
 function validValues(ctx: KernelContext): Float64Array {
@@ -544,7 +544,7 @@ export function pairMoments(
     const m2v = centred[1]!;
     const cuv = centred[2]!;
     if (cov) cov[i] = cuv / (n - 1);
-    if (corr) corr[i] = m2u > 0 && m2v > 0 ? cuv / Math.sqrt(m2u * m2v) : NaN;
+    if (corr) corr[i] = m2u > 0 && m2v > 0 ? cuv / (Math.sqrt(m2u) * Math.sqrt(m2v)) : NaN;
   }
 }
 
