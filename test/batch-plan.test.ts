@@ -60,6 +60,18 @@ describe('batch plan of a run with a known total', () => {
     assert.equal(sizes.reduce((a, b) => a + b, 0), 2_000_000);
   });
 
+  test('a long-window run keeps its halo rows at most half of a tapered batch (issue #13: halo rows stay a small share)', () => {
+    const s = new BatchSizer({ initial: 400_000, max: 400_000, latencyTargetMs: 200, memoryBudgetBytes: 4096 * MB });
+    let left = 518_400;
+    s.planFor(() => left, 2);
+    const first = s.next(); // before any observation: capped by the total only
+    assert.equal(first, Math.ceil(518_400 / (MIN_BATCHES_PER_WORKER * 2)));
+    left -= first;
+    s.observe({ rows: first + 172_800, haloRows: 172_800, latencyMs: 50, bytes: (first + 172_800) * 100, rssBytes: 100 * MB });
+    const second = s.next();
+    assert.ok(second >= 2 * 172_800, `second batch ${second} rows for 172800 halo rows`);
+  });
+
   test('a large run is unchanged until its last workers × size samples; a fixed size and an unknown total are not touched', () => {
     const a = plan(new BatchSizer({ initial: 50_000, max: 50_000 }), 10_000_000);
     assert.ok(a.slice(0, 190).every((n) => n === 50_000), 'body at the full size');

@@ -25,7 +25,8 @@
  *    worker while the others wait. When the source knows how many samples are left, a batch takes
  *    at most 1/workers of them (guided self-scheduling: the last batches shrink geometrically, so
  *    all workers finish together), down to 1/4 of the current size; and at most 1/(4 × workers) of
- *    the total, so even a small run has several batches per worker. Only `next()` is capped: the
+ *    the total, so even a small run has several batches per worker; but never so small that halo rows
+ *    take more than half a batch (`TAPER_HALO_SHARE`). Only `next()` is capped: the
  *    control law above keeps its own size, and a large run is unchanged until its last
  *    `workers × size` samples.
  * Larger batches amortize per-task overhead; the latency target keeps them short enough that the
@@ -50,6 +51,8 @@ export interface SizerOptions {
 export const MIN_BATCHES_PER_WORKER = 4;
 /** The end-of-run taper cuts a batch to no less than this share of the current size (`planFor`). */
 const TAPER_FLOOR_SHARE = 1 / 4;
+/** Largest share of a tapered batch's rows its halo rows may take (`planFor`). */
+const TAPER_HALO_SHARE = 0.5;
 
 /** What `planFor` reads: samples the source has not handed out yet (null: unknown or open-ended). */
 export type RemainingSamples = () => number | null;
@@ -88,6 +91,8 @@ export class BatchSizer {
   private workers = 1;
   /** At most 1/(MIN_BATCHES_PER_WORKER × workers) of the total (Infinity: no total known). */
   private totalCap = Infinity;
+  /** Halo rows of the last observed batch (the end-of-run taper keeps them ≤ TAPER_HALO_SHARE). */
+  private lastHaloRows = 0;
 
   constructor(opts: SizerOptions = {}) {
     this.adaptive = opts.fixed === undefined;
@@ -124,7 +129,11 @@ export class BatchSizer {
     let n = Math.min(this.size, this.totalCap);
     const left = this.remaining!();
     if (left !== null && left > 0) n = Math.min(n, Math.max(Math.ceil(left / this.workers), Math.ceil(this.size * TAPER_FLOOR_SHARE), this.min));
-    return n;
+    // Halo rows stay at most half of a tapered batch (TAPER_HALO_SHARE; the control law keeps
+    // MAX_HALO_SHARE): an idle worker at the end costs more than halo rows, but a long-window run
+    // must not turn into batches of mostly halo. Only the first batch, before any observation, is
+    // capped without it.
+    return Math.max(n, Math.min(this.size, Math.ceil(this.lastHaloRows / TAPER_HALO_SHARE)));
   }
 
   get current(): number {
@@ -157,6 +166,7 @@ export class BatchSizer {
       else if (projected < 0.8 * this.target && pressure < 0.7) next = this.size + Math.max(1_000, Math.floor(this.size * 0.25));
     }
     // The halo floor may exceed `max` (which bounds latency-driven growth), never the memory cap.
+    this.lastHaloRows = o.haloRows ?? 0;
     next = Math.min(Math.max(clamp(next, this.min, this.max), haloFloor(o)), Math.max(this.min, memCap));
     if (next !== this.size) {
       this.size = next;
