@@ -104,6 +104,9 @@ describe('Arrow sink: dictionary-encoded series, sorted batches, polars dtypes, 
     assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
     // opens the read end at once (so the sink's open() completes), reads nothing for 1.5 s, then everything
     const reader = spawn('sh', ['-c', `exec 3< '${fifo}'; sleep 1.5; cat <&3 > /dev/null`], { stdio: 'ignore' });
+    // listen at once: the reader may exit while close() is still awaiting (a listener added after
+    // that never fires, and the test ended as "event loop resolved with a promise pending")
+    const readerExit = new Promise((res) => reader.on('exit', res));
     const sink = new ArrowSink(fifo, []);
     await sink.open();
     const n = 400_000;
@@ -137,6 +140,6 @@ describe('Arrow sink: dictionary-encoded series, sorted batches, polars dtypes, 
     assert.equal(r.written, n);
     assert.ok(waited >= 1000, `write() resolved after ${waited.toFixed(0)} ms, before the reader read anything`);
     await sink.close();
-    await new Promise((res) => reader.on('exit', res));
+    await readerExit;
   });
 });
