@@ -6,25 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createPipeline, type EncodedBatch, type Sink, type SinkWriteResult } from '../src/index.js';
+import { createPipeline } from '../src/index.js';
+import { CollectSink } from './oracle/collect-sink.js';
 import { BatchSizer, MIN_BATCHES_PER_WORKER } from '../src/pipeline/adaptive.js';
 
 const MB = 1024 * 1024;
-
-class CollectSink implements Sink {
-  readonly kind = 'collect';
-  readonly needs = { lineProtocol: true, columns: false };
-  chunks: string[] = [];
-  async open(): Promise<void> {}
-  async write(b: EncodedBatch): Promise<SinkWriteResult> {
-    this.chunks.push(new TextDecoder().decode(b.lp!));
-    return { written: b.lines };
-  }
-  async close(): Promise<void> {}
-  sorted(): string[] {
-    return this.chunks.join('').split('\n').filter(Boolean).sort();
-  }
-}
 
 /** Hand out batches of what the sizer says from `total` samples, the sizer seeing fast batches. */
 function plan(s: BatchSizer, total: number): number[] {

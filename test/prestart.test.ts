@@ -6,24 +6,10 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
-import { createPipeline, type EncodedBatch, type Sink, type SinkWriteResult } from '../src/index.js';
+import { createPipeline } from '../src/index.js';
+import { CollectSink } from './oracle/collect-sink.js';
 import { discardPrestartedPool, prestartPool, takePrestartedPool } from '../src/pool/prestart.js';
 import { workersFromArgv } from '../src/cli/main.js';
-
-class CollectSink implements Sink {
-  readonly kind = 'collect';
-  readonly needs = { lineProtocol: true, columns: false };
-  chunks: string[] = [];
-  async open(): Promise<void> {}
-  async write(b: EncodedBatch): Promise<SinkWriteResult> {
-    this.chunks.push(new TextDecoder().decode(b.lp!));
-    return { written: b.lines };
-  }
-  async close(): Promise<void> {}
-  sorted(): string[] {
-    return this.chunks.join('').split('\n').filter(Boolean).sort();
-  }
-}
 
 const cfg = {
   name: 'prestart',
