@@ -20,6 +20,7 @@
  *   whole text before running any of it: the CPU profile's esm/utils compile time). A package
  *   also imported statically (apache-arrow, undici by src/access/) gets a second copy in the
  *   chunk of that command, as dist/src already loads apache-arrow twice (CJS and ESM builds).
+   undici's vendor file holds only Pool (VENDOR_PARTS below), which is all the run path uses.
  * - prom-client's index requires its Pushgateway (http, https, zlib), default metrics
  *   (@opentelemetry/api) and cluster aggregator at load: ~20 ms of a run's start-up (CPU profile)
  *   for code a run never calls. In the bundle each is a function that loads the real module on its
@@ -63,6 +64,37 @@ const external = ['pino', 'pino-pretty', 'thread-stream', 'msgpackr-extract', 'p
 
 /** `lazyRequire` ids seen while bundling → their vendor file name. */
 const vendored = new Map();
+
+/**
+ * Vendor files that hold only the part of a package the code uses (see the head comment): the
+ * exports `lazyRequire` callers may name, and the vendor file's source. undici's index loads
+ * every dispatcher, fetch, WebSocket, the mock agents and the SQLite cache store: ≈ 65 ms of CPU
+ * to require its bundle, against ≈ 30 ms for Pool (what the Prometheus client and the InfluxDB
+ * sink construct). The index also mixes the request API into Dispatcher.prototype, so this does
+ * too (`pool.request`). A source calling `undici().Agent` (anything not listed) fails the build.
+ */
+const VENDOR_PARTS = {
+  undici: {
+    exports: ['Pool'],
+    contents: `Object.assign(require('undici/lib/dispatcher/dispatcher.js').prototype, require('undici/lib/api/index.js'));
+module.exports = { Pool: require('undici/lib/dispatcher/pool.js') };`,
+  },
+};
+
+/** `const NAME = lazyRequire<…>('id')`: every use of NAME must be `NAME().X` with X in VENDOR_PARTS[id].exports. */
+function checkVendorParts(text, path) {
+  for (const [id, part] of Object.entries(VENDOR_PARTS)) {
+    const decl = new RegExp(`const (\\w+) = lazyRequire<[^;]*>\\((['"])${id.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\2`, 'g');
+    for (const m of text.matchAll(decl)) {
+      const name = m[1];
+      for (const use of text.matchAll(new RegExp(`\\b${name}\\(\\)(\\.(\\w+))?`, 'g'))) {
+        if (!use[2] || !part.exports.includes(use[2])) {
+          throw new Error(`scripts/bundle.mjs: ${relative(root, path)} uses ${use[0]}, but the bundle's ${id} vendor file holds only ${part.exports.join(', ')}; add it to VENDOR_PARTS.${id}`);
+        }
+      }
+    }
+  }
+}
 
 const URL_RE = /new URL\((['"])(\.{1,2}\/[^'"]+)\1, import\.meta\.url\)/g;
 const ZOD_RE = /^import \{ z \} from (['"])zod\1;/m;
@@ -135,6 +167,7 @@ const runPathRewrites = {
         if (!exists && !line.startsWith('*') && !line.startsWith('//')) warnings.push({ text: `left as is (no file at ${relative(root, target)}): ${whole}` });
         return whole;
       });
+      checkVendorParts(text, args.path);
       text = text.replace(LAZY_RE, (_w, type, q, id) => {
         const file = `./vendor/${id.replace(/[^\w.-]+/g, '_')}.cjs`;
         vendored.set(id, file);
@@ -181,7 +214,7 @@ export async function bundle({ quiet = false } = {}) {
     [...vendored].map(([id, file]) =>
       build({
         absWorkingDir: root,
-        stdin: { contents: `module.exports = require(${JSON.stringify(id)});`, resolveDir: root, loader: 'js' },
+        stdin: { contents: VENDOR_PARTS[id]?.contents ?? `module.exports = require(${JSON.stringify(id)});`, resolveDir: root, loader: 'js' },
         outfile: join(outdir, file),
         bundle: true,
         format: 'cjs',

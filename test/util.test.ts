@@ -1,6 +1,6 @@
 /**
  * src/util: the one duration grammar, the one retry-timing contract (backoff, Retry-After, sleep,
- * withRetry) and the one semaphore.
+ * withRetry), the one semaphore and the digit grouping of human output.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { DurationSyntaxError, formatDuration, isDuration, parseDuration } from '
 import { durationSchema } from '../src/util/duration-schema.js';
 import { backoffDelay, MAX_SERVER_DELAY_MS, parseRetryAfter, retryDelay, sleep, withRetry } from '../src/util/retry.js';
 import { Semaphore } from '../src/util/semaphore.js';
+import { groupDigits } from '../src/util/format.js';
 
 describe('durations', () => {
   it('unit parts add up, decimals allowed, every unit from ns to y', () => {
@@ -193,5 +194,13 @@ describe('semaphore', () => {
     const sem = new Semaphore(1);
     await assert.rejects(sem.run(async () => Promise.reject(new Error('boom'))), /boom/);
     assert.equal(sem.inFlight, 0);
+  });
+});
+
+describe('groupDigits', () => {
+  it('writes the same text as toLocaleString("en-US") for every number', () => {
+    const edge = [0, -0, 1, -1, 999, 1000, -1000, 999_999, 1_000_000, 1_007_048, -12_345_678, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, 0.5, 1234.5678, -0.0004, NaN, Infinity, -Infinity];
+    for (const n of edge) assert.equal(groupDigits(n), n.toLocaleString('en-US'), String(n));
+    fc.assert(fc.property(fc.oneof(fc.integer({ min: -1e15, max: 1e15 }), fc.maxSafeInteger(), fc.double()), (n) => groupDigits(n) === n.toLocaleString('en-US')));
   });
 });

@@ -1,7 +1,6 @@
 /** Human-readable run summary (the JSON form is the RunSummary object itself). */
 import type { RunSummary } from '../pipeline/run.js';
-
-const fmt = (n: number): string => n.toLocaleString('en-US');
+import { groupDigits as fmt } from '../util/format.js';
 
 export function formatSummary(s: RunSummary): string {
   const lines: string[] = [];

@@ -2,6 +2,7 @@
  * Progress reporting: a bar with ETA on a TTY (cli-progress), periodic log lines otherwise (CI, pipes).
  */
 import { lazyRequire } from '../util/lazy.js';
+import { groupDigits } from '../util/format.js';
 
 /** Loaded only for a TTY bar (issue #18, start-up): a CI or piped run logs lines instead. */
 const cliProgress = lazyRequire<typeof import('cli-progress')>('cli-progress');
@@ -29,7 +30,7 @@ export function createProgressReporter(logger: Logger, opts: { tty?: boolean; in
     return {
       update(p) {
         const total = p.totalSamples ?? Math.max(p.doneSamples, 1);
-        const payload = { rate: Math.round(p.samplesPerSec).toLocaleString('en-US'), batch: p.batchSize };
+        const payload = { rate: groupDigits(Math.round(p.samplesPerSec)), batch: p.batchSize };
         if (!started) {
           bar.start(total, p.samplesIn, payload);
           started = true;
