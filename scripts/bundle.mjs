@@ -33,7 +33,7 @@
  *   plus cjs-module-lexer over each for the ESM import: about as much CPU at start-up as the whole
  *   run-path chunk (CPU profile of `promflux --version`, docs/SCALING.md#start-up). It finds the
  *   thread entry of each worker as `resolve(__dirname, 'worker.js')`; that file (piscina's
- *   dist/worker.js, which then imports our worker.mjs) is bundled on its own into
+ *   dist/worker.js, which then requires our worker-boot.cjs) is bundled on its own into
  *   dist/bundle/vendor/piscina-worker.cjs and the path points there, so each worker thread also
  *   reads one file instead of piscina's modules one by one.
  * - A banner defines `require` (createRequire), which bundled CommonJS code uses for node built-ins,
@@ -44,6 +44,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, wr
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // PROMFLUX_BUNDLE_OUT=dist/bundle-x builds a second bundle beside the real one (start-up A/B runs).
@@ -51,9 +52,19 @@ const outdir = process.env.PROMFLUX_BUNDLE_OUT ? resolve(root, process.env.PROMF
 const distSrc = join(root, 'dist', 'src');
 
 /** Source entry → bundle file name (without .mjs). */
-const entries = { promflux: 'src/cli/main.ts', worker: 'src/pool/worker.ts' };
+const entries = { promflux: 'src/cli/main.ts' };
+/**
+ * The worker (Piscina's task file) is one CommonJS file, dist/bundle/worker.cjs, loaded by
+ * worker-boot.cjs through V8's code cache (scripts/worker-boot.cjs, scripts/code-cache.cjs): each
+ * worker thread of each run skips parsing and compiling it.
+ */
+const WORKER_SRC = 'src/pool/worker.ts';
+const WORKER_BOOT = 'worker-boot.cjs';
 /** The dist/src file of each entry: a `new URL()` naming it is pointed at the bundle's file. */
-const entryTwins = new Map(Object.entries(entries).map(([name, src]) => [join(root, 'dist', src.replace(/\.ts$/, '.js')), `./${name}.mjs`]));
+const entryTwins = new Map([
+  ...Object.entries(entries).map(([name, src]) => [join(root, 'dist', src.replace(/\.ts$/, '.js')), `./${name}.mjs`]),
+  [join(root, 'dist', WORKER_SRC.replace(/\.ts$/, '.js')), `./${WORKER_BOOT}`],
+]);
 
 /**
  * Not bundled: they find their own files from `__dirname` (piscina's and pino's worker threads,
@@ -180,7 +191,7 @@ const runPathRewrites = {
 };
 
 export async function bundle({ quiet = false } = {}) {
-  for (const src of Object.values(entries)) {
+  for (const src of [...Object.values(entries), WORKER_SRC]) {
     const twin = join(root, 'dist', src.replace(/\.ts$/, '.js'));
     if (!existsSync(twin)) throw new Error(`scripts/bundle.mjs: ${relative(root, twin)} is missing: run \`npm run build\` (tsc first, then this script)`);
   }
@@ -207,6 +218,23 @@ export async function bundle({ quiet = false } = {}) {
     logLevel: quiet ? 'error' : 'warning',
     metafile: true,
   });
+  // The worker as one CommonJS file: import.meta.url is the file's URL (wasm beside it).
+  await build({
+    absWorkingDir: root,
+    entryPoints: [WORKER_SRC],
+    outfile: join(outdir, 'worker.cjs'),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    external,
+    sourcemap: 'linked',
+    define: { 'import.meta.url': '__promfluxImportMetaUrl' },
+    banner: { js: "var __promfluxImportMetaUrl = require('node:url').pathToFileURL(__filename).href; var __promfluxBundleDir = __dirname + '/';" },
+    plugins: [runPathRewrites, deferPromClientExtras],
+    logLevel: quiet ? 'error' : 'warning',
+  });
+  for (const f of [WORKER_BOOT, 'code-cache.cjs']) copyFileSync(join(root, 'scripts', f), join(outdir, f));
   // The lazily required packages, one CommonJS file each (see the head comment), and piscina's thread entry.
   // (By path: piscina's package exports name only its main module.)
   vendored.set(join(dirname(createRequire(import.meta.url).resolve('piscina')), 'worker.js'), `./${PISCINA_WORKER}`);
@@ -226,7 +254,31 @@ export async function bundle({ quiet = false } = {}) {
       }),
     ),
   );
+  await writeWorkerCodeCache();
   return result;
+}
+
+/**
+ * dist/bundle/worker.cjs.cache: load worker.cjs in a worker thread (as the pool does), run its
+ * warm-up (so the functions it compiles are in the cache too), and save V8's code cache with the
+ * source's hash in front (scripts/code-cache.cjs). Made with this Node; another Node or other V8
+ * flags reject it and compile as without one.
+ */
+async function writeWorkerCodeCache() {
+  const cc = join(outdir, 'code-cache.cjs');
+  const file = join(outdir, 'worker.cjs');
+  const code = `const { parentPort } = require('node:worker_threads');
+const { loadWithCodeCache, cacheBytes } = require(${JSON.stringify(cc)});
+const l = loadWithCodeCache(${JSON.stringify(file)}, '');
+l.exports.warmup();
+parentPort.postMessage(cacheBytes(l.script, l.source));`;
+  const bytes = await new Promise((ok, fail) => {
+    const w = new Worker(code, { eval: true, execArgv: ['--no-experimental-require-module'] });
+    w.once('message', ok);
+    w.once('error', fail);
+    w.once('exit', (c) => fail(new Error(`scripts/bundle.mjs: the code-cache worker exited (${c}) before answering`)));
+  });
+  writeFileSync(join(outdir, 'worker.cjs.cache'), bytes);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -43,7 +43,7 @@ export const ERRORS = {
   PROMFLUX_PIPELINE_COMPILE: { stage: 'transform', message: 'a worker could not build the transform pipeline', action: 'the message names the transform entry; fix its options' },
   PROMFLUX_KERNEL_LOAD: { stage: 'transform', message: 'a kernel registered by module (registerKernel(kind, URL)) cannot be imported, or its default export is not a kernel factory', action: 'the message names the kind, the module URL and the thread; check the URL (resolve it with new URL(\'./x.js\', import.meta.url)) and that the module default-exports the factory' },
   PROMFLUX_WASM_MISSING: { stage: 'transform', message: 'the rolling kernel\'s WebAssembly module is missing', action: 'run npm run build' },
-  PROMFLUX_WORKER_MISSING: { stage: 'engine', message: 'the worker entry the pool starts is missing (dist/src/pool/worker.js, or dist/bundle/worker.mjs beside the CLI bundle)', action: 'run npm run build (tsc, then scripts/bundle.mjs)' },
+  PROMFLUX_WORKER_MISSING: { stage: 'engine', message: 'the worker entry the pool starts is missing (dist/src/pool/worker.js, or dist/bundle/worker-boot.cjs beside the CLI bundle)', action: 'run npm run build (tsc, then scripts/bundle.mjs)' },
   PROMFLUX_WASM_MEMORY: { stage: 'transform', message: 'a batch needs more WebAssembly memory than the host gives', action: 'use a smaller engine.batchSize (the message names the MiB needed)' },
   PROMFLUX_SCALING_STATE_READ: { stage: 'transform', message: 'the scaling state file cannot be read', action: 'run the pipeline with the scale step in mode "fit" first, or fix the path' },
   PROMFLUX_SCALING_STATE_CORRUPT: { stage: 'transform', message: 'the scaling state file is not a promflux scaling state', action: 'refit it' },

@@ -11,7 +11,7 @@ import { PromfluxError } from '../errors.js';
 import type { ProcessResult, ProcessTask } from './task.js';
 
 // Under tsx this file is pool.ts and the worker worker.ts; in the bundle, scripts/bundle.mjs points
-// the URL at the bundled worker entry (dist/bundle/worker.mjs).
+// the URL at the bundled worker entry (dist/bundle/worker-boot.cjs, which loads worker.cjs through V8's code cache).
 const workerFile = import.meta.url.endsWith('.ts') ? fileURLToPath(import.meta.url).replace(/pool\.ts$/, 'worker.ts') : fileURLToPath(new URL('./worker.js', import.meta.url));
 
 export interface PoolOptions {
