@@ -36,6 +36,10 @@
  *   dist/worker.js, which then requires our worker-boot.cjs) is bundled on its own into
  *   dist/bundle/vendor/piscina-worker.cjs and the path points there, so each worker thread also
  *   reads one file instead of piscina's modules one by one.
+ * - The worker (src/pool/worker.ts) is not an ESM entry but one CommonJS file, worker.cjs
+ *   (`import.meta.url` defined as the file's URL), which Piscina's task file worker-boot.cjs
+ *   compiles through V8's code cache, worker.cjs.cache, written here after a warm-up in a worker
+ *   thread (scripts/worker-boot.cjs, scripts/code-cache.cjs: when a cache is used or ignored).
  * - A banner defines `require` (createRequire), which bundled CommonJS code uses for node built-ins,
  *   and `__promfluxBundleDir`, the folder of the bundle (for piscina's thread entry).
  */
