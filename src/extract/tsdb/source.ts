@@ -213,19 +213,13 @@ export class TsdbSource implements Source {
       for (const ref of refs) {
         const e = idx.series(ref);
         if (tests.length && !tests.some((t) => matches(e.labels, t))) continue;
-        let name = '';
-        const labels: Record<string, string> = {};
-        for (const [n, v] of e.labels) {
-          if (n === '__name__') name = v;
-          else labels[n] = v;
-        }
-        const key = seriesKey(name, labels);
+        const key = pairsKey(e.labels);
         let sp = byKey.get(key);
         const ivs = tombs.get(ref);
         for (const c of e.chunks) {
           if (c.maxt < from || c.mint >= to) continue;
           const h = segs.header(c.segment, c.offset);
-          if (!sp) byKey.set(key, (sp = { key, kind: kindOf(name, {}) || SeriesKind.unknown, rows: [], tombs: [] }));
+          if (!sp) byKey.set(key, (sp = { key, kind: kindOf(metricName(e.labels), {}) || SeriesKind.unknown, rows: [], tombs: [] }));
           let t0 = sp.tombs.length / 2;
           if (ivs) for (const [a, z] of ivs) if (z >= c.mint && a <= c.maxt) sp.tombs.push(a, z);
           const t1 = sp.tombs.length / 2;
@@ -381,6 +375,42 @@ export class TsdbSource implements Source {
   async close(): Promise<void> {}
 }
 
+
+/**
+ * seriesKey() of an index entry's label pairs without building a label object: the index stores a
+ * series' labels sorted by name, so the pairs are joined in order (the same bytes as seriesKey, which
+ * sorts the names with the same string order). Pairs out of order or repeated (not a valid index)
+ * take seriesKey itself. Runs once per series and block while planning.
+ */
+export function pairsKey(labels: ReadonlyArray<readonly [string, string]>): string {
+  let name = '';
+  let body = '';
+  let prev = '';
+  let sorted = true;
+  for (let i = 0; i < labels.length; i++) {
+    const p = labels[i]!;
+    const n = p[0];
+    if (n === '__name__') {
+      name = p[1];
+      continue;
+    }
+    if (body.length > 0) {
+      if (!(n > prev)) sorted = false;
+      body += ',';
+    }
+    body += n + '=' + JSON.stringify(p[1]);
+    prev = n;
+  }
+  if (sorted) return body.length > 0 ? name + '{' + body + '}' : name;
+  const obj: Record<string, string> = {};
+  for (const [n, v] of labels) if (n !== '__name__') obj[n] = v;
+  return seriesKey(name, obj);
+}
+
+function metricName(labels: ReadonlyArray<readonly [string, string]>): string {
+  for (let i = 0; i < labels.length; i++) if (labels[i]![0] === '__name__') return labels[i]![1];
+  return '';
+}
 
 /** Sort a series' chunk rows by (mint, block order) so the worker sees them in time order. */
 function sortRows(s: SeriesPlan): void {
