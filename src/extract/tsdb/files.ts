@@ -47,7 +47,9 @@ export class FileWindow {
       throw tsdbError(TsdbErrorCode.notFound, `cannot open ${path}: ${(err as Error).message}`, err);
     }
     this.size = fstatSync(this.fd).size;
-    this.buf = Buffer.allocUnsafe(windowBytes);
+    // never larger than the file: a block's index is often a few KiB, and a 1 MiB window per file
+    // was most of the planner's allocation (external memory that drives GCs)
+    this.buf = Buffer.allocUnsafe(Math.max(64, Math.min(windowBytes, this.size)));
   }
 
   /**

@@ -40,6 +40,8 @@ interface SeriesPlan {
   rows: number[];
   /** Flat closed [mint, maxt] tombstone pairs (C_TOMB0/1 index pairs). */
   tombs: number[];
+  /** Running maximum of the rows' maxt (rows are in mint order): buildFill's binary search. */
+  maxtUpTo?: Float64Array;
 }
 
 interface Group {
@@ -132,7 +134,10 @@ export class TsdbSource implements Source {
     st.blocks = used.length;
     st.superseded = superseded;
     for (const b of used) this.readBlock(b, matcherSets, byKey, ctxStart, selEnd + lookahead);
-    for (const s of byKey.values()) sortRows(s);
+    for (const s of byKey.values()) {
+      sortRows(s);
+      s.maxtUpTo = runningMaxt(s.rows);
+    }
 
     // groups of overlapping blocks in the selection, clipped to it
     const sel = all.filter(inSel);
@@ -213,19 +218,13 @@ export class TsdbSource implements Source {
       for (const ref of refs) {
         const e = idx.series(ref);
         if (tests.length && !tests.some((t) => matches(e.labels, t))) continue;
-        let name = '';
-        const labels: Record<string, string> = {};
-        for (const [n, v] of e.labels) {
-          if (n === '__name__') name = v;
-          else labels[n] = v;
-        }
-        const key = seriesKey(name, labels);
+        const key = pairsKey(e.labels);
         let sp = byKey.get(key);
         const ivs = tombs.get(ref);
         for (const c of e.chunks) {
           if (c.maxt < from || c.mint >= to) continue;
           const h = segs.header(c.segment, c.offset);
-          if (!sp) byKey.set(key, (sp = { key, kind: kindOf(name, {}) || SeriesKind.unknown, rows: [], tombs: [] }));
+          if (!sp) byKey.set(key, (sp = { key, kind: kindOf(metricName(e.labels), {}) || SeriesKind.unknown, rows: [], tombs: [] }));
           let t0 = sp.tombs.length / 2;
           if (ivs) for (const [a, z] of ivs) if (z >= c.mint && a <= c.maxt) sp.tombs.push(a, z);
           const t1 = sp.tombs.length / 2;
@@ -315,19 +314,17 @@ export class TsdbSource implements Source {
     for (let i = u.i0; i < u.i1; i++) {
       const s = u.group.series[i]!;
       const r = s.rows;
-      const n = r.length / CH;
-      // own chunks: overlap [a, b + look); halo: walk back while short of haloSamples or within haloMs
-      let first = -1;
-      let last = -1;
-      for (let c = 0; c < n; c++) {
-        const mint = r[c * CH + C_MINT]!;
-        const maxt = r[c * CH + C_MAXT]!;
-        if (maxt >= a && mint < b + look) {
-          if (first < 0) first = c;
-          last = c;
-        }
-      }
-      if (first < 0) continue;
+      // own chunks: overlap [a, b + look); halo: walk back while short of haloSamples or within haloMs.
+      // Rows are in mint order, so those with mint < b + look are a prefix [0, end); the first with
+      // maxt >= a is where the running maximum of maxt first reaches a; the last is found walking
+      // back from the end of the prefix (it stops at `first` at the latest). Before, every row of the
+      // series was scanned for every task: rows × tasks, all of a long snapshot's chunks per task.
+      const up = s.maxtUpTo ?? (s.maxtUpTo = runningMaxt(r));
+      const end = firstAtLeast(r, C_MINT, b + look, r.length / CH);
+      const first = lowerBound(up, a, end);
+      if (first >= end) continue;
+      let last = end - 1;
+      while (r[last * CH + C_MAXT]! < a) last--;
       // rows are in mint order; a chunk before `first` can still overlap [a, …) only if it is long,
       // so include every earlier chunk whose maxt reaches a, then the halo walk
       let h = first;
@@ -363,8 +360,8 @@ export class TsdbSource implements Source {
       keys,
       kinds,
       seriesStart,
-      chunks: Float64Array.from(rows),
-      tombs: Float64Array.from(tombs),
+      chunks: new Float64Array(rows),
+      tombs: new Float64Array(tombs),
       startMs: a,
       endMs: b,
       haloAll: false,
@@ -381,6 +378,79 @@ export class TsdbSource implements Source {
   async close(): Promise<void> {}
 }
 
+
+/**
+ * seriesKey() of an index entry's label pairs without building a label object: the index stores a
+ * series' labels sorted by name, so the pairs are joined in order (the same bytes as seriesKey, which
+ * sorts the names with the same string order). Pairs out of order or repeated (not a valid index)
+ * take seriesKey itself. Runs once per series and block while planning.
+ */
+export function pairsKey(labels: ReadonlyArray<readonly [string, string]>): string {
+  let name = '';
+  let body = '';
+  let prev = '';
+  let sorted = true;
+  for (let i = 0; i < labels.length; i++) {
+    const p = labels[i]!;
+    const n = p[0];
+    if (n === '__name__') {
+      name = p[1];
+      continue;
+    }
+    if (body.length > 0) {
+      if (!(n > prev)) sorted = false;
+      body += ',';
+    }
+    body += n + '=' + JSON.stringify(p[1]);
+    prev = n;
+  }
+  if (sorted) return body.length > 0 ? name + '{' + body + '}' : name;
+  const obj: Record<string, string> = {};
+  for (const [n, v] of labels) if (n !== '__name__') obj[n] = v;
+  return seriesKey(name, obj);
+}
+
+function metricName(labels: ReadonlyArray<readonly [string, string]>): string {
+  for (let i = 0; i < labels.length; i++) if (labels[i]![0] === '__name__') return labels[i]![1];
+  return '';
+}
+
+/** Running maximum of the maxt column of flat chunk rows. */
+function runningMaxt(rows: readonly number[]): Float64Array {
+  const n = rows.length / CH;
+  const out = new Float64Array(n);
+  let m = -Infinity;
+  for (let c = 0; c < n; c++) {
+    const t = rows[c * CH + C_MAXT]!;
+    if (t > m) m = t;
+    out[c] = m;
+  }
+  return out;
+}
+
+/** First row c < n whose column `col` is >= x (the column ascending), else n. */
+function firstAtLeast(rows: readonly number[], col: number, x: number, n: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rows[mid * CH + col]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index c < n with up[c] >= x (up non-decreasing), else n. */
+function lowerBound(up: Float64Array, x: number, n: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (up[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /** Sort a series' chunk rows by (mint, block order) so the worker sees them in time order. */
 function sortRows(s: SeriesPlan): void {
