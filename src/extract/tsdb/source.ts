@@ -8,9 +8,9 @@
  *
  * Plan: blocks whose time ranges overlap are grouped (overlapping and out-of-order blocks are
  * merged in the worker, per series); each group's window [minTime, maxTime) ∩ [start, end) is cut
- * into series blocks (series sorted by key) of about the first `targetRows` samples, fixed for the
- * run; a series block whose samples exceed the target is further cut in time as the adaptive batch
- * size asks. Coverage key `tsdb:<groupStart>-<groupEnd>:<i0>-<i1>` with time intervals, so
+ * into series blocks (series sorted by key), fixed for the run: about one batch each with a fixed
+ * batch size, up to UNIT_SAMPLES with adaptive sizing; a series block whose samples exceed the
+ * target is further cut in time as the adaptive batch size asks. Coverage key `tsdb:<groupStart>-<groupEnd>:<i0>-<i1>` with time intervals, so
  * checkpoints and resume work as for the other sources; shards own whole series blocks.
  */
 import type { Logger } from 'pino';
@@ -26,6 +26,9 @@ import { IndexReader, matcherTest, matches } from './index-reader.js';
 import type { TsdbSourceConfig } from './config.js';
 import { CH, C_BYTES, C_ENC, C_FILE, C_MAXT, C_MINT, C_OFF, C_SAMPLES, C_TOMB0, C_TOMB1, type TsdbFill } from './fill.js';
 import { join } from 'node:path';
+
+/** Most samples in one series block under adaptive sizing (see `plan`). */
+export const UNIT_SAMPLES = 262_144;
 
 export interface TsdbSourceDeps {
   logger: Logger;
@@ -241,12 +244,26 @@ export class TsdbSource implements Source {
     }
   }
 
-  /** Fix the series blocks from the first target (deterministic for the same config and data). */
+  /**
+   * Fix the series blocks (deterministic for the same config and data). With a fixed batch size a
+   * block holds about one batch (`targetRows`). With adaptive sizing a block holds up to
+   * UNIT_SAMPLES samples (fewer when a shard would get fewer than 8 blocks): the adaptive target
+   * starts small and climbs, and blocks fixed at the first target (20,000 rows) turned a
+   * 2.88M-sample snapshot into 157 tasks of ~18k samples, each paying per-task planning, dispatch
+   * and a request; a block larger than the current target is cut in time by `next`, so small
+   * early targets still get small batches.
+   */
   private plan(targetRows: number): void {
     const units: Unit[] = [];
     const covered = this.opts.covered;
     const shard = this.opts.shard;
-    const target = Math.max(1, targetRows);
+    let target = Math.max(1, targetRows);
+    if (this.opts.batching?.adaptive) {
+      let all = 0;
+      for (const g of this.groups) for (let i = 0; i < g.series.length; i++) all += g.samples[i]!;
+      const perShard = Math.floor(all / (8 * Math.max(1, shard?.count ?? 1)));
+      target = Math.max(target, Math.min(UNIT_SAMPLES, perShard));
+    }
     for (const g of this.groups) {
       let i0 = 0;
       while (i0 < g.series.length) {
