@@ -377,6 +377,16 @@ export function splitRun(
   const meanStd = ldi(outsP, 0) != 0 && ldi(outsP, 1) != 0 && ldi(outsP, 2) == 0 && ldi(outsP, 3) == 0 && ldi(outsP, 4) == 0;
   // mean and std alone, or EWMA alone, over a run with ascending timestamps: fastBody (bit-identical
   // to the splitBody copies below, which serve every other run)
+  if (slopeP == 0 && direct && w > 0) {
+    if (ewmaP == 0 && meanStd) {
+      directBody(xP, tsP, start, h0, end, w, minP, outsP, 0, decay, false);
+      return;
+    }
+    if (ewmaP != 0 && !moments) {
+      directBody(xP, tsP, start, h0, end, w, minP, outsP, ewmaP, decay, true);
+      return;
+    }
+  }
   if (slopeP == 0 && !direct) {
     if (ewmaP == 0 && meanStd) {
       if (w > 0 ? fastBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, decay, sufP, invP, false, false)
@@ -390,6 +400,43 @@ export function splitRun(
   else if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false, false);
   else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false, false);
   else splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false, false);
+}
+
+/**
+ * Mean and std alone, or EWMA alone, over a short sample window (w ≤ DIRECT_WINDOW_MAX, the
+ * caller's `direct`) for rows [start, end) of one run: every window is summed from its newest
+ * row by rescanRow, as in splitBody's copies, but the loop keeps only what that needs — the
+ * window's edge, its valid count n and its newest valid row z (with n = 1 the only valid row is
+ * z) — instead of the cut state a direct window never reads (measured on w = 5). Same bits.
+ */
+// @ts-ignore: decorator
+@inline function directBody(
+  xP: usize, tsP: usize, start: i32, h0: i32, end: i32, w: i32, minP: i32, outsP: usize, ewmaP: usize, decay: f64, EWMA: bool,
+): void {
+  const meanP: usize = EWMA ? 0 : <usize>ldi(outsP, 0), sdP: usize = EWMA ? 0 : <usize>ldi(outsP, 1);
+  const outP: usize = EWMA ? ewmaP : meanP;
+  const lowN = minP > 2 ? minP : 2;
+  let l = start, n = 0, z = start - 1;
+  for (let i = start; i < end; i++) {
+    if (i - w >= l) {
+      if (ldf(xP, l) == ldf(xP, l)) n--;
+      l++;
+    }
+    const xi = ldf(xP, i);
+    if (xi == xi) {
+      n++;
+      z = i;
+    }
+    if (i < h0) continue;
+    if (n < lowN) {
+      // fewer than min_periods, or one valid row: z
+      stf(outP, i, n >= minP && n == 1 ? ldf(xP, z) : NaN);
+      if (!EWMA) stf(sdP, i, NaN);
+      continue;
+    }
+    rescanRow(xP, tsP, ldf(xP, z), l, i, n, outsP, 0, ewmaP, decay, xi == xi, i, !EWMA);
+  }
+  if (!EWMA) finishStd(xP, sdP, 0, h0, end);
 }
 
 /**
