@@ -445,7 +445,7 @@ export function splitRun(
  * splitBody's MEAN_STD and EWMA-only copies with what a run of ascending timestamps does not need
  * taken out, and the same operations in the same order on the same rows, so the same bits. First
  * a pass computes every row's cut key (into the scratch after part A's suffix slots: sufP holds
- * 24 bytes per run row here) and checks that the run's valid timestamps strictly ascend; if they
+ * 56 bytes per run row here, with the deferred rows) and checks that the run's valid timestamps strictly ascend; if they
  * do not, it returns false and the caller runs splitBody. Then every window's valid timestamps
  * ascend, so the loop keeps no descent count, the first valid row a moves only over rows that
  * left, and the cut keys are loads. outsP: as splitRun's (EWMA: unused but by rescanRow).
@@ -478,6 +478,9 @@ export function splitRun(
   let K: f64 = 0, fS: f64 = 0, fQ: f64 = 0, ePow: f64 = 1;
   let l = start, n = 0, a = start, z = start - 1;
   const lowN = minP > 2 ? minP : 2;
+  // deferred rows, 32 bytes each after the keys (56 of sufP's 64 bytes per row in all)
+  const fx = sufP + <usize>(end - start) * 24;
+  let nfx = 0;
   for (let i = start; i < end; i++) {
     // the rows leaving the window (sample windows: at most one per row), and the first valid row
     // past them
@@ -517,7 +520,14 @@ export function splitRun(
     const ua = load<i64>(key + (<usize>a << 3));
     const uz = load<i64>(key + (<usize>z << 3));
     if (ua >= uz) {
-      rescanRow(xP, tsP, ldf(xP, z), l, i, n, outsP, 0, ewmaP, decay, xi == xi, i, !EWMA);
+      // all valid rows within one millisecond: summed directly, after the loop
+      const e = fx + (<usize>nfx << 5);
+      store<i32>(e, i);
+      store<i32>(e, l, 4);
+      store<i32>(e, n, 8);
+      store<i32>(e, z, 12);
+      store<f64>(e, NaN, 16); // marks a direct row
+      nfx++;
       continue;
     }
     const k = 63 - <i32>clz<i64>(ua ^ uz);
@@ -589,11 +599,34 @@ export function splitRun(
     stf(meanP, i, K + md);
     let m2 = Q - S * md;
     if (m2 * PART_CANCELLATION_LIMIT < Q) {
-      exactPart(xP, tsP, a, z, K, 0, <f64>n, S, 0, false);
-      m2 = cM2;
+      // cancellation: the exact two-pass sums, after the loop
+      const e = fx + (<usize>nfx << 5);
+      store<i32>(e, i);
+      store<i32>(e, a, 4);
+      store<i32>(e, n, 8);
+      store<i32>(e, z, 12);
+      store<f64>(e, K, 16);
+      store<f64>(e, S, 24);
+      nfx++;
     }
     if (m2 < 0) m2 = 0;
     stf(sdP, i, m2 * ldf(invP, n - 1)); // the variance: finishStd takes the square root
+  }
+  // The rows deferred above, each a function of its window alone. The loop makes no call (V8
+  // spilled the part sums around the calls these need: perf annotate).
+  for (let f = 0; f < nfx; f++) {
+    const e = fx + (<usize>f << 5);
+    const i = load<i32>(e), lo = load<i32>(e, 4), nn = load<i32>(e, 8), zz = load<i32>(e, 12);
+    const Ke = load<f64>(e, 16);
+    if (Ke != Ke) {
+      const xi = ldf(xP, i);
+      rescanRow(xP, tsP, ldf(xP, zz), lo, i, nn, outsP, 0, ewmaP, decay, xi == xi, i, !EWMA);
+    } else if (!EWMA) {
+      exactPart(xP, tsP, lo, zz, Ke, 0, <f64>nn, load<f64>(e, 24), 0, false);
+      let m2 = cM2;
+      if (m2 < 0) m2 = 0;
+      stf(sdP, i, m2 * ldf(invP, nn - 1));
+    }
   }
   if (!EWMA) finishStd(xP, sdP, 0, h0, end);
   return true;
