@@ -231,8 +231,8 @@ const KEY_LIMIT: f64 = 2251799813685247.0; // 2^51 − 1
 /**
  * The cut key of a timestamp: floor(t) as an integer, clamped to ±(2^51 − 1) ms (±71,000 years),
  * by the magic-number trick — an add and a move, where `<i64>Math.floor(t)` costs a saturating
- * conversion V8 checks for overflow on every call (perf annotate: a quarter of the mean/std
- * loop's time went to the per-row conversions). Any non-decreasing function of t serves as a key:
+ * conversion V8 checks for overflow on every call (perf annotate put about a quarter of the
+ * mean/std loop's samples on the per-row conversions). Any non-decreasing function of t serves as a key:
  * the cuts stay pure functions of the window; timestamps beyond the clamp share a key, and windows
  * whose valid rows all share one are summed directly (rescanRow), exactly as before.
  */
