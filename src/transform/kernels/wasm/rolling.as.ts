@@ -61,6 +61,16 @@
  * root on each row's critical path stalled the window loop (perf annotate: a fifth of its time).
  */
 function finishStd(xP: usize, sdP: usize, zP: usize, start: i32, end: i32): void {
+  if (!zP) {
+    // two square roots per instruction (f64x2.sqrt is correctly rounded, as f64.sqrt)
+    let i = start;
+    for (; i + 1 < end; i += 2) {
+      const p = sdP + (<usize>i << 3);
+      v128.store(p, f64x2.sqrt(v128.load(p)));
+    }
+    if (i < end) stf(sdP, i, Math.sqrt(ldf(sdP, i)));
+    return;
+  }
   for (let i = start; i < end; i++) {
     const sd = Math.sqrt(ldf(sdP, i));
     stf(sdP, i, sd);
@@ -214,9 +224,22 @@ export function sampleEdges(loP: usize, start: i32, end: i32, w: i32): void {
 /** A window's shifted sums lose more than this factor to cancellation → exact two-pass for that window. */
 const PART_CANCELLATION_LIMIT: f64 = 64;
 
+/** 1.5 · 2^52: for |u| < 2^51 an integral u + KEY_MAGIC is exact and its low bits hold u (two's complement). */
+const KEY_MAGIC: f64 = 6755399441055744.0;
+const KEY_LIMIT: f64 = 2251799813685247.0; // 2^51 − 1
+
+/**
+ * The cut key of a timestamp: floor(t) as an integer, clamped to ±(2^51 − 1) ms (±71,000 years),
+ * by the magic-number trick — an add and a move, where `<i64>Math.floor(t)` costs a saturating
+ * conversion V8 checks for overflow on every call (perf annotate put about a quarter of the
+ * mean/std loop's samples on the per-row conversions). Any non-decreasing function of t serves as a key:
+ * the cuts stay pure functions of the window; timestamps beyond the clamp share a key, and windows
+ * whose valid rows all share one are summed directly (rescanRow), exactly as before.
+ */
 // @ts-ignore: decorator
-@inline function tsKey(p: usize, i: i32): i64 {
-  return load<i64>(p + (<usize>i << 3));
+@inline function tsKey(t: f64): i64 {
+  const u = Math.min(Math.max(Math.floor(t), -KEY_LIMIT), KEY_LIMIT);
+  return reinterpret<i64>(u + KEY_MAGIC) - reinterpret<i64>(KEY_MAGIC);
 }
 
 // exact centred results of the last `exactPart` call (one window is processed at a time per thread)
@@ -352,10 +375,261 @@ export function splitRun(
   const moments = ldi(outsP, 0) != 0 || ldi(outsP, 1) != 0 || ldi(outsP, 2) != 0 || ldi(outsP, 3) != 0 || ldi(outsP, 4) != 0;
   // mean and std alone (the common request) get a copy with the other moment outputs compiled out
   const meanStd = ldi(outsP, 0) != 0 && ldi(outsP, 1) != 0 && ldi(outsP, 2) == 0 && ldi(outsP, 3) == 0 && ldi(outsP, 4) == 0;
+  // mean and std alone, or EWMA alone, over a run with ascending timestamps: fastBody (bit-identical
+  // to the splitBody copies below, which serve every other run)
+  if (slopeP == 0 && direct && w > 0) {
+    if (ewmaP == 0 && meanStd) {
+      directBody(xP, tsP, start, h0, end, w, minP, outsP, 0, decay, false);
+      return;
+    }
+    if (ewmaP != 0 && !moments) {
+      directBody(xP, tsP, start, h0, end, w, minP, outsP, ewmaP, decay, true);
+      return;
+    }
+  }
+  if (slopeP == 0 && !direct) {
+    if (ewmaP == 0 && meanStd) {
+      if (w > 0 ? fastBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, decay, sufP, invP, false, false)
+        : fastBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, decay, sufP, invP, false, true)) return;
+    } else if (ewmaP != 0 && !moments) {
+      if (w > 0 ? fastBody(xP, tsP, start, h0, end, w, wms, minP, outsP, ewmaP, decay, sufP, invP, true, false)
+        : fastBody(xP, tsP, start, h0, end, w, wms, minP, outsP, ewmaP, decay, sufP, invP, true, true)) return;
+    }
+  }
   if (slopeP == 0 && ewmaP == 0 && meanStd) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false, true);
   else if (slopeP == 0 && ewmaP == 0) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, 0, decay, sufP, invP, direct, false, false, true, false, false);
   else if (slopeP == 0 && !moments) splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, 0, ewmaP, decay, sufP, invP, direct, false, true, false, false, false);
   else splitBody(xP, tsP, start, h0, end, w, wms, minP, outsP, slopeP, ewmaP, decay, sufP, invP, direct, slopeP != 0, ewmaP != 0, true, false, false);
+}
+
+/**
+ * Mean and std alone, or EWMA alone, over a short sample window (w ≤ DIRECT_WINDOW_MAX, the
+ * caller's `direct`) for rows [start, end) of one run: every window is summed from its newest
+ * row by rescanRow, as in splitBody's copies, but the loop keeps only what that needs — the
+ * window's edge, its valid count n and its newest valid row z (with n = 1 the only valid row is
+ * z) — instead of the cut state a direct window never reads (measured on w = 5). Same bits.
+ */
+// @ts-ignore: decorator
+@inline function directBody(
+  xP: usize, tsP: usize, start: i32, h0: i32, end: i32, w: i32, minP: i32, outsP: usize, ewmaP: usize, decay: f64, EWMA: bool,
+): void {
+  const meanP: usize = EWMA ? 0 : <usize>ldi(outsP, 0), sdP: usize = EWMA ? 0 : <usize>ldi(outsP, 1);
+  const outP: usize = EWMA ? ewmaP : meanP;
+  const lowN = minP > 2 ? minP : 2;
+  let l = start, n = 0, z = start - 1;
+  for (let i = start; i < end; i++) {
+    if (i - w >= l) {
+      if (ldf(xP, l) == ldf(xP, l)) n--;
+      l++;
+    }
+    const xi = ldf(xP, i);
+    if (xi == xi) {
+      n++;
+      z = i;
+    }
+    if (i < h0) continue;
+    if (n < lowN) {
+      // fewer than min_periods, or one valid row: z
+      stf(outP, i, n >= minP && n == 1 ? ldf(xP, z) : NaN);
+      if (!EWMA) stf(sdP, i, NaN);
+      continue;
+    }
+    rescanRow(xP, tsP, ldf(xP, z), l, i, n, outsP, 0, ewmaP, decay, xi == xi, i, !EWMA);
+  }
+  if (!EWMA) finishStd(xP, sdP, 0, h0, end);
+}
+
+/**
+ * Mean and std alone, or EWMA alone, over a window that splitBody would fold by a cut (sample
+ * windows of more than DIRECT_WINDOW_MAX rows, and time windows) for rows [start, end) of one run:
+ * splitBody's MEAN_STD and EWMA-only copies with what a run of ascending timestamps does not need
+ * taken out, and the same operations in the same order on the same rows, so the same bits. First
+ * a pass computes every row's cut key (into the scratch after part A's suffix slots: sufP holds
+ * 56 bytes per run row here, with the deferred rows) and checks that the run's valid timestamps strictly ascend; if they
+ * do not, it returns false and the caller runs splitBody. Then every window's valid timestamps
+ * ascend, so the loop keeps no descent count, the first valid row a moves only over rows that
+ * left, and the cut keys are loads. outsP: as splitRun's (EWMA: unused but by rescanRow).
+ */
+// @ts-ignore: decorator
+@inline function fastBody(
+  xP: usize, tsP: usize, start: i32, h0: i32, end: i32, w: i32, wms: f64, minP: i32, outsP: usize, ewmaP: usize, decay: f64,
+  sufP: usize, invP: usize, EWMA: bool, TIME: bool,
+): bool {
+  const key = sufP + (<usize>(end - start) << 4) - (<usize>start << 3); // row j's key at key + 8j
+  // keys by the magic-number trick without tsKey's clamp: valid timestamps that ascend from above
+  // −2^51 to below 2^51 are all in its range (only valid rows' keys are read)
+  let prevT: f64 = -KEY_LIMIT;
+  let asc = true;
+  for (let i = start; i < end; i++) {
+    const t = ldf(tsP, i);
+    store<i64>(key + (<usize>i << 3), reinterpret<i64>(Math.floor(t) + KEY_MAGIC) - reinterpret<i64>(KEY_MAGIC));
+    const v = ldf(xP, i);
+    if (v == v) {
+      asc = asc & (t > prevT);
+      prevT = t;
+    }
+  }
+  if (!asc || !(prevT < KEY_LIMIT)) return false;
+  const meanP: usize = EWMA ? 0 : <usize>ldi(outsP, 0), sdP: usize = EWMA ? 0 : <usize>ldi(outsP, 1);
+  const outP: usize = EWMA ? ewmaP : meanP; // the column of a one-row window's value
+  const suf = sufP - (<usize>start << 4); // row j: Σd (EWMA: numerator) at suf + 16j, Σd² (denominator) at + 8
+  let curMid: i64 = i64.MIN_VALUE;
+  let b: i32 = -1, fEnd: i32 = -1;
+  let K: f64 = 0, fS: f64 = 0, fQ: f64 = 0, ePow: f64 = 1;
+  let l = start, n = 0, a = start, z = start - 1;
+  const lowN = minP > 2 ? minP : 2;
+  // deferred rows, 32 bytes each after the keys (56 of sufP's 64 bytes per row in all)
+  const fx = sufP + <usize>(end - start) * 24;
+  let nfx = 0;
+  for (let i = start; i < end; i++) {
+    // the rows leaving the window (sample windows: at most one per row), and the first valid row
+    // past them
+    if (TIME) {
+      const edge = ldf(tsP, i) - wms;
+      if (l < i && ldf(tsP, l) <= edge) {
+        do {
+          if (ldf(xP, l) == ldf(xP, l)) n--;
+          l++;
+        } while (l < i && ldf(tsP, l) <= edge);
+        if (n != 0 && a < l) {
+          a = l;
+          while (ldf(xP, a) != ldf(xP, a)) a++;
+        }
+      }
+    } else if (i - w >= l) {
+      if (ldf(xP, l) == ldf(xP, l)) n--;
+      l++;
+      if (n != 0 && a < l) {
+        a++;
+        while (ldf(xP, a) != ldf(xP, a)) a++;
+      }
+    }
+    const xi = ldf(xP, i);
+    if (xi == xi) {
+      if (n == 0) a = i;
+      n++;
+      z = i;
+    }
+    if (i < h0) continue;
+    if (n < lowN) {
+      // fewer than min_periods, or one valid row (lowN = max(minP, 2))
+      stf(outP, i, n >= minP && n == 1 ? ldf(xP, a) : NaN);
+      if (!EWMA) stf(sdP, i, NaN);
+      continue;
+    }
+    const ua = load<i64>(key + (<usize>a << 3));
+    const uz = load<i64>(key + (<usize>z << 3));
+    if (ua >= uz) {
+      // all valid rows within one millisecond: summed directly, after the loop
+      const e = fx + (<usize>nfx << 5);
+      store<i32>(e, i);
+      store<i32>(e, l, 4);
+      store<i32>(e, n, 8);
+      store<i32>(e, z, 12);
+      store<f64>(e, NaN, 16); // marks a direct row
+      nfx++;
+      continue;
+    }
+    const k = 63 - <i32>clz<i64>(ua ^ uz);
+    const mid = (uz >> k) << k;
+    if (mid != curMid || a >= b) {
+      // new cut: part B = valid rows from the first with key ≥ mid; part A's suffixes refolded
+      curMid = mid;
+      b = z;
+      for (let p = z - 1; p >= a; p--) {
+        if (ldf(xP, p) != ldf(xP, p)) continue;
+        if (load<i64>(key + (<usize>p << 3)) < mid) break;
+        b = p;
+      }
+      K = ldf(xP, b);
+      fS = 0;
+      fQ = 0;
+      ePow = 1;
+      fEnd = b - 1;
+      let s2: f64 = 0, q2: f64 = 0, pw: f64 = 1;
+      for (let j = b - 1; j >= a; j--) {
+        const v = ldf(xP, j);
+        if (EWMA) {
+          if (v == v) {
+            s2 += pw * v;
+            q2 += pw;
+          }
+          store<f64>(suf + (<usize>j << 4), s2);
+          store<f64>(suf + (<usize>j << 4) + 8, q2);
+          pw *= decay;
+        } else if (v == v) {
+          const d = v - K;
+          s2 += d;
+          q2 += d * d;
+          store<f64>(suf + (<usize>j << 4), s2);
+          store<f64>(suf + (<usize>j << 4) + 8, q2);
+        }
+      }
+    }
+    // extend part B to row i: rows skipped since the last extension (after a refold, or rows
+    // that wrote no sums) first, then row i
+    for (let r = fEnd + 1; r < i; r++) {
+      const v = ldf(xP, r);
+      if (EWMA) {
+        fS = fS * decay + (v == v ? v : 0);
+        fQ = fQ * decay + (v == v ? 1 : 0);
+        ePow *= decay;
+      } else if (v == v) {
+        const d = v - K;
+        fS += d;
+        fQ += d * d;
+      }
+    }
+    fEnd = i;
+    if (EWMA) {
+      fS = fS * decay + (xi == xi ? xi : 0);
+      fQ = fQ * decay + (xi == xi ? 1 : 0);
+      ePow *= decay;
+      stf(ewmaP, i, (fS + ePow * load<f64>(suf + (<usize>a << 4))) / (fQ + ePow * load<f64>(suf + (<usize>a << 4) + 8)));
+      continue;
+    }
+    if (xi == xi) {
+      const d = xi - K;
+      fS += d;
+      fQ += d * d;
+    }
+    const S = load<f64>(suf + (<usize>a << 4)) + fS;
+    const Q = load<f64>(suf + (<usize>a << 4) + 8) + fQ;
+    const md = S * ldf(invP, n);
+    stf(meanP, i, K + md);
+    let m2 = Q - S * md;
+    if (m2 * PART_CANCELLATION_LIMIT < Q) {
+      // cancellation: the exact two-pass sums, after the loop
+      const e = fx + (<usize>nfx << 5);
+      store<i32>(e, i);
+      store<i32>(e, a, 4);
+      store<i32>(e, n, 8);
+      store<i32>(e, z, 12);
+      store<f64>(e, K, 16);
+      store<f64>(e, S, 24);
+      nfx++;
+    }
+    if (m2 < 0) m2 = 0;
+    stf(sdP, i, m2 * ldf(invP, n - 1)); // the variance: finishStd takes the square root
+  }
+  // The rows deferred above, each a function of its window alone. The loop makes no call (V8
+  // spilled the part sums around the calls these need: perf annotate).
+  for (let f = 0; f < nfx; f++) {
+    const e = fx + (<usize>f << 5);
+    const i = load<i32>(e), lo = load<i32>(e, 4), nn = load<i32>(e, 8), zz = load<i32>(e, 12);
+    const Ke = load<f64>(e, 16);
+    if (Ke != Ke) {
+      const xi = ldf(xP, i);
+      rescanRow(xP, tsP, ldf(xP, zz), lo, i, nn, outsP, 0, ewmaP, decay, xi == xi, i, !EWMA);
+    } else if (!EWMA) {
+      exactPart(xP, tsP, lo, zz, Ke, 0, <f64>nn, load<f64>(e, 24), 0, false);
+      let m2 = cM2;
+      if (m2 < 0) m2 = 0;
+      stf(sdP, i, m2 * ldf(invP, nn - 1));
+    }
+  }
+  if (!EWMA) finishStd(xP, sdP, 0, h0, end);
+  return true;
 }
 
 // @ts-ignore: decorator
@@ -394,11 +668,11 @@ export function splitRun(
         const tr = ldf(tsP, iw);
         if (n == 0) {
           a = iw;
-          ua = <i64>Math.floor(tr);
+          ua = tsKey(tr);
         } else if (!(tr > ldf(tsP, z))) desc++;
         n++;
         z = iw;
-        uz = <i64>Math.floor(tr);
+        uz = tsKey(tr);
       }
     }
     // the window's left edge, and the rows that left it
@@ -423,7 +697,7 @@ export function splitRun(
         a = nx;
         t = tn;
       }
-      ua = <i64>Math.floor(t);
+      ua = tsKey(t);
     }
     const xi = ldf(xP, i);
     const xiValid = xi == xi;
@@ -431,11 +705,11 @@ export function splitRun(
       const ti = ldf(tsP, i);
       if (n == 0) {
         a = i;
-        ua = <i64>Math.floor(ti);
+        ua = tsKey(ti);
       } else if (!(ti > ldf(tsP, z))) desc++;
       n++;
       z = i;
-      uz = <i64>Math.floor(ti);
+      uz = tsKey(ti);
     }
     // halo rows: the running state above is all they need (the parts are folded lazily below)
     if (i < h0) continue;
@@ -467,7 +741,7 @@ export function splitRun(
       for (let p = z - 1; p >= a; p--) {
         const v = ldf(xP, p);
         if (v != v) continue;
-        if (<i64>Math.floor(ldf(tsP, p)) < mid) break;
+        if (tsKey(ldf(tsP, p)) < mid) break;
         b = p;
       }
       K = ldf(xP, b);
