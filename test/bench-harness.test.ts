@@ -11,6 +11,7 @@ import { machineInfo } from '../benchmarks/lib/machine.js';
 import { engineConfig } from '../benchmarks/lib/engine.js';
 import { median, type ScenarioResult } from '../benchmarks/lib/scenario.js';
 import { serialFraction } from '../benchmarks/engine-scaling.js';
+import { onCpuShare } from '../benchmarks/dispatcher-ceiling.js';
 import { scenarioFiles } from '../benchmarks/run.js';
 import { parse } from 'yaml';
 import { viewBatch } from '../src/batch/layout.js';
@@ -138,6 +139,13 @@ test('serial fraction from the 2-worker speedup (older reports\' figure)', () =>
   assert.equal(serialFraction(1), 1);
   assert.ok(Math.abs(serialFraction(1.8) - (2 / 1.8 - 1)) < 1e-12);
   assert.equal(serialFraction(2.3), 0); // superlinear noise is clamped
+});
+
+test('dispatcher-ceiling: on-CPU share of the workers\' task wall time', () => {
+  assert.equal(onCpuShare([{ taskCpuMs: 30, taskWallMs: 100 }, { taskCpuMs: 70, taskWallMs: 100 }]), 0.5);
+  assert.equal(onCpuShare([{ taskCpuMs: 10, taskWallMs: 10 }]), 1);
+  assert.ok(Number.isNaN(onCpuShare([])));
+  assert.ok(Number.isNaN(onCpuShare([{ taskCpuMs: 0, taskWallMs: 0 }])));
 });
 
 test('SVG line chart is well-formed, escapes text and labels axes and markers', () => {

@@ -135,5 +135,8 @@ describe('no-op workers (dispatcher-ceiling benchmark)', () => {
     for (const n of withKeys) assert.ok(n <= source.series && n <= perBatch, `series in a batch: ${n}`);
     // A series set the dispatcher already handed to the sink comes back as its digest alone (src/pool/known-keys.ts).
     assert.ok(withKeys.length < sink.seriesPerBatch.length, `some batches repeat a known set: ${sink.seriesPerBatch.join(',')}`);
+    // The no-op worker builds a block's keys once and reuses them (src/pool/worker.ts noopSeries): they are still the right keys.
+    const expected = new Set(Array.from({ length: source.series }, (_, i) => `promflux_noop_gauge{instance="host-${i}.example.net:9100",job="dispatcher_ceiling",service="svc-${i % 97}"}`));
+    assert.deepEqual([...sink.series].sort(), [...expected].sort());
   });
 });

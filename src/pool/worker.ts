@@ -207,12 +207,38 @@ function noopResult(task: ProcessTask): ProcessResult {
   return res;
 }
 
-/** Per-series keys shaped like the synthetic source's and the line-protocol encoder's (about 90 and 80 bytes). */
+/**
+ * Per-series keys shaped like the synthetic source's and the line-protocol encoder's (about 90 and
+ * 80 bytes). The no-op worker builds a series block's keys, targets and digest once and reuses them
+ * for the block's later chunks (a real worker's key work is part of its own CPU per sample, not the
+ * dispatcher's): the result still carries the keys, or the digest alone once the dispatcher
+ * published it, exactly as before, so the main thread's work is unchanged.
+ */
 function noopSeries(res: ProcessResult, task: ProcessTask, n: number, first: number): void {
-  const keys: string[] = new Array<string>(n);
-  for (let i = 0; i < n; i++) keys[i] = `promflux_noop_gauge{instance="host-${first + i}.example.net:9100",job="dispatcher_ceiling",service="svc-${(first + i) % 97}"}`;
-  attachKeys(res, task, keys, (k) => k.replace('{', ',').replace(/"/g, '').slice(0, -1));
+  const id = `${first}:${n}`;
+  let set = noopKeySets.get(id);
+  if (!set) {
+    const keys: string[] = new Array<string>(n);
+    for (let i = 0; i < n; i++) keys[i] = `promflux_noop_gauge{instance="host-${first + i}.example.net:9100",job="dispatcher_ceiling",service="svc-${(first + i) % 97}"}`;
+    const targets = keys.map((k) => k.replace('{', ',').replace(/"/g, '').slice(0, -1));
+    set = { keys, targets, digest: keysDigest(keys, targets) };
+    if (noopKeySets.size >= 256) noopKeySets.clear();
+    noopKeySets.set(id, set);
+  }
+  if (!task.want.lp) {
+    res.seriesKeys = set.keys;
+    return;
+  }
+  res.keysDigest = set.digest;
+  if (n > 0 && task.knownKeys && isKnown(task.knownKeys, set.digest)) {
+    res.keysOmitted = true;
+    return;
+  }
+  res.seriesKeys = set.keys;
+  res.targetKeys = set.targets;
 }
+/** No-op series blocks met by this worker: (first series, count) → keys, targets, digest. */
+const noopKeySets = new Map<string, { keys: string[]; targets: string[]; digest: string }>();
 
 async function processBatch(task: ProcessTask): Promise<ProcessResult> {
   const t0 = performance.now();
